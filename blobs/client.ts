@@ -1,0 +1,65 @@
+/**
+ * A provider's way to the requestor node's blobs: GET and PUT over HTTP, so a provider on
+ * another machine needs only the API's address. Every download is hashed as it arrives and
+ * refused when it does not match its name.
+ */
+import { createHash } from 'node:crypto';
+import { createReadStream, createWriteStream } from 'node:fs';
+import fs from 'node:fs/promises';
+import { Readable, Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { ReadableStream as WebReadableStream } from 'node:stream/web';
+import { BlobHashMismatchError, BlobNotFoundError } from '../core/failures.js';
+import { digestOf } from './ref.js';
+
+export class BlobClient {
+  constructor(readonly apiUrl: string) {}
+
+  private urlOf(ref: string): string {
+    const hex = digestOf(ref);
+    if (!hex) throw new Error(`not a blob reference: ${JSON.stringify(ref)}`);
+    return new URL(`/blobs/sha256/${hex}`, this.apiUrl).toString();
+  }
+
+  /** Downloads a blob to `file`, checking its hash on the way. */
+  async download(ref: string, file: string): Promise<number> {
+    const res = await fetch(this.urlOf(ref));
+    if (res.status === 404) throw new BlobNotFoundError(ref);
+    if (!res.ok || !res.body) throw new Error(`GET ${this.urlOf(ref)}: HTTP ${res.status}`);
+    const hash = createHash('sha256');
+    let size = 0;
+    const meter = new Transform({
+      transform(chunk: Buffer, _e, cb) {
+        hash.update(chunk);
+        size += chunk.length;
+        cb(null, chunk);
+      },
+    });
+    await pipeline(Readable.fromWeb(res.body as WebReadableStream), meter, createWriteStream(file));
+    const actual = hash.digest('hex');
+    if (`sha256:${actual}` !== ref) {
+      await fs.rm(file, { force: true });
+      throw new BlobHashMismatchError(digestOf(ref)!, actual);
+    }
+    return size;
+  }
+
+  /** Uploads a file under its ref (computed by the caller); the server checks the hash again. */
+  async uploadFile(file: string, ref: string): Promise<void> {
+    const { size } = await fs.stat(file);
+    const res = await fetch(this.urlOf(ref), {
+      method: 'PUT',
+      body: Readable.toWeb(createReadStream(file)) as unknown as BodyInit,
+      headers: { 'content-type': 'application/octet-stream', 'content-length': String(size) },
+      duplex: 'half',
+    } as RequestInit);
+    if (!res.ok) throw new Error(`PUT ${this.urlOf(ref)}: HTTP ${res.status} ${await res.text()}`);
+  }
+}
+
+/** The sha256 ref of a file on disk, streamed. */
+export async function refOfFile(file: string): Promise<string> {
+  const hash = createHash('sha256');
+  await pipeline(createReadStream(file), hash);
+  return `sha256:${hash.digest('hex')}`;
+}

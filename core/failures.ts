@@ -1,0 +1,58 @@
+/**
+ * Failure types shared by workflows, activities and the API. One string enum so that a
+ * workflow can decide what to retry by type, and a user sees the same word everywhere.
+ */
+export enum FailureType {
+  InvalidJobSpec = 'InvalidJobSpec',
+  NoProviderAvailable = 'NoProviderAvailable',
+  ContainerFailed = 'ContainerFailed',
+  ContainerTimedOut = 'ContainerTimedOut',
+  ContainerOutOfMemory = 'ContainerOutOfMemory',
+  ImageMissing = 'ImageMissing',
+  BlobNotFound = 'BlobNotFound',
+  BlobHashMismatch = 'BlobHashMismatch',
+  MergeFailed = 'MergeFailed',
+  SubtaskFailed = 'SubtaskFailed',
+  JobCancelled = 'JobCancelled',
+}
+
+/** Base class of the project's own errors: a fixed code and the class name as the error name. */
+export class GolemflowError extends Error {
+  constructor(
+    readonly code: FailureType,
+    message: string,
+  ) {
+    super(message);
+    this.name = this.constructor.name;
+  }
+}
+
+/** One problem in a job spec: where it is (a JSON pointer such as `/split/step`) and what was expected. */
+export interface SpecProblem {
+  path: string;
+  message: string;
+}
+
+/** A job spec that failed validation; carries every problem found, not just the first. */
+export class InvalidJobSpecError extends GolemflowError {
+  constructor(readonly problems: SpecProblem[]) {
+    super(
+      FailureType.InvalidJobSpec,
+      `invalid job spec: ${problems.map((p) => `${p.path || '/'}: ${p.message}`).join('; ')}`,
+    );
+  }
+}
+
+/** A blob whose bytes do not hash to the name it was sent under. */
+export class BlobHashMismatchError extends GolemflowError {
+  constructor(expected: string, actual: string) {
+    super(FailureType.BlobHashMismatch, `blob content hashes to sha256:${actual}, not sha256:${expected}`);
+  }
+}
+
+/** A blob that the store does not hold. */
+export class BlobNotFoundError extends GolemflowError {
+  constructor(ref: string) {
+    super(FailureType.BlobNotFound, `blob ${ref} not found`);
+  }
+}

@@ -1,0 +1,284 @@
+/**
+ * The job spec: what a requestor submits. A JSON Schema describes it (served to users and
+ * editors as is); ajv checks it, then a few rules that a schema cannot say (ranges that are
+ * empty, placeholders that the split does not provide) are checked by hand. Pure: no I/O.
+ */
+import { Ajv, type ErrorObject } from 'ajv';
+import addFormatsModule from 'ajv-formats';
+import { YAMLParseError, LineCounter, parseDocument } from 'yaml';
+import { InvalidJobSpecError, type SpecProblem } from './failures.js';
+import { parseSize } from './units.js';
+
+export const BLOB_REF_PATTERN = '^sha256:[0-9a-f]{64}$';
+export const MAX_SUBTASKS = 100_000;
+export const PLACEHOLDERS = ['start', 'end', 'frame', 'input', 'index'] as const;
+
+/** Input file given to a subtask: mounted read-only at `/in/<name>`. */
+export interface InputFile {
+  name: string;
+  ref: string;
+}
+
+export type SplitSpec =
+  | { kind: 'range'; start: number; end: number; step: number }
+  | { kind: 'frames'; first: number; last: number; framesPerSubtask: number }
+  | { kind: 'inputs'; inputs: InputFile[] };
+
+export type MergeKind = 'sum' | 'concat' | 'none';
+
+export interface JobSpec {
+  name?: string;
+  image: string;
+  command: string[];
+  split: SplitSpec;
+  inputs: InputFile[];
+  resources: {
+    cpus: number;
+    memory: string;
+    disk?: string;
+    gpu: number;
+    timeoutSeconds: number;
+  };
+  redundancy: number;
+  retries: { maxAttempts: number; heartbeatTimeoutSeconds: number };
+  merge: { kind: MergeKind };
+  maxParallel: number;
+  budget?: { amount: string; token: string };
+}
+
+const inputFileSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['name', 'ref'],
+  properties: {
+    name: { type: 'string', pattern: '^[A-Za-z0-9._-]{1,128}$', description: 'file name under /in' },
+    ref: { type: 'string', pattern: BLOB_REF_PATTERN, description: 'content address: sha256:<64 hex>' },
+  },
+} as const;
+
+/** JSON Schema (draft 2020-12 subset that ajv's default draft-07 mode reads) of a job spec. */
+export const jobSpecJsonSchema = {
+  $id: 'https://golemflow.dev/schema/job-spec.json',
+  title: 'Golemflow job spec',
+  type: 'object',
+  additionalProperties: false,
+  required: ['image', 'command', 'split'],
+  properties: {
+    name: { type: 'string', maxLength: 200 },
+    image: {
+      type: 'string',
+      minLength: 1,
+      maxLength: 256,
+      pattern: '^[a-z0-9][a-z0-9._/:@-]*$',
+      description: 'container image, e.g. golemflow/compute:1',
+    },
+    command: {
+      type: 'array',
+      minItems: 1,
+      maxItems: 256,
+      items: { type: 'string', maxLength: 4096 },
+      description: 'argv; placeholders {start} {end} {frame} {input} {index} are filled per subtask',
+    },
+    split: {
+      type: 'object',
+      required: ['kind'],
+      properties: { kind: { enum: ['range', 'frames', 'inputs'] } },
+      oneOf: [
+        {
+          additionalProperties: false,
+          required: ['kind', 'start', 'end', 'step'],
+          properties: {
+            kind: { const: 'range' },
+            start: { type: 'integer' },
+            end: { type: 'integer', description: 'exclusive' },
+            step: { type: 'integer', minimum: 1 },
+          },
+        },
+        {
+          additionalProperties: false,
+          required: ['kind', 'first', 'last'],
+          properties: {
+            kind: { const: 'frames' },
+            first: { type: 'integer', minimum: 0 },
+            last: { type: 'integer', minimum: 0, description: 'inclusive' },
+            framesPerSubtask: { type: 'integer', minimum: 1, default: 1 },
+          },
+        },
+        {
+          additionalProperties: false,
+          required: ['kind', 'inputs'],
+          properties: {
+            kind: { const: 'inputs' },
+            inputs: { type: 'array', minItems: 1, items: inputFileSchema },
+          },
+        },
+      ],
+    },
+    inputs: { type: 'array', items: inputFileSchema, default: [], description: 'files every subtask gets' },
+    resources: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        cpus: { type: 'number', exclusiveMinimum: 0, maximum: 256, default: 1 },
+        memory: { type: 'string', pattern: '^\\d+(\\.\\d+)?\\s*([kKmMgGtT]i?[bB]?)?$', default: '256m' },
+        disk: { type: 'string', pattern: '^\\d+(\\.\\d+)?\\s*([kKmMgGtT]i?[bB]?)?$' },
+        gpu: { type: 'integer', minimum: 0, maximum: 16, default: 0 },
+        timeoutSeconds: { type: 'integer', minimum: 1, maximum: 86400, default: 600 },
+      },
+    },
+    redundancy: {
+      type: 'integer',
+      minimum: 1,
+      maximum: 1,
+      default: 1,
+      description: 'copies of each subtask run on different providers (only 1 until verification lands)',
+    },
+    retries: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        maxAttempts: { type: 'integer', minimum: 1, maximum: 20, default: 3 },
+        heartbeatTimeoutSeconds: { type: 'integer', minimum: 2, maximum: 600, default: 10 },
+      },
+    },
+    merge: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: { kind: { enum: ['sum', 'concat', 'none'], default: 'none' } },
+    },
+    maxParallel: { type: 'integer', minimum: 1, maximum: 1000, default: 50 },
+    budget: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['amount'],
+      properties: {
+        amount: { type: 'string', pattern: '^\\d+(\\.\\d{1,18})?$', description: 'GLM, decimal' },
+        token: { type: 'string', default: 'GLM' },
+      },
+    },
+  },
+} as const;
+
+const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: false });
+(addFormatsModule as unknown as (a: Ajv) => void)(ajv);
+const validateSchema = ajv.compile(jobSpecJsonSchema);
+
+function describe(e: ErrorObject): SpecProblem {
+  const path = e.instancePath || '/';
+  switch (e.keyword) {
+    case 'required':
+      return { path: `${e.instancePath}/${(e.params as { missingProperty: string }).missingProperty}`, message: 'is required' };
+    case 'additionalProperties':
+      return {
+        path: `${e.instancePath}/${(e.params as { additionalProperty: string }).additionalProperty}`,
+        message: 'is not a known field',
+      };
+    case 'enum':
+      return { path, message: `must be one of ${(e.params as { allowedValues: unknown[] }).allowedValues.map((v) => JSON.stringify(v)).join(', ')}` };
+    default:
+      return { path, message: e.message ?? 'is invalid' };
+  }
+}
+
+/** ajv reports every branch of a oneOf; keep only the branch the user meant (its `kind`). */
+function schemaProblems(input: unknown, errors: ErrorObject[]): SpecProblem[] {
+  const kind = (input as { split?: { kind?: unknown } })?.split?.kind;
+  const branch = ['range', 'frames', 'inputs'].indexOf(String(kind));
+  const kept = errors.filter((e) => {
+    if (e.keyword === 'oneOf') return false;
+    const m = /^#\/properties\/split\/oneOf\/(\d+)\//.exec(e.schemaPath);
+    if (!m) return true;
+    if (branch < 0) return false; // the unknown kind is reported on its own
+    if (e.keyword === 'const') return false;
+    return Number(m[1]) === branch;
+  });
+  const seen = new Set<string>();
+  return kept.map(describe).filter((p) => {
+    const key = `${p.path} ${p.message}`;
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
+}
+
+/** Placeholders each split kind provides. */
+const provided: Record<SplitSpec['kind'], readonly string[]> = {
+  range: ['start', 'end', 'index'],
+  frames: ['start', 'end', 'frame', 'index'],
+  inputs: ['input', 'index'],
+};
+
+function ruleProblems(spec: JobSpec): SpecProblem[] {
+  const problems: SpecProblem[] = [];
+  const s = spec.split;
+  if (s.kind === 'range') {
+    if (s.end <= s.start) problems.push({ path: '/split/end', message: `must be greater than start (${s.start})` });
+    else if (Math.ceil((s.end - s.start) / s.step) > MAX_SUBTASKS)
+      problems.push({ path: '/split/step', message: `makes more than ${MAX_SUBTASKS} subtasks; use a larger step` });
+  } else if (s.kind === 'frames') {
+    if (s.last < s.first) problems.push({ path: '/split/last', message: `must not be below first (${s.first})` });
+    else if (Math.ceil((s.last - s.first + 1) / s.framesPerSubtask) > MAX_SUBTASKS)
+      problems.push({ path: '/split/framesPerSubtask', message: `makes more than ${MAX_SUBTASKS} subtasks` });
+  } else if (s.inputs.length > MAX_SUBTASKS) {
+    problems.push({ path: '/split/inputs', message: `has more than ${MAX_SUBTASKS} entries` });
+  }
+  spec.command.forEach((arg, i) => {
+    for (const m of arg.matchAll(/\{([a-z]+)\}/g)) {
+      if (!(PLACEHOLDERS as readonly string[]).includes(m[1]))
+        problems.push({ path: `/command/${i}`, message: `unknown placeholder {${m[1]}}; known: ${PLACEHOLDERS.map((p) => `{${p}}`).join(' ')}` });
+      else if (!provided[s.kind].includes(m[1]))
+        problems.push({ path: `/command/${i}`, message: `placeholder {${m[1]}} is not provided by a ${s.kind} split` });
+    }
+  });
+  const names = new Set<string>();
+  spec.inputs.forEach((f, i) => {
+    if (names.has(f.name)) problems.push({ path: `/inputs/${i}/name`, message: `duplicates the name ${JSON.stringify(f.name)}` });
+    names.add(f.name);
+  });
+  if (parseSize(spec.resources.memory)! < 6 * 1024 * 1024)
+    problems.push({ path: '/resources/memory', message: 'must be at least 6m (Docker refuses less)' });
+  return problems;
+}
+
+/** Checks a parsed job spec and fills its defaults; throws InvalidJobSpecError listing every problem. */
+export function validateJobSpec(input: unknown): JobSpec {
+  const copy = structuredClone(input);
+  if (!validateSchema(copy)) throw new InvalidJobSpecError(schemaProblems(copy, validateSchema.errors ?? []));
+  const spec = copy as unknown as JobSpec;
+  const problems = ruleProblems(spec);
+  if (problems.length) throw new InvalidJobSpecError(problems);
+  return spec;
+}
+
+/** Parses job spec text (JSON or YAML) and validates it; problems name the line where the text has one. */
+export function parseJobSpec(text: string, source = 'job spec'): JobSpec {
+  let data: unknown;
+  const lineCounter = new LineCounter();
+  let doc: ReturnType<typeof parseDocument> | undefined;
+  try {
+    doc = parseDocument(text, { lineCounter, prettyErrors: false });
+    if (doc.errors.length) throw doc.errors[0];
+    data = doc.toJS();
+  } catch (e) {
+    const line = e instanceof YAMLParseError && e.linePos ? `:${e.linePos[0].line}` : '';
+    throw new InvalidJobSpecError([{ path: `${source}${line}`, message: `cannot be parsed: ${(e as Error).message.split('\n')[0]}` }]);
+  }
+  try {
+    return validateJobSpec(data);
+  } catch (e) {
+    if (!(e instanceof InvalidJobSpecError) || !doc) throw e;
+    // Point at the line of each problem where the YAML/JSON document has one.
+    const located = e.problems.map((p) => {
+      const keys = p.path.split('/').filter(Boolean).map((k) => (/^\d+$/.test(k) ? Number(k) : k));
+      let node: unknown;
+      for (let n = keys.length; n >= 0 && !node; n--) node = keys.length ? doc!.getIn(keys.slice(0, n), true) : undefined;
+      const range = (node as { range?: [number, number, number] } | undefined)?.range;
+      const line = range ? lineCounter.linePos(range[0]).line : undefined;
+      return { path: line ? `${p.path} (${source}:${line})` : p.path, message: p.message };
+    });
+    throw new InvalidJobSpecError(located);
+  }
+}

@@ -1,0 +1,180 @@
+/**
+ * Builds the runtime images from their recipes, with no registry: each recipe names Debian
+ * packages, the binaries to take from them and the project files to add; the builder extracts
+ * the packages (`apt-get download` + `dpkg-deb -x`, nothing is installed on the host), copies
+ * the binaries with the shared libraries they link (found with `ldd`), adds a non-root user,
+ * and builds a `FROM scratch` image through the Docker API. An image is rebuilt only when its
+ * recipe (or a file it adds) changes: the recipe's hash is kept as an image label.
+ */
+import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import type Docker from 'dockerode';
+
+const run = promisify(execFile);
+const BUILDER_VERSION = '1';
+export const RECIPE_LABEL = 'dev.golemflow.recipe';
+export const RUNTIMES_DIR = path.dirname(fileURLToPath(import.meta.url));
+
+export interface Recipe {
+  name: string;
+  version: string;
+  description: string;
+  packages: string[];
+  binaries: string[];
+  links?: Record<string, string>;
+  busyboxApplets?: string[];
+  files?: Record<string, string>;
+  env?: Record<string, string>;
+}
+
+export interface RuntimeImage {
+  tag: string;
+  recipeHash: string;
+  built: boolean;
+}
+
+type Log = (msg: string) => void;
+
+/** The recipes shipped with the project, one folder each. */
+export async function listRecipes(): Promise<string[]> {
+  const entries = await fs.readdir(RUNTIMES_DIR, { withFileTypes: true });
+  const dirs: string[] = [];
+  for (const e of entries) {
+    if (e.isDirectory() && (await fs.access(path.join(RUNTIMES_DIR, e.name, 'recipe.json')).then(() => true, () => false)))
+      dirs.push(path.join(RUNTIMES_DIR, e.name));
+  }
+  return dirs.sort();
+}
+
+async function readRecipe(dir: string): Promise<{ recipe: Recipe; hash: string }> {
+  const text = await fs.readFile(path.join(dir, 'recipe.json'), 'utf8');
+  const recipe = JSON.parse(text) as Recipe;
+  const h = createHash('sha256').update(BUILDER_VERSION).update(text);
+  for (const src of Object.values(recipe.files ?? {})) h.update(await fs.readFile(path.join(dir, src)));
+  return { recipe, hash: h.digest('hex').slice(0, 16) };
+}
+
+async function aptDownload(pkg: string, debDir: string): Promise<string> {
+  const find = async () => (await fs.readdir(debDir)).find((f) => f.startsWith(`${pkg}_`) && f.endsWith('.deb'));
+  const have = await find();
+  if (have) return path.join(debDir, have);
+  try {
+    await run('apt-get', ['download', pkg], { cwd: debDir });
+  } catch {
+    // A fresh machine may have no package lists yet.
+    await run('apt-get', ['update', '-qq']);
+    await run('apt-get', ['download', pkg], { cwd: debDir });
+  }
+  const got = await find();
+  if (!got) throw new Error(`apt-get download ${pkg} produced no .deb`);
+  return path.join(debDir, got);
+}
+
+/** The shared libraries (and loader) a binary links, as absolute host paths. */
+async function linkedLibraries(binary: string): Promise<string[]> {
+  let out = '';
+  try {
+    out = (await run('ldd', [binary])).stdout;
+  } catch (e) {
+    const msg = String((e as { stdout?: string; stderr?: string }).stdout ?? '') + String((e as { stderr?: string }).stderr ?? '');
+    if (/not a dynamic executable|statically linked/.test(msg)) return [];
+    throw e;
+  }
+  if (/statically linked/.test(out)) return [];
+  const libs: string[] = [];
+  for (const line of out.split('\n')) {
+    const m = /=>\s*(\/\S+)/.exec(line) ?? /^\s*(\/\S+)\s*\(/.exec(line);
+    if (m) libs.push(m[1]);
+    else if (/not found/.test(line)) throw new Error(`${binary}: ${line.trim()}`);
+  }
+  return libs;
+}
+
+async function copyInto(rootfs: string, hostPath: string, destPath = hostPath): Promise<void> {
+  const dest = path.join(rootfs, destPath);
+  await fs.mkdir(path.dirname(dest), { recursive: true });
+  await fs.copyFile(await fs.realpath(hostPath), dest);
+  await fs.chmod(dest, (await fs.stat(hostPath)).mode & 0o777);
+}
+
+async function assembleRootfs(dir: string, recipe: Recipe, work: string, log: Log): Promise<string> {
+  const debDir = path.join(work, 'debs');
+  const extract = path.join(work, 'extract');
+  const rootfs = path.join(work, 'rootfs');
+  await fs.rm(rootfs, { recursive: true, force: true });
+  await fs.mkdir(debDir, { recursive: true });
+  await fs.mkdir(extract, { recursive: true });
+  for (const pkg of recipe.packages) {
+    const deb = await aptDownload(pkg, debDir);
+    log(`  package ${path.basename(deb)}`);
+    await run('dpkg-deb', ['-x', deb, extract]);
+  }
+  for (const bin of recipe.binaries) {
+    const src = path.join(extract, bin);
+    await copyInto(rootfs, src, bin);
+    for (const lib of await linkedLibraries(src)) await copyInto(rootfs, lib);
+  }
+  for (const applet of recipe.busyboxApplets ?? []) {
+    const link = path.join(rootfs, 'bin', applet);
+    await fs.symlink('busybox', link).catch((e) => (e.code === 'EEXIST' ? undefined : Promise.reject(e)));
+  }
+  for (const [link, target] of Object.entries(recipe.links ?? {})) {
+    await fs.mkdir(path.dirname(path.join(rootfs, link)), { recursive: true });
+    await fs.symlink(target, path.join(rootfs, link));
+  }
+  for (const [dest, src] of Object.entries(recipe.files ?? {})) await copyInto(rootfs, path.join(dir, src), dest);
+  await fs.mkdir(path.join(rootfs, 'etc'), { recursive: true });
+  await fs.writeFile(path.join(rootfs, 'etc/passwd'), 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/sh\n');
+  await fs.writeFile(path.join(rootfs, 'etc/group'), 'root:x:0:\nnogroup:x:65534:\n');
+  for (const d of ['tmp', 'in', 'out', 'work']) await fs.mkdir(path.join(rootfs, d), { recursive: true, mode: 0o1777 });
+  return rootfs;
+}
+
+/** Makes sure the image of the recipe in `dir` exists and matches the recipe; builds it when not. */
+export async function ensureRuntimeImage(docker: Docker, dir: string, opts: { workDir: string; log?: Log; force?: boolean }): Promise<RuntimeImage> {
+  const log = opts.log ?? (() => {});
+  const { recipe, hash } = await readRecipe(dir);
+  const tag = `${recipe.name}:${recipe.version}`;
+  if (!opts.force) {
+    const existing = await docker
+      .getImage(tag)
+      .inspect()
+      .catch(() => undefined);
+    if (existing?.Config?.Labels?.[RECIPE_LABEL] === hash) return { tag, recipeHash: hash, built: false };
+  }
+  log(`building runtime image ${tag} (recipe ${hash})`);
+  const work = path.join(opts.workDir, recipe.name.replace(/[^a-z0-9]+/gi, '_'));
+  const rootfs = await assembleRootfs(dir, recipe, work, log);
+  const ctx = path.join(work, 'context');
+  await fs.rm(ctx, { recursive: true, force: true });
+  await fs.mkdir(ctx, { recursive: true });
+  await run('tar', ['-C', rootfs, '-cf', path.join(ctx, 'rootfs.tar'), '.']);
+  const env = Object.entries(recipe.env ?? {}).map(([k, v]) => `ENV ${k}=${v}`);
+  await fs.writeFile(
+    path.join(ctx, 'Dockerfile'),
+    ['FROM scratch', 'ADD rootfs.tar /', ...env, 'USER 65534:65534', 'WORKDIR /work', `LABEL ${RECIPE_LABEL}=${hash}`, ''].join('\n'),
+  );
+  const { stdout: tarOut } = await run('tar', ['-C', ctx, '-cf', path.join(work, 'context.tar'), '.']);
+  void tarOut;
+  const stream = await docker.buildImage(path.join(work, 'context.tar'), { t: tag, labels: { [RECIPE_LABEL]: hash } });
+  await new Promise<void>((resolve, reject) =>
+    docker.modem.followProgress(stream, (err: Error | null, res: Array<{ error?: string }>) => {
+      const failed = res?.find((r) => r.error);
+      if (err || failed) reject(err ?? new Error(`building ${tag}: ${failed!.error}`));
+      else resolve();
+    }),
+  );
+  log(`built ${tag}`);
+  return { tag, recipeHash: hash, built: true };
+}
+
+/** Builds (when needed) every runtime image shipped with the project. */
+export async function ensureAllRuntimes(docker: Docker, opts: { workDir: string; log?: Log; force?: boolean }): Promise<RuntimeImage[]> {
+  const images: RuntimeImage[] = [];
+  for (const dir of await listRecipes()) images.push(await ensureRuntimeImage(docker, dir, opts));
+  return images;
+}

@@ -1,0 +1,140 @@
+/**
+ * The requestor node's tables. snake_case in SQL, camelCase in TypeScript; the same words as
+ * the GraphQL API (Job, Subtask, Attempt, Provider, Blob, JobEvent).
+ */
+import { sql } from 'drizzle-orm';
+import {
+  bigint,
+  bigserial,
+  doublePrecision,
+  index,
+  integer,
+  jsonb,
+  pgTable,
+  primaryKey,
+  text,
+  timestamp,
+  uniqueIndex,
+} from 'drizzle-orm/pg-core';
+import type { JobSpec, InputFile } from '../core/jobSpec.js';
+
+export const JOB_STATUSES = ['queued', 'running', 'succeeded', 'failed', 'cancelled'] as const;
+export type JobStatus = (typeof JOB_STATUSES)[number];
+export const SUBTASK_STATUSES = ['pending', 'scheduled', 'running', 'succeeded', 'failed', 'cancelled'] as const;
+export type SubtaskStatus = (typeof SUBTASK_STATUSES)[number];
+export const ATTEMPT_STATUSES = ['running', 'succeeded', 'failed', 'cancelled'] as const;
+export type AttemptStatus = (typeof ATTEMPT_STATUSES)[number];
+
+/** An output file a container wrote under /out, stored as a blob. */
+export interface OutputFile {
+  path: string;
+  ref: string;
+  size: number;
+}
+
+const at = (name: string) => timestamp(name, { withTimezone: true, mode: 'date' });
+
+export const jobs = pgTable(
+  'jobs',
+  {
+    id: text('id').primaryKey(),
+    name: text('name'),
+    spec: jsonb('spec').$type<JobSpec>().notNull(),
+    status: text('status').$type<JobStatus>().notNull().default('queued'),
+    subtaskCount: integer('subtask_count').notNull().default(0),
+    succeededCount: integer('succeeded_count').notNull().default(0),
+    failedCount: integer('failed_count').notNull().default(0),
+    resultValue: text('result_value'),
+    resultRef: text('result_ref'),
+    error: text('error'),
+    createdAt: at('created_at').notNull().defaultNow(),
+    startedAt: at('started_at'),
+    finishedAt: at('finished_at'),
+  },
+  (t) => [index('jobs_created_idx').on(t.createdAt, t.id), index('jobs_status_idx').on(t.status)],
+);
+
+export const subtasks = pgTable(
+  'subtasks',
+  {
+    jobId: text('job_id')
+      .notNull()
+      .references(() => jobs.id, { onDelete: 'cascade' }),
+    index: integer('index').notNull(),
+    status: text('status').$type<SubtaskStatus>().notNull().default('pending'),
+    params: jsonb('params').$type<Record<string, number | string>>().notNull(),
+    command: jsonb('command').$type<string[]>().notNull(),
+    inputs: jsonb('inputs').$type<InputFile[]>().notNull(),
+    providerId: text('provider_id'),
+    attemptCount: integer('attempt_count').notNull().default(0),
+    resultRef: text('result_ref'),
+    outputs: jsonb('outputs').$type<OutputFile[]>(),
+    exitCode: integer('exit_code'),
+    error: text('error'),
+    startedAt: at('started_at'),
+    finishedAt: at('finished_at'),
+  },
+  (t) => [primaryKey({ columns: [t.jobId, t.index] })],
+);
+
+export const attempts = pgTable(
+  'attempts',
+  {
+    jobId: text('job_id')
+      .notNull()
+      .references(() => jobs.id, { onDelete: 'cascade' }),
+    subtaskIndex: integer('subtask_index').notNull(),
+    number: integer('number').notNull(),
+    providerId: text('provider_id').notNull(),
+    status: text('status').$type<AttemptStatus>().notNull().default('running'),
+    exitCode: integer('exit_code'),
+    reason: text('reason'),
+    failureType: text('failure_type'),
+    stdoutTail: text('stdout_tail'),
+    stderrTail: text('stderr_tail'),
+    stdoutRef: text('stdout_ref'),
+    outputs: jsonb('outputs').$type<OutputFile[]>(),
+    cpuSeconds: doublePrecision('cpu_seconds'),
+    wallSeconds: doublePrecision('wall_seconds'),
+    startedAt: at('started_at').notNull().defaultNow(),
+    finishedAt: at('finished_at'),
+  },
+  (t) => [primaryKey({ columns: [t.jobId, t.subtaskIndex, t.number] }), index('attempts_provider_idx').on(t.providerId)],
+);
+
+export const providers = pgTable('providers', {
+  id: text('id').primaryKey(),
+  name: text('name').notNull(),
+  taskQueue: text('task_queue').notNull(),
+  cpus: doublePrecision('cpus').notNull(),
+  memoryBytes: bigint('memory_bytes', { mode: 'number' }).notNull(),
+  registeredAt: at('registered_at').notNull().defaultNow(),
+  lastSeenAt: at('last_seen_at').notNull().defaultNow(),
+  withdrawnAt: at('withdrawn_at'),
+});
+
+export const blobs = pgTable('blobs', {
+  ref: text('ref').primaryKey(),
+  size: bigint('size', { mode: 'number' }).notNull(),
+  createdAt: at('created_at').notNull().defaultNow(),
+});
+
+/** What happened to a job, in order; `key` makes a retried activity's insert a no-op. */
+export const jobEvents = pgTable(
+  'job_events',
+  {
+    seq: bigserial('seq', { mode: 'number' }).primaryKey(),
+    jobId: text('job_id')
+      .notNull()
+      .references(() => jobs.id, { onDelete: 'cascade' }),
+    key: text('key').notNull(),
+    type: text('type').notNull(),
+    subtaskIndex: integer('subtask_index'),
+    providerId: text('provider_id'),
+    message: text('message'),
+    at: at('at').notNull().default(sql`now()`),
+  },
+  (t) => [uniqueIndex('job_events_key_idx').on(t.jobId, t.key), index('job_events_job_idx').on(t.jobId, t.seq)],
+);
+
+export const tables = { jobs, subtasks, attempts, providers, blobs, jobEvents };
