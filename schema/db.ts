@@ -3,6 +3,7 @@
  * `DATABASE_URL` selects PostgreSQL; without it an embedded PGlite database lives under
  * `.data/pglite` so the demo needs no database server.
  */
+import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
@@ -41,6 +42,7 @@ export async function openDatabase(opts: { url?: string; dataDir?: string } = {}
     return { db: db as unknown as Db, location: redact(opts.url), close: () => pool.end() };
   }
   const dataDir = opts.dataDir ?? path.resolve('.data/pglite');
+  await mkdir(dataDir, { recursive: true });
   const { PGlite } = await import('@electric-sql/pglite');
   const { drizzle } = await import('drizzle-orm/pglite');
   const { migrate } = await import('drizzle-orm/pglite/migrator');

@@ -108,6 +108,8 @@ export const providers = pgTable('providers', {
   taskQueue: text('task_queue').notNull(),
   cpus: doublePrecision('cpus').notNull(),
   memoryBytes: bigint('memory_bytes', { mode: 'number' }).notNull(),
+  /** How many subtasks it runs at once. */
+  slots: integer('slots').notNull().default(1),
   registeredAt: at('registered_at').notNull().defaultNow(),
   lastSeenAt: at('last_seen_at').notNull().defaultNow(),
   withdrawnAt: at('withdrawn_at'),

@@ -57,6 +57,7 @@ CREATE TABLE "providers" (
 	"task_queue" text NOT NULL,
 	"cpus" double precision NOT NULL,
 	"memory_bytes" bigint NOT NULL,
+	"slots" integer DEFAULT 1 NOT NULL,
 	"registered_at" timestamp with time zone DEFAULT now() NOT NULL,
 	"last_seen_at" timestamp with time zone DEFAULT now() NOT NULL,
 	"withdrawn_at" timestamp with time zone

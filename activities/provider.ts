@@ -1,0 +1,140 @@
+/**
+ * Provider-side activities: they run on the provider's own worker (task queue
+ * `provider.<id>`) and touch only Docker, a scratch folder and the requestor's blob endpoints.
+ */
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { Context } from '@temporalio/activity';
+import { CancelledFailure } from '@temporalio/common';
+import type Docker from 'dockerode';
+import { FailureType } from '../core/failures.js';
+import { formatSize } from '../core/units.js';
+import { refOfFile, type BlobClient } from '../blobs/client.js';
+import type { OutputFile } from '../schema/tables.js';
+import { LABEL_PREFIX, runInSandbox } from './sandbox.js';
+import type { RunRequest, RunResult } from './types.js';
+
+export interface ProviderDeps {
+  docker: Docker;
+  blobs: BlobClient;
+  providerId: string;
+  /** Scratch space for inputs, outputs and logs of running subtasks. */
+  workRoot: string;
+  /** Upper bounds this provider grants, whatever a spec asks. */
+  maxCpus: number;
+  maxMemoryBytes: number;
+}
+
+const TAIL_BYTES = 4096;
+
+async function tail(file: string, bytes = TAIL_BYTES): Promise<string> {
+  const fh = await fs.open(file, 'r');
+  try {
+    const { size } = await fh.stat();
+    const start = Math.max(0, size - bytes);
+    const buf = Buffer.alloc(size - start);
+    await fh.read(buf, 0, buf.length, start);
+    return (start > 0 ? '…' : '') + buf.toString('utf8');
+  } finally {
+    await fh.close();
+  }
+}
+
+async function listFiles(dir: string, prefix = ''): Promise<string[]> {
+  const out: string[] = [];
+  for (const e of await fs.readdir(dir, { withFileTypes: true })) {
+    const rel = prefix ? `${prefix}/${e.name}` : e.name;
+    if (e.isDirectory()) out.push(...(await listFiles(path.join(dir, e.name), rel)));
+    else if (e.isFile()) out.push(rel);
+  }
+  return out;
+}
+
+/** Docker container names allow [a-zA-Z0-9_.-]. */
+export function containerName(providerId: string, r: { jobId: string; index: number; attempt: number }): string {
+  return `gf-${providerId}-${r.jobId}-${r.index}-${r.attempt}`.replace(/[^a-zA-Z0-9_.-]/g, '_');
+}
+
+function lastLine(text: string): string {
+  const lines = text.trim().split('\n');
+  return lines[lines.length - 1]?.slice(0, 300) ?? '';
+}
+
+export function createProviderActivities(deps: ProviderDeps) {
+  return {
+    /** Runs one attempt of a subtask in the sandbox and uploads what it produced. */
+    async runSubtask(req: RunRequest): Promise<RunResult> {
+      const ctx = Context.current();
+      const name = containerName(deps.providerId, req);
+      const work = path.join(deps.workRoot, name);
+      const inDir = path.join(work, 'in');
+      const outDir = path.join(work, 'out');
+      const logDir = path.join(work, 'log');
+      await fs.rm(work, { recursive: true, force: true });
+      await fs.mkdir(inDir, { recursive: true });
+      await fs.mkdir(outDir, { recursive: true });
+      // The container runs as nobody and must be able to write its outputs.
+      await fs.chmod(outDir, 0o777);
+      try {
+        ctx.heartbeat({ phase: 'inputs' });
+        for (const input of req.inputs) await deps.blobs.download(input.ref, path.join(inDir, input.name));
+
+        const image = await deps.docker.getImage(req.image).inspect().catch(() => undefined);
+        if (!image) {
+          return failed(FailureType.ImageMissing, `provider ${deps.providerId} does not have the image ${req.image}`);
+        }
+        ctx.heartbeat({ phase: 'running' });
+        const memoryBytes = Math.min(req.memoryBytes, deps.maxMemoryBytes);
+        const res = await runInSandbox(deps.docker, {
+          name,
+          image: req.image,
+          command: req.command,
+          inputDir: inDir,
+          outputDir: outDir,
+          logDir,
+          cpus: Math.min(req.cpus, deps.maxCpus),
+          memoryBytes,
+          timeoutMs: req.timeoutSeconds * 1000,
+          labels: {
+            [`${LABEL_PREFIX}.provider`]: deps.providerId,
+            [`${LABEL_PREFIX}.job`]: req.jobId,
+            [`${LABEL_PREFIX}.subtask`]: String(req.index),
+          },
+          onTick: (elapsedMs) => ctx.heartbeat({ phase: 'running', elapsedMs }),
+          signal: ctx.cancellationSignal,
+        });
+        if (res.cancelled) throw new CancelledFailure('subtask cancelled; its container was killed');
+        const stdoutTail = await tail(res.stdoutFile);
+        const stderrTail = await tail(res.stderrFile);
+        const base = { exitCode: res.exitCode, stdoutTail, stderrTail, cpuSeconds: res.cpuSeconds, wallSeconds: res.wallSeconds };
+        if (res.timedOut)
+          return { ...failed(FailureType.ContainerTimedOut, `passed its timeout of ${req.timeoutSeconds} s and was killed`), ...base, exitCode: null };
+        if (res.oomKilled) return { ...failed(FailureType.ContainerOutOfMemory, `ran out of memory (limit ${formatSize(memoryBytes)})`), ...base };
+        if (res.exitCode !== 0) {
+          const why = lastLine(stderrTail) || lastLine(stdoutTail);
+          return { ...failed(FailureType.ContainerFailed, `exited with code ${res.exitCode}${why ? `: ${why}` : ''}`), ...base };
+        }
+        ctx.heartbeat({ phase: 'outputs' });
+        const stdoutRef = await refOfFile(res.stdoutFile);
+        await deps.blobs.uploadFile(res.stdoutFile, stdoutRef);
+        const outputs: OutputFile[] = [];
+        for (const rel of await listFiles(outDir)) {
+          const file = path.join(outDir, rel);
+          const ref = await refOfFile(file);
+          await deps.blobs.uploadFile(file, ref);
+          outputs.push({ path: rel, ref, size: (await fs.stat(file)).size });
+          ctx.heartbeat({ phase: 'outputs', uploaded: outputs.length });
+        }
+        return { status: 'succeeded', ...base, stdoutRef, outputs };
+      } finally {
+        await fs.rm(work, { recursive: true, force: true });
+      }
+    },
+  };
+}
+
+function failed(failureType: FailureType, reason: string): RunResult {
+  return { status: 'failed', failureType, reason, exitCode: null, stdoutTail: '', stderrTail: '', stdoutRef: null, outputs: [], cpuSeconds: 0, wallSeconds: 0 };
+}
+
+export type ProviderActivities = ReturnType<typeof createProviderActivities>;

@@ -1,0 +1,277 @@
+/**
+ * Requestor-side activities: the job's bookkeeping in the database, choosing providers and
+ * merging results. Every one is idempotent (keys come from job id, subtask index and attempt
+ * number), because Temporal may run an activity more than once.
+ */
+import { ApplicationFailure, log } from '@temporalio/activity';
+import { and, asc, eq, gte, inArray, isNull, notInArray, sql } from 'drizzle-orm';
+import { FailureType, InvalidJobSpecError } from '../core/failures.js';
+import { validateJobSpec } from '../core/jobSpec.js';
+import { mergeOutputs } from '../core/merge.js';
+import { countSubtasks, planSubtask } from '../core/split.js';
+import { parseSize } from '../core/units.js';
+import type { BlobStore } from '../blobs/store.js';
+import type { Db } from '../schema/db.js';
+import { attempts, blobs, jobEvents, jobs, providers, subtasks, type JobStatus } from '../schema/tables.js';
+import type { AttemptOutcome, JobPlan, Placement, RunRequest, SubtaskRef } from './types.js';
+
+export interface RequestorDeps {
+  db: Db;
+  blobs: BlobStore;
+  /** How recently a provider must have checked in to count as online. */
+  providerLivenessMs?: number;
+  /** Called after events are stored, so in-process subscribers wake at once. */
+  onEvent?: (jobId: string) => void;
+}
+
+const INSERT_BATCH = 500;
+
+export function createRequestorActivities(deps: RequestorDeps) {
+  const { db } = deps;
+  const livenessMs = deps.providerLivenessMs ?? 15_000;
+
+  async function addEvent(jobId: string, key: string, type: string, fields: { subtaskIndex?: number; providerId?: string; message?: string } = {}) {
+    await db
+      .insert(jobEvents)
+      .values({ jobId, key, type, ...fields })
+      .onConflictDoNothing();
+    deps.onEvent?.(jobId);
+  }
+
+  async function refreshCounts(jobId: string) {
+    await db
+      .update(jobs)
+      .set({
+        succeededCount: sql`(select count(*) from ${subtasks} where ${subtasks.jobId} = ${jobId} and ${subtasks.status} = 'succeeded')`,
+        failedCount: sql`(select count(*) from ${subtasks} where ${subtasks.jobId} = ${jobId} and ${subtasks.status} = 'failed')`,
+      })
+      .where(eq(jobs.id, jobId));
+  }
+
+  async function loadSpec(jobId: string) {
+    const [job] = await db.select({ spec: jobs.spec, status: jobs.status }).from(jobs).where(eq(jobs.id, jobId));
+    if (!job) throw ApplicationFailure.nonRetryable(`job ${jobId} does not exist`, 'JobNotFound');
+    return job;
+  }
+
+  return {
+    /** Validates the stored spec again, writes the subtask rows and marks the job running. */
+    async prepareJob({ jobId }: { jobId: string }): Promise<JobPlan> {
+      const job = await loadSpec(jobId);
+      let spec;
+      try {
+        spec = validateJobSpec(job.spec);
+      } catch (e) {
+        if (e instanceof InvalidJobSpecError) throw ApplicationFailure.nonRetryable(e.message, FailureType.InvalidJobSpec);
+        throw e;
+      }
+      const count = countSubtasks(spec);
+      for (let from = 0; from < count; from += INSERT_BATCH) {
+        const rows = [];
+        for (let i = from; i < Math.min(count, from + INSERT_BATCH); i++) {
+          const plan = planSubtask(spec, i);
+          rows.push({ jobId, index: i, params: plan.params, command: plan.command, inputs: plan.inputs });
+        }
+        await db.insert(subtasks).values(rows).onConflictDoNothing();
+      }
+      await db
+        .update(jobs)
+        .set({ status: 'running', subtaskCount: count, startedAt: sql`coalesce(${jobs.startedAt}, now())` })
+        .where(and(eq(jobs.id, jobId), eq(jobs.status, 'queued')));
+      await addEvent(jobId, 'started', 'jobStarted', { message: `${count} subtasks` });
+      return {
+        subtaskCount: count,
+        maxParallel: spec.maxParallel,
+        maxAttempts: spec.retries.maxAttempts,
+        heartbeatTimeoutSeconds: spec.retries.heartbeatTimeoutSeconds,
+        timeoutSeconds: spec.resources.timeoutSeconds,
+      };
+    },
+
+    /** What a provider needs to run a subtask; marks it scheduled. */
+    async loadSubtask({ jobId, index }: SubtaskRef): Promise<Omit<RunRequest, 'attempt'>> {
+      const { spec } = await loadSpec(jobId);
+      const [row] = await db
+        .select()
+        .from(subtasks)
+        .where(and(eq(subtasks.jobId, jobId), eq(subtasks.index, index)));
+      if (!row) throw ApplicationFailure.nonRetryable(`subtask ${jobId}/${index} does not exist`, 'SubtaskNotFound');
+      await db
+        .update(subtasks)
+        .set({ status: 'scheduled' })
+        .where(and(eq(subtasks.jobId, jobId), eq(subtasks.index, index), eq(subtasks.status, 'pending')));
+      await addEvent(jobId, `scheduled/${index}`, 'subtaskScheduled', { subtaskIndex: index });
+      return {
+        jobId,
+        index,
+        image: spec.image,
+        command: row.command,
+        inputs: row.inputs,
+        cpus: spec.resources.cpus,
+        memoryBytes: parseSize(spec.resources.memory)!,
+        timeoutSeconds: spec.resources.timeoutSeconds,
+      };
+    },
+
+    /**
+     * Chooses an online provider with a free slot for an attempt and records the attempt, in one
+     * transaction so two subtasks cannot take the last slot together. Providers in `exclude`
+     * (those that failed this subtask) are used only when no other one is online.
+     */
+    async startAttempt({ jobId, index, attempt, exclude }: SubtaskRef & { attempt: number; exclude: string[] }): Promise<Placement> {
+      const existing = await db
+        .select({ providerId: attempts.providerId, taskQueue: providers.taskQueue })
+        .from(attempts)
+        .innerJoin(providers, eq(providers.id, attempts.providerId))
+        .where(and(eq(attempts.jobId, jobId), eq(attempts.subtaskIndex, index), eq(attempts.number, attempt)));
+      if (existing[0]) return existing[0];
+
+      const placement = await db.transaction(async (tx) => {
+        // One chooser at a time: the lock is released when the transaction ends.
+        await tx.execute(sql`select pg_advisory_xact_lock(872301)`);
+        const since = new Date(Date.now() - livenessMs);
+        const online = await tx
+          .select({
+            id: providers.id,
+            taskQueue: providers.taskQueue,
+            slots: providers.slots,
+            running: sql<number>`(select count(*)::int from ${attempts} where ${attempts.providerId} = ${providers.id} and ${attempts.status} = 'running')`,
+          })
+          .from(providers)
+          .where(and(gte(providers.lastSeenAt, since), isNull(providers.withdrawnAt)))
+          .orderBy(asc(providers.id));
+        const free = online.filter((p) => p.running < p.slots);
+        const fresh = free.filter((p) => !exclude.includes(p.id));
+        const pool = fresh.length ? fresh : free;
+        if (!pool.length) return undefined;
+        // Least loaded first; ties go to the provider with more free slots, then by id.
+        pool.sort((a, b) => a.running / a.slots - b.running / b.slots || b.slots - b.running - (a.slots - a.running) || a.id.localeCompare(b.id));
+        const chosen = pool[0];
+        await tx.insert(attempts).values({ jobId, subtaskIndex: index, number: attempt, providerId: chosen.id, status: 'running' }).onConflictDoNothing();
+        return { providerId: chosen.id, taskQueue: chosen.taskQueue, online: online.length };
+      });
+      if (!placement) {
+        throw ApplicationFailure.retryable(`no online provider has a free slot for subtask ${index} of ${jobId}`, FailureType.NoProviderAvailable);
+      }
+      await db
+        .update(subtasks)
+        .set({ status: 'running', providerId: placement.providerId, attemptCount: attempt, startedAt: sql`now()` })
+        .where(and(eq(subtasks.jobId, jobId), eq(subtasks.index, index)));
+      await addEvent(jobId, `started/${index}/${attempt}`, 'subtaskStarted', {
+        subtaskIndex: index,
+        providerId: placement.providerId,
+        message: `attempt ${attempt}`,
+      });
+      return { providerId: placement.providerId, taskQueue: placement.taskQueue };
+    },
+
+    /** Stores how an attempt ended and, when it succeeded, the subtask's result. */
+    async finishAttempt(o: AttemptOutcome): Promise<void> {
+      const r = o.result;
+      const full = 'exitCode' in r ? r : undefined;
+      const where = and(eq(attempts.jobId, o.jobId), eq(attempts.subtaskIndex, o.index), eq(attempts.number, o.attempt));
+      await db
+        .update(attempts)
+        .set({
+          status: r.status,
+          reason: r.reason ?? null,
+          failureType: r.failureType ?? null,
+          exitCode: full?.exitCode ?? null,
+          stdoutTail: full?.stdoutTail ?? null,
+          stderrTail: full?.stderrTail ?? null,
+          stdoutRef: full?.stdoutRef ?? null,
+          outputs: full?.outputs ?? null,
+          cpuSeconds: full?.cpuSeconds ?? null,
+          wallSeconds: full?.wallSeconds ?? null,
+          finishedAt: sql`coalesce(${attempts.finishedAt}, now())`,
+        })
+        .where(where);
+      const subtaskWhere = and(eq(subtasks.jobId, o.jobId), eq(subtasks.index, o.index));
+      if (r.status === 'succeeded' && full) {
+        await db
+          .update(subtasks)
+          .set({ status: 'succeeded', resultRef: full.stdoutRef, outputs: full.outputs, exitCode: full.exitCode, error: null, finishedAt: sql`now()` })
+          .where(subtaskWhere);
+        await refreshCounts(o.jobId);
+        await addEvent(o.jobId, `finished/${o.index}`, 'subtaskFinished', {
+          subtaskIndex: o.index,
+          providerId: o.providerId,
+          message: `exit code ${full.exitCode} in ${full.wallSeconds.toFixed(1)} s`,
+        });
+      } else if (r.status === 'failed') {
+        await db.update(subtasks).set({ exitCode: full?.exitCode ?? null, error: r.reason ?? null }).where(subtaskWhere);
+        await addEvent(o.jobId, `failed/${o.index}/${o.attempt}`, 'attemptFailed', {
+          subtaskIndex: o.index,
+          providerId: o.providerId,
+          message: `attempt ${o.attempt}: ${r.reason}`,
+        });
+      }
+    },
+
+    /** Marks a subtask failed for good (its attempts are spent) or cancelled. */
+    async endSubtask({ jobId, index, status, reason }: SubtaskRef & { status: 'failed' | 'cancelled'; reason: string }): Promise<void> {
+      await db
+        .update(subtasks)
+        .set({ status, error: reason, finishedAt: sql`now()` })
+        .where(and(eq(subtasks.jobId, jobId), eq(subtasks.index, index), notInArray(subtasks.status, ['succeeded'])));
+      await db
+        .update(attempts)
+        .set({ status: 'cancelled', reason, finishedAt: sql`now()` })
+        .where(and(eq(attempts.jobId, jobId), eq(attempts.subtaskIndex, index), eq(attempts.status, 'running')));
+      await refreshCounts(jobId);
+      if (status === 'failed') await addEvent(jobId, `failed/${index}`, 'subtaskFailed', { subtaskIndex: index, message: reason });
+    },
+
+    /** Merges the subtasks' stdout in order, as the spec's merge says, and stores the result. */
+    async mergeJob({ jobId }: { jobId: string }): Promise<{ value: string | null; ref: string | null }> {
+      const { spec } = await loadSpec(jobId);
+      const rows = await db
+        .select({ index: subtasks.index, resultRef: subtasks.resultRef })
+        .from(subtasks)
+        .where(eq(subtasks.jobId, jobId))
+        .orderBy(asc(subtasks.index));
+      if (spec.merge?.kind === 'none' || !spec.merge) return { value: null, ref: null };
+      const outputs = [];
+      for (const r of rows) {
+        if (!r.resultRef) throw ApplicationFailure.nonRetryable(`subtask ${r.index} has no result to merge`, FailureType.MergeFailed);
+        outputs.push(await deps.blobs.read(r.resultRef));
+      }
+      let merged;
+      try {
+        merged = mergeOutputs(spec.merge.kind, outputs);
+      } catch (e) {
+        throw ApplicationFailure.nonRetryable((e as Error).message, FailureType.MergeFailed);
+      }
+      let ref: string | null = null;
+      if (merged.bytes) {
+        const info = await deps.blobs.putBytes(merged.bytes);
+        await db.insert(blobs).values(info).onConflictDoNothing();
+        ref = info.ref;
+      }
+      await db.update(jobs).set({ resultValue: merged.value, resultRef: ref }).where(eq(jobs.id, jobId));
+      return { value: merged.value && merged.value.length > 200 ? `${merged.value.slice(0, 200)}…` : merged.value, ref };
+    },
+
+    /** Records the job's end; subtasks still open are marked cancelled. */
+    async finishJob({ jobId, status, error }: { jobId: string; status: Extract<JobStatus, 'succeeded' | 'failed' | 'cancelled'>; error?: string }): Promise<void> {
+      await db
+        .update(subtasks)
+        .set({ status: 'cancelled', finishedAt: sql`now()` })
+        .where(and(eq(subtasks.jobId, jobId), inArray(subtasks.status, ['pending', 'scheduled', 'running'])));
+      await db
+        .update(attempts)
+        .set({ status: 'cancelled', reason: error ?? status, finishedAt: sql`now()` })
+        .where(and(eq(attempts.jobId, jobId), eq(attempts.status, 'running')));
+      await db
+        .update(jobs)
+        .set({ status, error: error ?? null, finishedAt: sql`coalesce(${jobs.finishedAt}, now())` })
+        .where(eq(jobs.id, jobId));
+      await refreshCounts(jobId);
+      const type = { succeeded: 'jobSucceeded', failed: 'jobFailed', cancelled: 'jobCancelled' }[status];
+      await addEvent(jobId, 'ended', type, { message: error });
+      log.info('job ended', { jobId, status });
+    },
+  };
+}
+
+export type RequestorActivities = ReturnType<typeof createRequestorActivities>;

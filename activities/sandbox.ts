@@ -1,0 +1,198 @@
+/**
+ * Runs one command in a hardened container through dockerode: no network, read-only root,
+ * every capability dropped, no-new-privileges, a non-root user, pids/memory/CPU limits and a
+ * wall-clock timeout. Files come in and go out through bind mounts (a read-only root refuses
+ * archive uploads). stdout and stderr are streamed to files so that a chatty program cannot
+ * fill the worker's memory.
+ */
+import { createWriteStream } from 'node:fs';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { PassThrough } from 'node:stream';
+import { finished } from 'node:stream/promises';
+import type Docker from 'dockerode';
+
+export const LABEL_PREFIX = 'dev.golemflow';
+
+export interface SandboxRequest {
+  /** Container name; derived from the workflow step so a retried activity finds its own container. */
+  name: string;
+  image: string;
+  command: string[];
+  inputDir: string;
+  outputDir: string;
+  /** Where stdout and stderr files go (outside the container). */
+  logDir: string;
+  cpus: number;
+  memoryBytes: number;
+  pidsLimit?: number;
+  tmpfsBytes?: number;
+  timeoutMs: number;
+  labels?: Record<string, string>;
+  /** Called about once a second while the container runs (heartbeats). */
+  onTick?: (elapsedMs: number) => void;
+  /** Aborting kills the container. */
+  signal?: AbortSignal;
+}
+
+export interface SandboxResult {
+  exitCode: number;
+  oomKilled: boolean;
+  timedOut: boolean;
+  cancelled: boolean;
+  stdoutFile: string;
+  stderrFile: string;
+  cpuSeconds: number;
+  wallSeconds: number;
+}
+
+/** Reads the container's cumulative CPU time from its cgroup (v1 or v2), in seconds. */
+async function cgroupCpuSeconds(pid: number): Promise<number | undefined> {
+  let lines: string[];
+  try {
+    lines = (await fs.readFile(`/proc/${pid}/cgroup`, 'utf8')).trim().split('\n');
+  } catch {
+    return undefined;
+  }
+  for (const line of lines) {
+    const [, controllers, p] = line.split(':');
+    if (controllers.split(',').includes('cpuacct')) {
+      for (const dir of ['cpuacct', 'cpu,cpuacct', 'cpuacct,cpu']) {
+        const v = await fs.readFile(`/sys/fs/cgroup/${dir}${p}/cpuacct.usage`, 'utf8').catch(() => undefined);
+        if (v) return Number(v) / 1e9;
+      }
+    }
+    if (controllers === '') {
+      const v = await fs.readFile(`/sys/fs/cgroup${p}/cpu.stat`, 'utf8').catch(() => undefined);
+      const m = v && /usage_usec (\d+)/.exec(v);
+      if (m) return Number(m[1]) / 1e6;
+    }
+  }
+  return undefined;
+}
+
+/** The container's CPU time through the Docker API, for engines whose cgroups this process cannot read. */
+async function statsCpuSeconds(container: Docker.Container): Promise<number | undefined> {
+  try {
+    const s = (await container.stats({ stream: false, 'one-shot': true } as { stream: false })) as { cpu_stats?: { cpu_usage?: { total_usage?: number } } };
+    const ns = s.cpu_stats?.cpu_usage?.total_usage;
+    return ns ? ns / 1e9 : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Removes a container by name if it exists (a leftover of an earlier try of the same step). */
+async function removeIfPresent(docker: Docker, name: string): Promise<void> {
+  try {
+    await docker.getContainer(name).remove({ force: true });
+  } catch (e) {
+    if ((e as { statusCode?: number }).statusCode !== 404) throw e;
+  }
+}
+
+/** Runs the request to completion (exit, timeout or abort) and removes the container. */
+export async function runInSandbox(docker: Docker, req: SandboxRequest): Promise<SandboxResult> {
+  await removeIfPresent(docker, req.name);
+  await fs.mkdir(req.logDir, { recursive: true });
+  const stdoutFile = path.join(req.logDir, 'stdout');
+  const stderrFile = path.join(req.logDir, 'stderr');
+  const container = await docker.createContainer({
+    name: req.name,
+    Image: req.image,
+    Cmd: req.command,
+    User: '65534:65534',
+    WorkingDir: '/work',
+    Labels: { ...req.labels, [`${LABEL_PREFIX}.managed`]: 'true' },
+    NetworkDisabled: true,
+    HostConfig: {
+      NetworkMode: 'none',
+      ReadonlyRootfs: true,
+      CapDrop: ['ALL'],
+      SecurityOpt: ['no-new-privileges'],
+      PidsLimit: req.pidsLimit ?? 128,
+      Memory: req.memoryBytes,
+      MemorySwap: req.memoryBytes,
+      NanoCpus: Math.round(req.cpus * 1e9),
+      Binds: [`${path.resolve(req.inputDir)}:/in:ro`, `${path.resolve(req.outputDir)}:/out:rw`],
+      Tmpfs: { '/tmp': `rw,nosuid,nodev,size=${req.tmpfsBytes ?? 64 * 1024 * 1024}`, '/work': `rw,nosuid,nodev,size=${req.tmpfsBytes ?? 64 * 1024 * 1024},uid=65534,gid=65534` },
+      AutoRemove: false,
+    },
+  });
+  let timedOut = false;
+  let cancelled = false;
+  let cpuSeconds = 0;
+  const kill = async () => {
+    await container.kill({ signal: 'SIGKILL' }).catch(() => undefined);
+  };
+  const onAbort = () => {
+    cancelled = true;
+    void kill();
+  };
+  try {
+    await container.start();
+    const logStream = (await container.logs({ follow: true, stdout: true, stderr: true })) as unknown as NodeJS.ReadableStream;
+    const out = new PassThrough();
+    const err = new PassThrough();
+    docker.modem.demuxStream(logStream, out, err);
+    logStream.on('end', () => {
+      out.end();
+      err.end();
+    });
+    const outFile = createWriteStream(stdoutFile);
+    const errFile = createWriteStream(stderrFile);
+    out.pipe(outFile);
+    err.pipe(errFile);
+
+    if (req.signal?.aborted) onAbort();
+    req.signal?.addEventListener('abort', onAbort, { once: true });
+    const started = Date.now();
+    const timer = setTimeout(() => {
+      timedOut = true;
+      void kill();
+    }, req.timeoutMs);
+    const pid = (await container.inspect()).State.Pid;
+    let lastTick = 0;
+    const sampler = setInterval(async () => {
+      const v = (await cgroupCpuSeconds(pid)) ?? (await statsCpuSeconds(container));
+      if (v !== undefined && v > cpuSeconds) cpuSeconds = v;
+      const now = Date.now();
+      if (now - lastTick >= 1000) {
+        lastTick = now;
+        req.onTick?.(now - started);
+      }
+    }, 200);
+    try {
+      await container.wait();
+    } finally {
+      clearTimeout(timer);
+      clearInterval(sampler);
+      req.signal?.removeEventListener('abort', onAbort);
+    }
+    await Promise.all([finished(outFile), finished(errFile)]);
+    const info = await container.inspect();
+    const wallSeconds = Math.max(0, (Date.parse(info.State.FinishedAt) - Date.parse(info.State.StartedAt)) / 1000);
+    return {
+      exitCode: info.State.ExitCode,
+      oomKilled: info.State.OOMKilled,
+      timedOut,
+      cancelled,
+      stdoutFile,
+      stderrFile,
+      cpuSeconds: Math.round(cpuSeconds * 1000) / 1000,
+      wallSeconds,
+    };
+  } finally {
+    await container.remove({ force: true }).catch(() => undefined);
+  }
+}
+
+/** Kills and removes every container carrying all of these labels (a provider's sweep of orphans). */
+export async function removeLabelled(docker: Docker, labels: Record<string, string>): Promise<number> {
+  const list = await docker.listContainers({
+    all: true,
+    filters: { label: Object.entries(labels).map(([k, v]) => `${k}=${v}`) },
+  });
+  await Promise.all(list.map((c) => docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined)));
+  return list.length;
+}

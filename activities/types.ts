@@ -1,0 +1,59 @@
+/**
+ * The shapes that cross Temporal between workflows and activities. Only references and small
+ * values: never file contents (payloads stay far under Temporal's limits).
+ */
+import type { InputFile } from '../core/jobSpec.js';
+import type { FailureType } from '../core/failures.js';
+import type { OutputFile } from '../schema/tables.js';
+
+export interface SubtaskRef {
+  jobId: string;
+  index: number;
+}
+
+/** What the job workflow needs to run the job; returned once by `prepareJob`. */
+export interface JobPlan {
+  subtaskCount: number;
+  maxParallel: number;
+  maxAttempts: number;
+  heartbeatTimeoutSeconds: number;
+  timeoutSeconds: number;
+}
+
+/** Everything a provider needs to run one subtask. */
+export interface RunRequest extends SubtaskRef {
+  attempt: number;
+  image: string;
+  command: string[];
+  inputs: InputFile[];
+  cpus: number;
+  memoryBytes: number;
+  timeoutSeconds: number;
+}
+
+/** What a provider reports about one run. A container that fails is a result, not an exception. */
+export interface RunResult {
+  status: 'succeeded' | 'failed';
+  failureType?: FailureType;
+  reason?: string;
+  exitCode: number | null;
+  stdoutTail: string;
+  stderrTail: string;
+  stdoutRef: string | null;
+  outputs: OutputFile[];
+  cpuSeconds: number;
+  wallSeconds: number;
+}
+
+/** The provider chosen for an attempt. */
+export interface Placement {
+  providerId: string;
+  taskQueue: string;
+}
+
+export interface AttemptOutcome extends SubtaskRef {
+  attempt: number;
+  providerId: string;
+  /** The provider's report, or why there is none (it died, timed out, was cancelled). */
+  result: RunResult | { status: 'failed' | 'cancelled'; failureType?: string; reason: string };
+}

@@ -1,0 +1,14 @@
+/** What the API's resolvers and routes are given. */
+import type { Client } from '@temporalio/client';
+import type { BlobStore } from '../blobs/store.js';
+import type { Config } from '../infra/config.js';
+import type { Db } from '../schema/db.js';
+import type { EventBus } from './events.js';
+
+export interface ApiDeps {
+  db: Db;
+  blobs: BlobStore;
+  temporal: Client;
+  config: Pick<Config, 'temporalUiUrl' | 'temporalNamespace' | 'requestorTaskQueue' | 'providerLivenessMs' | 'publicApiUrl'>;
+  events: EventBus;
+}

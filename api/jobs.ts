@@ -1,0 +1,205 @@
+/** Job, Subtask, Attempt and JobEvent: their queries, mutations and the events subscription. */
+import { randomBytes } from 'node:crypto';
+import { WorkflowNotFoundError } from '@temporalio/client';
+import { and, asc, desc, eq, gt, ilike, inArray, lt, or, sql } from 'drizzle-orm';
+import { InvalidJobSpecError } from '../core/failures.js';
+import { parseJobSpec, validateJobSpec, jobSpecJsonSchema, type JobSpec } from '../core/jobSpec.js';
+import { countSubtasks } from '../core/split.js';
+import { workflowUiUrl } from '../infra/config.js';
+import { attempts, jobEvents, jobs, providers, subtasks, type JobStatus, type OutputFile, type SubtaskStatus } from '../schema/tables.js';
+import type { JobProgress, jobWorkflow } from '../workflows/job.js';
+import type { ApiDeps } from './deps.js';
+import { ErrorCode, invalidSpec, userError } from './errors.js';
+
+type JobRow = typeof jobs.$inferSelect;
+type SubtaskRow = typeof subtasks.$inferSelect;
+type AttemptRow = typeof attempts.$inferSelect;
+
+const ENDED: JobStatus[] = ['succeeded', 'failed', 'cancelled'];
+const ENDING_EVENTS = new Set(['jobSucceeded', 'jobFailed', 'jobCancelled']);
+
+const up = (s: string) => s.toUpperCase();
+const down = <T extends string>(s: string) => s.toLowerCase() as T;
+
+export function newJobId(): string {
+  return `job-${Date.now().toString(36)}-${randomBytes(4).toString('hex')}`;
+}
+
+function encodeCursor(row: JobRow): string {
+  return Buffer.from(`${row.createdAt.toISOString()}|${row.id}`).toString('base64url');
+}
+
+function decodeCursor(cursor: string): { createdAt: Date; id: string } {
+  const [iso, id] = Buffer.from(cursor, 'base64url').toString('utf8').split('|');
+  const createdAt = new Date(iso ?? '');
+  if (!id || Number.isNaN(createdAt.getTime())) throw userError(ErrorCode.BadInput, `after: ${JSON.stringify(cursor)} is not a cursor from this API`);
+  return { createdAt, id };
+}
+
+function blobUrl(deps: ApiDeps, ref: string): string {
+  return `${deps.config.publicApiUrl}/blobs/sha256/${ref.slice('sha256:'.length)}`;
+}
+
+const outputFiles = (deps: ApiDeps, files: OutputFile[] | null) => (files ?? []).map((f) => ({ ...f, url: blobUrl(deps, f.ref) }));
+
+function providerOnline(deps: ApiDeps, p: typeof providers.$inferSelect): boolean {
+  return !p.withdrawnAt && Date.now() - p.lastSeenAt.getTime() < deps.config.providerLivenessMs;
+}
+
+export function providerFields(deps: ApiDeps) {
+  return { online: (p: typeof providers.$inferSelect) => providerOnline(deps, p) };
+}
+
+async function loadProvider(deps: ApiDeps, id: string | null) {
+  if (!id) return null;
+  const [p] = await deps.db.select().from(providers).where(eq(providers.id, id));
+  return p ?? null;
+}
+
+function parseSubmittedSpec(args: { spec?: unknown; specText?: string | null }): JobSpec {
+  if ((args.spec == null) === (args.specText == null)) throw userError(ErrorCode.BadInput, 'give exactly one of spec (JSON) or specText (YAML or JSON text)');
+  try {
+    return args.specText != null ? parseJobSpec(args.specText, 'specText') : validateJobSpec(args.spec);
+  } catch (e) {
+    if (e instanceof InvalidJobSpecError) throw invalidSpec(e.problems);
+    throw e;
+  }
+}
+
+export function jobResolvers(deps: ApiDeps) {
+  const { db } = deps;
+  return {
+    Query: {
+      job: async (_: unknown, { id }: { id: string }) => (await db.select().from(jobs).where(eq(jobs.id, id)))[0] ?? null,
+      jobs: async (_: unknown, args: { filter?: { status?: string[]; nameContains?: string }; first: number; after?: string }) => {
+        if (args.first < 1 || args.first > 500) throw userError(ErrorCode.BadInput, `first: must be between 1 and 500, got ${args.first}`);
+        const conds = [];
+        if (args.filter?.status?.length) conds.push(inArray(jobs.status, args.filter.status.map((s) => down<JobStatus>(s))));
+        if (args.filter?.nameContains) conds.push(ilike(jobs.name, `%${args.filter.nameContains.replace(/[%_\\]/g, '\\$&')}%`));
+        if (args.after) {
+          const c = decodeCursor(args.after);
+          conds.push(or(lt(jobs.createdAt, c.createdAt), and(eq(jobs.createdAt, c.createdAt), lt(jobs.id, c.id))));
+        }
+        const rows = await db
+          .select()
+          .from(jobs)
+          .where(conds.length ? and(...conds) : undefined)
+          .orderBy(desc(jobs.createdAt), desc(jobs.id))
+          .limit(args.first + 1);
+        const page = rows.slice(0, args.first);
+        return {
+          edges: page.map((node) => ({ cursor: encodeCursor(node), node })),
+          pageInfo: { hasNextPage: rows.length > args.first, endCursor: page.length ? encodeCursor(page[page.length - 1]) : null },
+        };
+      },
+      jobSpecSchema: () => jobSpecJsonSchema,
+    },
+    Mutation: {
+      submitJob: async (_: unknown, args: { spec?: unknown; specText?: string }) => {
+        const spec = parseSubmittedSpec(args);
+        const id = newJobId();
+        const [job] = await db.insert(jobs).values({ id, name: spec.name ?? null, spec, subtaskCount: countSubtasks(spec) }).returning();
+        try {
+          await deps.temporal.workflow.start<typeof jobWorkflow>('jobWorkflow', {
+            workflowId: id,
+            taskQueue: deps.config.requestorTaskQueue,
+            args: [{ jobId: id }],
+          });
+        } catch (e) {
+          // Nothing half-made stays behind: without its workflow the job would never run.
+          await db.delete(jobs).where(eq(jobs.id, id));
+          throw userError(ErrorCode.Unavailable, `could not start the job's workflow: ${(e as Error).message}`);
+        }
+        return { job };
+      },
+      cancelJob: async (_: unknown, { id, reason }: { id: string; reason?: string }) => {
+        const [job] = await db.select().from(jobs).where(eq(jobs.id, id));
+        if (!job) throw userError(ErrorCode.NotFound, `job ${id} does not exist`);
+        if (ENDED.includes(job.status)) throw userError(ErrorCode.Conflict, `job ${id} has already ended (${job.status}); nothing to cancel`);
+        try {
+          await deps.temporal.workflow.getHandle(id).signal('cancel', reason ?? 'cancelled by the requestor');
+        } catch (e) {
+          if (!(e instanceof WorkflowNotFoundError)) throw e;
+          await db.update(jobs).set({ status: 'cancelled', error: reason ?? 'cancelled', finishedAt: sql`now()` }).where(eq(jobs.id, id));
+        }
+        return (await db.select().from(jobs).where(eq(jobs.id, id)))[0];
+      },
+    },
+    Subscription: {
+      jobEvents: {
+        subscribe: async function* (_: unknown, { id, after }: { id: string; after?: number }, ctx: { request?: Request }) {
+          const [job] = await db.select({ id: jobs.id }).from(jobs).where(eq(jobs.id, id));
+          if (!job) throw userError(ErrorCode.NotFound, `job ${id} does not exist`);
+          let last = after ?? 0;
+          const signal = ctx.request?.signal;
+          while (!signal?.aborted) {
+            const rows = await db
+              .select()
+              .from(jobEvents)
+              .where(and(eq(jobEvents.jobId, id), gt(jobEvents.seq, last)))
+              .orderBy(asc(jobEvents.seq))
+              .limit(200);
+            for (const row of rows) {
+              last = row.seq;
+              yield { jobEvents: row };
+              if (ENDING_EVENTS.has(row.type)) return;
+            }
+            if (rows.length < 200) await deps.events.wait(id, 500, signal);
+          }
+        },
+      },
+    },
+    Job: {
+      status: (j: JobRow) => up(j.status),
+      workflowId: (j: JobRow) => j.id,
+      temporalUiUrl: (j: JobRow) => workflowUiUrl(deps.config.temporalUiUrl, deps.config.temporalNamespace, j.id),
+      result: (j: JobRow) => (j.resultValue != null || j.resultRef ? { value: j.resultValue, ref: j.resultRef, url: j.resultRef ? blobUrl(deps, j.resultRef) : null } : null),
+      progress: async (j: JobRow): Promise<JobProgress | null> => {
+        if (ENDED.includes(j.status)) return null;
+        try {
+          return await deps.temporal.workflow.getHandle(j.id).query<JobProgress>('progress');
+        } catch {
+          return null;
+        }
+      },
+      subtasks: (j: JobRow, args: { first: number; offset: number; status?: string[] }) =>
+        db
+          .select()
+          .from(subtasks)
+          .where(and(eq(subtasks.jobId, j.id), args.status?.length ? inArray(subtasks.status, args.status.map((s) => down<SubtaskStatus>(s))) : undefined))
+          .orderBy(asc(subtasks.index))
+          .limit(Math.min(Math.max(args.first, 0), 10_000))
+          .offset(Math.max(args.offset, 0)),
+      events: (j: JobRow, { after }: { after?: number }) =>
+        db
+          .select()
+          .from(jobEvents)
+          .where(and(eq(jobEvents.jobId, j.id), gt(jobEvents.seq, after ?? 0)))
+          .orderBy(asc(jobEvents.seq)),
+    },
+    Subtask: {
+      status: (s: SubtaskRow) => up(s.status),
+      provider: (s: SubtaskRow) => loadProvider(deps, s.providerId),
+      outputs: (s: SubtaskRow) => outputFiles(deps, s.outputs),
+      attempts: (s: SubtaskRow) =>
+        db
+          .select()
+          .from(attempts)
+          .where(and(eq(attempts.jobId, s.jobId), eq(attempts.subtaskIndex, s.index)))
+          .orderBy(asc(attempts.number)),
+      durationSeconds: async (s: SubtaskRow) => {
+        if (s.status !== 'succeeded') return null;
+        const [a] = await db
+          .select({ wall: attempts.wallSeconds })
+          .from(attempts)
+          .where(and(eq(attempts.jobId, s.jobId), eq(attempts.subtaskIndex, s.index), eq(attempts.status, 'succeeded')));
+        return a?.wall ?? null;
+      },
+    },
+    Attempt: {
+      status: (a: AttemptRow) => up(a.status),
+      provider: (a: AttemptRow) => loadProvider(deps, a.providerId),
+      outputs: (a: AttemptRow) => outputFiles(deps, a.outputs),
+    },
+  };
+}

@@ -1,0 +1,57 @@
+/** The API: graphql-yoga (GraphiQL at /graphql, subscriptions over SSE) plus the blob routes. */
+import { readFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createSchema, createYoga } from 'graphql-yoga';
+import { DateTimeResolver, JSONResolver } from 'graphql-scalars';
+import { handleBlobRoute } from './blobRoutes.js';
+import type { ApiDeps } from './deps.js';
+import { jobResolvers } from './jobs.js';
+import { providerResolvers } from './providers.js';
+
+export const typeDefs = readFileSync(path.join(path.dirname(fileURLToPath(import.meta.url)), 'schema.graphql'), 'utf8');
+
+function mergeResolvers(...parts: Record<string, object>[]): Record<string, object> {
+  const out: Record<string, object> = {};
+  for (const part of parts) for (const [type, fields] of Object.entries(part)) out[type] = { ...(out[type] ?? {}), ...fields };
+  return out;
+}
+
+/** The yoga instance; `yoga.fetch` serves tests in-process. */
+export function createApi(deps: ApiDeps) {
+  const schema = createSchema({
+    typeDefs,
+    resolvers: mergeResolvers({ JSON: JSONResolver, DateTime: DateTimeResolver } as Record<string, object>, jobResolvers(deps), providerResolvers(deps)),
+  });
+  return createYoga({ schema, graphqlEndpoint: '/graphql', landingPage: false, logging: 'warn' });
+}
+
+/** Listens on host:port with GraphQL and the blob routes. */
+export async function startApiServer(deps: ApiDeps, host: string, port: number): Promise<{ server: Server; url: string; close(): Promise<void> }> {
+  const yoga = createApi(deps);
+  const server = createServer(async (req, res) => {
+    if (await handleBlobRoute(deps, req, res)) return;
+    if (req.url === '/' || req.url === '/health') {
+      res.writeHead(req.url === '/' ? 302 : 200, req.url === '/' ? { location: '/graphql' } : { 'content-type': 'text/plain' });
+      res.end(req.url === '/' ? '' : 'ok');
+      return;
+    }
+    yoga(req, res);
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => resolve());
+  });
+  const addr = server.address();
+  const url = `http://${host}:${typeof addr === 'object' && addr ? addr.port : port}`;
+  return {
+    server,
+    url,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}

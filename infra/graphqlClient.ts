@@ -1,0 +1,34 @@
+/** A small GraphQL-over-HTTP client for providers, the CLI and tests. */
+export class GraphQLRequestError extends Error {
+  constructor(
+    message: string,
+    readonly errors: Array<{ message: string; extensions?: Record<string, unknown> }> = [],
+  ) {
+    super(message);
+    this.name = this.constructor.name;
+  }
+}
+
+/** Posts a query to `<apiUrl>/graphql`; throws GraphQLRequestError carrying the API's errors. */
+export async function gql<T = Record<string, unknown>>(apiUrl: string, query: string, variables: Record<string, unknown> = {}): Promise<T> {
+  let res: Response;
+  try {
+    res = await fetch(new URL('/graphql', apiUrl), {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'application/graphql-response+json, application/json' },
+      body: JSON.stringify({ query, variables }),
+    });
+  } catch (e) {
+    throw new GraphQLRequestError(`cannot reach the Golemflow API at ${apiUrl}: ${(e as Error).cause ?? (e as Error).message}`);
+  }
+  const text = await res.text();
+  let body: { data?: T; errors?: Array<{ message: string; extensions?: Record<string, unknown> }> };
+  try {
+    body = JSON.parse(text);
+  } catch {
+    throw new GraphQLRequestError(`the API at ${apiUrl} answered HTTP ${res.status} with no JSON: ${text.slice(0, 200)}`);
+  }
+  if (body.errors?.length) throw new GraphQLRequestError(body.errors.map((e) => e.message).join('; '), body.errors);
+  if (!body.data) throw new GraphQLRequestError(`the API at ${apiUrl} answered HTTP ${res.status} with no data`);
+  return body.data;
+}

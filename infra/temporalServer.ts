@@ -1,0 +1,81 @@
+/**
+ * The Temporal CLI's dev server. No binary can be downloaded here, so the CLI is built from
+ * the Go module proxy once and cached outside the work tree (CI clones afresh every time).
+ */
+import { execFile } from 'node:child_process';
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { portOpen, spawnDetached, waitFor } from './processes.js';
+
+const run = promisify(execFile);
+export const TEMPORAL_CLI_VERSION = 'v1.5.1';
+const cacheDir = path.join(process.env.XDG_CACHE_HOME ?? path.join(os.homedir(), '.cache'), 'golemflow', 'bin');
+const cached = path.join(cacheDir, `temporal-${TEMPORAL_CLI_VERSION}`);
+
+async function executable(p: string): Promise<boolean> {
+  return fs.access(p, fs.constants.X_OK).then(
+    () => true,
+    () => false,
+  );
+}
+
+/** Finds the Temporal CLI (TEMPORAL_CLI, .tools/bin, the cache, PATH) or builds it with Go. */
+export async function ensureTemporalCli(log: (m: string) => void = () => {}): Promise<string> {
+  const local = path.resolve('.tools/bin/temporal');
+  for (const p of [process.env.TEMPORAL_CLI, local, cached]) if (p && (await executable(p))) return p;
+  try {
+    const { stdout } = await run('which', ['temporal']);
+    if (stdout.trim()) return stdout.trim();
+  } catch {
+    // not on PATH
+  }
+  const go = await run('go', ['version']).catch(() => undefined);
+  if (!go)
+    throw new Error(
+      'the Temporal CLI is missing and Go is not installed to build it. Install Go (https://go.dev/dl) and run ' +
+        `"GOBIN=$PWD/.tools/bin go install github.com/temporalio/cli/cmd/temporal@${TEMPORAL_CLI_VERSION}", ` +
+        'or install the Temporal CLI and set TEMPORAL_CLI to its path.',
+    );
+  log(`building the Temporal CLI ${TEMPORAL_CLI_VERSION} from the Go module proxy (once; takes a few minutes)…`);
+  await fs.mkdir(cacheDir, { recursive: true });
+  const gobin = await fs.mkdtemp(path.join(cacheDir, 'build-'));
+  await run('go', ['install', `github.com/temporalio/cli/cmd/temporal@${TEMPORAL_CLI_VERSION}`], {
+    env: { ...process.env, GOBIN: gobin },
+    maxBuffer: 64 * 1024 * 1024,
+  });
+  await fs.rename(path.join(gobin, 'temporal'), cached);
+  await fs.rm(gobin, { recursive: true, force: true });
+  log(`Temporal CLI cached at ${cached}`);
+  return cached;
+}
+
+export interface TemporalServerOptions {
+  host?: string;
+  port: number;
+  uiPort?: number;
+  /** SQLite file; omitted means in memory. */
+  dbFile?: string;
+  logFile: string;
+  log?: (m: string) => void;
+}
+
+/** Reuses the dev server on host:port or starts one (detached, so it outlives this process). */
+export async function ensureTemporalServer(o: TemporalServerOptions): Promise<{ address: string; uiUrl: string; started: boolean; pid?: number }> {
+  const host = o.host ?? '127.0.0.1';
+  const uiPort = o.uiPort ?? o.port + 1000;
+  const address = `${host}:${o.port}`;
+  const uiUrl = `http://${host}:${uiPort}`;
+  if (await portOpen(host, o.port)) return { address, uiUrl, started: false };
+  const cli = await ensureTemporalCli(o.log);
+  const args = ['server', 'start-dev', '--ip', host, '--port', String(o.port), '--ui-port', String(uiPort), '--log-level', 'warn'];
+  if (o.dbFile) {
+    await fs.mkdir(path.dirname(o.dbFile), { recursive: true });
+    args.push('--db-filename', o.dbFile);
+  }
+  o.log?.(`starting the Temporal dev server on ${address} (UI ${uiUrl})`);
+  const pid = await spawnDetached(cli, args, o.logFile);
+  await waitFor(`Temporal dev server on ${address} (log: ${o.logFile})`, () => portOpen(host, o.port), 60_000);
+  return { address, uiUrl, started: true, pid };
+}

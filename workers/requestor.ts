@@ -1,0 +1,106 @@
+/**
+ * The requestor node: the jobs' workflows and the requestor activities on the requestor's task
+ * queue, plus the API (GraphQL and blobs) in the same process. It is the only writer of the
+ * database and the blob store.
+ *
+ *   npm run requestor        (env: TEMPORAL_ADDRESS, DATABASE_URL, API_PORT, GOLEMFLOW_DATA)
+ */
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Client, Connection } from '@temporalio/client';
+import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
+import { createRequestorActivities } from '../activities/requestor.js';
+import { EventBus } from '../api/events.js';
+import { startApiServer } from '../api/server.js';
+import { BlobStore } from '../blobs/store.js';
+import { loadConfig, type Config } from '../infra/config.js';
+import { logger } from '../infra/logger.js';
+import { openDatabase, type Database } from '../schema/db.js';
+import { installTemporalRuntime } from './temporalRuntime.js';
+
+export const workflowsPath = path.join(path.dirname(fileURLToPath(import.meta.url)), '../workflows/index.ts');
+
+export interface RequestorNode {
+  apiUrl: string;
+  client: Client;
+  database: Database;
+  blobs: BlobStore;
+  config: Config;
+  close(): Promise<void>;
+}
+
+/** Starts the requestor node; `bundle` lets tests reuse one workflow bundle. */
+export async function startRequestorNode(config: Config, opts: { workflowBundle?: WorkerOptions['workflowBundle']; api?: boolean } = {}): Promise<RequestorNode> {
+  installTemporalRuntime();
+  const database = await openDatabase({ url: config.databaseUrl, dataDir: path.join(config.dataDir, 'pglite') });
+  const closers: Array<() => Promise<unknown>> = [() => database.close()];
+  const close = async () => {
+    for (const c of closers.reverse()) await c().catch((e) => logger.warn({ err: e }, 'while closing'));
+  };
+  try {
+    const blobs = new BlobStore(path.join(config.dataDir, 'blobs'));
+    const events = new EventBus();
+    const clientConnection = await Connection.connect({ address: config.temporalAddress });
+    closers.push(() => clientConnection.close());
+    const client = new Client({ connection: clientConnection, namespace: config.temporalNamespace });
+    const connection = await NativeConnection.connect({ address: config.temporalAddress });
+    closers.push(() => connection.close());
+    const worker = await Worker.create({
+      connection,
+      namespace: config.temporalNamespace,
+      taskQueue: config.requestorTaskQueue,
+      ...(opts.workflowBundle ? { workflowBundle: opts.workflowBundle } : { workflowsPath }),
+      activities: createRequestorActivities({
+        db: database.db,
+        blobs,
+        providerLivenessMs: config.providerLivenessMs,
+        onEvent: (jobId) => events.notify(jobId),
+      }),
+    });
+    const running = worker.run();
+    closers.push(async () => {
+      worker.shutdown();
+      await running;
+    });
+    let apiUrl = config.publicApiUrl;
+    if (opts.api !== false) {
+      const api = await startApiServer({ db: database.db, blobs, temporal: client, config, events }, config.apiHost, config.apiPort);
+      closers.push(() => api.close());
+      apiUrl = api.url;
+    }
+    logger.info({ api: `${apiUrl}/graphql`, database: database.location, taskQueue: config.requestorTaskQueue }, 'requestor node started');
+    return { apiUrl, client, database, blobs, config, close };
+  } catch (e) {
+    await close();
+    throw e;
+  }
+}
+
+/** Stops on SIGINT/SIGTERM after closing `close`. */
+export function closeOnSignals(close: () => Promise<void>): void {
+  let closing = false;
+  const stop = (sig: string) => {
+    if (closing) return;
+    closing = true;
+    logger.info(`${sig}: shutting down`);
+    close().then(
+      () => process.exit(0),
+      (e) => {
+        logger.error({ err: e }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM'));
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === path.resolve(process.argv[1])) {
+  startRequestorNode(loadConfig()).then(
+    (node) => closeOnSignals(node.close),
+    (e) => {
+      logger.error(`requestor node failed to start: ${(e as Error).message}`);
+      process.exit(1);
+    },
+  );
+}

@@ -1,0 +1,3 @@
+// The bundle entry for the requestor's worker: only re-exports.
+export * from './job.js';
+export * from './subtask.js';

@@ -1,0 +1,130 @@
+/**
+ * subtaskWorkflow: one subtask's way through the market. Choose a provider, run the subtask
+ * on that provider's task queue, record the result; on failure (the container failed, the
+ * provider went silent or never picked the work up) try again on another provider, up to the
+ * spec's attempt limit. Deterministic: it sees activities only through their types.
+ */
+import {
+  ActivityFailure,
+  ApplicationFailure,
+  CancellationScope,
+  TimeoutFailure,
+  isCancellation,
+  proxyActivities,
+  defineQuery,
+  setHandler,
+} from '@temporalio/workflow';
+import type { ActivityOptions } from '@temporalio/workflow';
+import type { RequestorActivities } from '../activities/requestor.js';
+import type { ProviderActivities } from '../activities/provider.js';
+import type { RunResult } from '../activities/types.js';
+import { FailureType } from '../core/failures.js';
+
+/** Bookkeeping on the requestor's own queue: quick, retried until the database answers. */
+const bookkeeping: ActivityOptions = {
+  startToCloseTimeout: '30 seconds',
+  retry: { initialInterval: '500 ms', backoffCoefficient: 2, maximumInterval: '10 seconds', nonRetryableErrorTypes: [FailureType.InvalidJobSpec] },
+};
+
+/** Waiting for a free provider: retried every few seconds until one comes. */
+const waitForProvider: ActivityOptions = {
+  startToCloseTimeout: '30 seconds',
+  retry: { initialInterval: '1 second', backoffCoefficient: 1.5, maximumInterval: '5 seconds' },
+};
+
+/** How long a chosen provider may take to pick the work up before it counts as gone. */
+export const PICKUP_TIMEOUT_SECONDS = 60;
+
+/** A container run on a provider's queue: one try per attempt (the workflow moves it elsewhere), heartbeats prove the provider alive. */
+function containerRun(taskQueue: string, timeoutSeconds: number, heartbeatTimeoutSeconds: number): ActivityOptions {
+  return {
+    taskQueue,
+    scheduleToStartTimeout: `${PICKUP_TIMEOUT_SECONDS} seconds`,
+    // The container's own timeout is enforced by the provider; this bound adds room for inputs and outputs.
+    startToCloseTimeout: `${timeoutSeconds + 300} seconds`,
+    heartbeatTimeout: `${heartbeatTimeoutSeconds} seconds`,
+    retry: { maximumAttempts: 1 },
+  };
+}
+
+const requestor = proxyActivities<RequestorActivities>(bookkeeping);
+const market = proxyActivities<RequestorActivities>(waitForProvider);
+
+export interface SubtaskInput {
+  jobId: string;
+  index: number;
+  maxAttempts: number;
+  heartbeatTimeoutSeconds: number;
+}
+
+export interface SubtaskOutcome {
+  index: number;
+  providerId: string;
+  attempts: number;
+  stdoutRef: string | null;
+}
+
+export interface SubtaskState {
+  attempt: number;
+  providerId: string | null;
+  phase: 'scheduling' | 'waitingForProvider' | 'running' | 'done' | 'failed';
+  lastFailure: string | null;
+}
+
+export const subtaskStateQuery = defineQuery<SubtaskState>('subtaskState');
+
+/** Why an attempt failed when the provider gave no report. */
+function describeFailure(e: unknown, providerId: string, heartbeatTimeoutSeconds: number): { failureType: string; reason: string } {
+  const cause = e instanceof ActivityFailure ? e.cause : e;
+  if (cause instanceof TimeoutFailure) {
+    if (cause.timeoutType === 'HEARTBEAT')
+      return { failureType: 'ProviderSilent', reason: `provider ${providerId} stopped heartbeating (no heartbeat for ${heartbeatTimeoutSeconds} s)` };
+    if (cause.timeoutType === 'SCHEDULE_TO_START')
+      return { failureType: 'ProviderSilent', reason: `provider ${providerId} did not pick the subtask up within ${PICKUP_TIMEOUT_SECONDS} s` };
+    return { failureType: 'ProviderTimedOut', reason: `provider ${providerId} did not finish in time` };
+  }
+  if (cause instanceof ApplicationFailure) return { failureType: cause.type ?? 'ProviderError', reason: `provider ${providerId}: ${cause.message}` };
+  return { failureType: 'ProviderError', reason: `provider ${providerId}: ${(cause as Error)?.message ?? String(cause)}` };
+}
+
+export async function subtaskWorkflow(input: SubtaskInput): Promise<SubtaskOutcome> {
+  const { jobId, index, maxAttempts, heartbeatTimeoutSeconds } = input;
+  const state: SubtaskState = { attempt: 0, providerId: null, phase: 'scheduling', lastFailure: null };
+  setHandler(subtaskStateQuery, () => state);
+
+  const task = await requestor.loadSubtask({ jobId, index });
+  const failedOn: string[] = [];
+  try {
+    for (let attempt = 1; attempt <= maxAttempts; attempt++) {
+      state.attempt = attempt;
+      state.phase = 'waitingForProvider';
+      const placement = await market.startAttempt({ jobId, index, attempt, exclude: failedOn });
+      state.providerId = placement.providerId;
+      state.phase = 'running';
+      const provider = proxyActivities<ProviderActivities>(containerRun(placement.taskQueue, task.timeoutSeconds, heartbeatTimeoutSeconds));
+      let result: RunResult | { status: 'failed'; failureType: string; reason: string };
+      try {
+        result = await provider.runSubtask({ ...task, attempt });
+      } catch (e) {
+        if (isCancellation(e)) throw e;
+        result = { status: 'failed', ...describeFailure(e, placement.providerId, heartbeatTimeoutSeconds) };
+      }
+      await requestor.finishAttempt({ jobId, index, attempt, providerId: placement.providerId, result });
+      if (result.status === 'succeeded') {
+        state.phase = 'done';
+        return { index, providerId: placement.providerId, attempts: attempt, stdoutRef: (result as RunResult).stdoutRef };
+      }
+      state.lastFailure = result.reason ?? 'failed';
+      failedOn.push(placement.providerId);
+    }
+  } catch (e) {
+    if (isCancellation(e)) {
+      await CancellationScope.nonCancellable(() => requestor.endSubtask({ jobId, index, status: 'cancelled', reason: 'job cancelled' }));
+    }
+    throw e;
+  }
+  state.phase = 'failed';
+  const reason = `subtask ${index} failed after ${maxAttempts} attempt${maxAttempts === 1 ? '' : 's'}: ${state.lastFailure}`;
+  await requestor.endSubtask({ jobId, index, status: 'failed', reason });
+  throw ApplicationFailure.nonRetryable(reason, FailureType.SubtaskFailed);
+}
