@@ -3,7 +3,7 @@
  * merging results. Every one is idempotent (keys come from job id, subtask index and attempt
  * number), because Temporal may run an activity more than once.
  */
-import { ApplicationFailure, log } from '@temporalio/activity';
+import { ApplicationFailure, Context, log } from '@temporalio/activity';
 import { and, asc, eq, gte, inArray, isNull, notInArray, sql } from 'drizzle-orm';
 import { FailureType, InvalidJobSpecError } from '../core/failures.js';
 import { validateJobSpec } from '../core/jobSpec.js';
@@ -20,6 +20,8 @@ export interface RequestorDeps {
   blobs: BlobStore;
   /** How recently a provider must have checked in to count as online. */
   providerLivenessMs?: number;
+  /** How long startAttempt waits for a free slot before it fails (and is retried). */
+  slotWaitMs?: number;
   /** Called after events are stored, so in-process subscribers wake at once. */
   onEvent?: (jobId: string) => void;
 }
@@ -29,6 +31,7 @@ const INSERT_BATCH = 500;
 export function createRequestorActivities(deps: RequestorDeps) {
   const { db } = deps;
   const livenessMs = deps.providerLivenessMs ?? 15_000;
+  const slotWaitMs = deps.slotWaitMs ?? 10_000;
 
   async function addEvent(jobId: string, key: string, type: string, fields: { subtaskIndex?: number; providerId?: string; message?: string } = {}) {
     await db
@@ -126,7 +129,7 @@ export function createRequestorActivities(deps: RequestorDeps) {
         .where(and(eq(attempts.jobId, jobId), eq(attempts.subtaskIndex, index), eq(attempts.number, attempt)));
       if (existing[0]) return existing[0];
 
-      const placement = await db.transaction(async (tx) => {
+      const tryPlace = () => db.transaction(async (tx) => {
         // One chooser at a time: the lock is released when the transaction ends.
         await tx.execute(sql`select pg_advisory_xact_lock(872301)`);
         const since = new Date(Date.now() - livenessMs);
@@ -150,6 +153,15 @@ export function createRequestorActivities(deps: RequestorDeps) {
         await tx.insert(attempts).values({ jobId, subtaskIndex: index, number: attempt, providerId: chosen.id, status: 'running' }).onConflictDoNothing();
         return { providerId: chosen.id, taskQueue: chosen.taskQueue, online: online.length };
       });
+      // Wait here a while for a slot to free up (polling is cheap and quick to react); only then
+      // fail, so that Temporal's retry takes over without filling the history or the logs.
+      const waitUntil = Date.now() + slotWaitMs;
+      let placement = await tryPlace();
+      while (!placement && Date.now() < waitUntil) {
+        await new Promise((r) => setTimeout(r, 500));
+        Context.current().heartbeat();
+        placement = await tryPlace();
+      }
       if (!placement) {
         throw ApplicationFailure.retryable(`no online provider has a free slot for subtask ${index} of ${jobId}`, FailureType.NoProviderAvailable);
       }

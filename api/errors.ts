@@ -1,5 +1,8 @@
 /** User-facing API errors: a GraphQLError with a code in `extensions`; anything else is masked by yoga. */
-import { GraphQLError } from 'graphql';
+// createGraphQLError builds the error with yoga's own graphql instance, so yoga never masks it
+// (a second copy of graphql, as a test runner may load, would fail its instanceof check).
+import { createGraphQLError } from 'graphql-yoga';
+import type { GraphQLError } from 'graphql';
 import type { SpecProblem } from '../core/failures.js';
 
 export const ErrorCode = {
@@ -11,7 +14,7 @@ export const ErrorCode = {
 } as const;
 
 export function userError(code: (typeof ErrorCode)[keyof typeof ErrorCode], message: string, extra: Record<string, unknown> = {}): GraphQLError {
-  return new GraphQLError(message, { extensions: { code, ...extra } });
+  return createGraphQLError(message, { extensions: { code, ...extra } });
 }
 
 export function invalidSpec(problems: SpecProblem[]): GraphQLError {

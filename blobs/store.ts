@@ -68,8 +68,9 @@ export class BlobStore {
   }
 
   async stat(ref: string): Promise<BlobInfo> {
+    const file = this.pathOf(ref);
     try {
-      const st = await fs.stat(this.pathOf(ref));
+      const st = await fs.stat(file);
       return { ref, size: st.size };
     } catch {
       throw new BlobNotFoundError(ref);

@@ -259,7 +259,7 @@ export function parseJobSpec(text: string, source = 'job spec'): JobSpec {
   const lineCounter = new LineCounter();
   let doc: ReturnType<typeof parseDocument> | undefined;
   try {
-    doc = parseDocument(text, { lineCounter, prettyErrors: false });
+    doc = parseDocument(text, { lineCounter, prettyErrors: true });
     if (doc.errors.length) throw doc.errors[0];
     data = doc.toJS();
   } catch (e) {

@@ -37,6 +37,8 @@ export async function openDatabase(opts: { url?: string; dataDir?: string } = {}
     const { drizzle } = await import('drizzle-orm/node-postgres');
     const { migrate } = await import('drizzle-orm/node-postgres/migrator');
     const pool = new pg.default.Pool({ connectionString: opts.url, max: 10 });
+    // An idle connection the server drops (restart, dropped database) must not crash the node.
+    pool.on('error', (e) => console.warn(`database connection lost: ${e.message}`));
     const db = drizzle(pool, { schema: tables });
     await migrate(db, { migrationsFolder });
     return { db: db as unknown as Db, location: redact(opts.url), close: () => pool.end() };

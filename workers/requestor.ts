@@ -64,9 +64,12 @@ export async function startRequestorNode(config: Config, opts: { workflowBundle?
     });
     let apiUrl = config.publicApiUrl;
     if (opts.api !== false) {
-      const api = await startApiServer({ db: database.db, blobs, temporal: client, config, events }, config.apiHost, config.apiPort);
+      // With API_PORT=0 the real port is known only once listening; links must name it.
+      const apiConfig = { ...config };
+      const api = await startApiServer({ db: database.db, blobs, temporal: client, config: apiConfig, events }, config.apiHost, config.apiPort);
       closers.push(() => api.close());
-      apiUrl = api.url;
+      if (config.apiPort === 0) apiConfig.publicApiUrl = api.url;
+      apiUrl = config.apiPort === 0 ? api.url : config.publicApiUrl;
     }
     logger.info({ api: `${apiUrl}/graphql`, database: database.location, taskQueue: config.requestorTaskQueue }, 'requestor node started');
     return { apiUrl, client, database, blobs, config, close };

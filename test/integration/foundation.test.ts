@@ -1,0 +1,129 @@
+/**
+ * The spine end to end: a job submitted through GraphQL runs on two real provider workers in
+ * real containers, and the merged result equals the value computed here directly.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Client, Connection } from '@temporalio/client';
+import { startMarket, submit, waitForJob, type TestMarket } from '../support/harness.js';
+
+/** Primes below n, by a plain sieve: the answer the market must reproduce. */
+function countPrimesBelow(n: number): number {
+  const composite = new Uint8Array(n);
+  let count = 0;
+  for (let i = 2; i < n; i++) {
+    if (composite[i]) continue;
+    count++;
+    for (let j = i * i; j < n; j += i) composite[j] = 1;
+  }
+  return count;
+}
+
+/** Reads a graphql-yoga SSE subscription until it ends; returns the `data` payloads. */
+async function readSubscription(apiUrl: string, query: string, variables: Record<string, unknown>): Promise<any[]> {
+  const res = await fetch(new URL('/graphql', apiUrl), {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', accept: 'text/event-stream' },
+    body: JSON.stringify({ query, variables }),
+  });
+  expect(res.headers.get('content-type')).toContain('text/event-stream');
+  const events: any[] = [];
+  const decoder = new TextDecoder();
+  let buffer = '';
+  for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+    buffer += decoder.decode(chunk, { stream: true });
+    let cut;
+    while ((cut = buffer.indexOf('\n\n')) >= 0) {
+      const block = buffer.slice(0, cut);
+      buffer = buffer.slice(cut + 2);
+      const event = /^event: (.*)$/m.exec(block)?.[1];
+      const data = /^data: (.*)$/m.exec(block)?.[1];
+      if (event === 'complete') return events;
+      if (data) events.push(JSON.parse(data));
+    }
+  }
+  return events;
+}
+
+describe('a range job through GraphQL, Temporal and Docker', () => {
+  let market: TestMarket;
+  beforeAll(async () => {
+    market = await startMarket(['alpha', 'beta']);
+  });
+  afterAll(async () => {
+    await market?.close();
+  });
+
+  it('merges the providers’ results into the directly computed answer', async () => {
+    const end = 1_000_000;
+    const spec = {
+      name: 'primes below a million',
+      image: 'golemflow/compute:1',
+      command: ['primes', '{start}', '{end}'],
+      split: { kind: 'range', start: 0, end, step: 125_000 },
+      merge: { kind: 'sum' },
+      maxParallel: 4,
+    };
+    const id = await submit(market, spec);
+    const eventsDone = readSubscription(
+      market.apiUrl,
+      'subscription($id: ID!) { jobEvents(id: $id) { seq type subtaskIndex providerId message } }',
+      { id },
+    );
+    const job = await waitForJob(market, id);
+
+    expect(job.status).toBe('SUCCEEDED');
+    expect(job.result.value).toBe(String(countPrimesBelow(end)));
+    expect(job.subtaskCount).toBe(8);
+    expect(job.succeededCount).toBe(8);
+    const used = new Set(job.subtasks.map((s: any) => s.provider.id));
+    expect(used).toEqual(new Set(market.providers.map((p) => p.id)));
+    for (const s of job.subtasks) {
+      expect(s.status).toBe('SUCCEEDED');
+      expect(s.exitCode).toBe(0);
+      expect(s.resultRef).toMatch(/^sha256:[0-9a-f]{64}$/);
+      expect(s.attempts[0].wallSeconds).toBeGreaterThan(0);
+      expect(s.attempts[0].cpuSeconds).toBeGreaterThanOrEqual(0);
+      expect(Number(s.attempts[0].stdoutTail.trim())).toBeGreaterThan(0);
+    }
+
+    // The SSE subscription saw each subtask scheduled, started and finished, then the job's end.
+    const events = (await eventsDone).map((e) => e.data.jobEvents);
+    const types = events.map((e) => e.type);
+    expect(types[0]).toBe('jobStarted');
+    expect(types.at(-1)).toBe('jobSucceeded');
+    for (const t of ['subtaskScheduled', 'subtaskStarted', 'subtaskFinished']) expect(types.filter((x) => x === t)).toHaveLength(8);
+
+    // The stored result blob is served over HTTP and says what the subtask printed.
+    const blob = await fetch(`${market.apiUrl}/blobs/sha256/${job.subtasks[0].resultRef.slice(7)}`);
+    expect((await blob.text()).trim()).toBe(String(countPrimesBelow(125_000)));
+
+    // The workflow's history lives in the Temporal server, with one child per subtask.
+    const connection = await Connection.connect({ address: market.temporalAddress });
+    try {
+      const client = new Client({ connection });
+      const history = await client.workflow.getHandle(id).fetchHistory();
+      const children = history.events!.filter((e) => e.startChildWorkflowExecutionInitiatedEventAttributes);
+      expect(children).toHaveLength(8);
+      expect((await client.workflow.getHandle(id).describe()).status.name).toBe('COMPLETED');
+    } finally {
+      await connection.close();
+    }
+  });
+
+  it('lists jobs newest first with cursor pagination and a status filter', async () => {
+    const ids = [];
+    for (let i = 0; i < 3; i++)
+      ids.push(await submit(market, { name: `echo ${i}`, image: 'golemflow/compute:1', command: ['echo', '{start}'], split: { kind: 'range', start: i, end: i + 1, step: 1 }, merge: { kind: 'concat' } }));
+    for (const id of ids) expect((await waitForJob(market, id)).status).toBe('SUCCEEDED');
+    const q = 'query($after: String) { jobs(first: 2, after: $after, filter: { nameContains: "echo" }) { edges { cursor node { id name result { value } } } pageInfo { hasNextPage endCursor } } }';
+    const p1 = (await market.gql(q)).jobs;
+    expect(p1.edges.map((e: any) => e.node.id)).toEqual([ids[2], ids[1]]);
+    expect(p1.pageInfo.hasNextPage).toBe(true);
+    const p2 = (await market.gql(q, { after: p1.pageInfo.endCursor })).jobs;
+    expect(p2.edges.map((e: any) => e.node.id)).toEqual([ids[0]]);
+    expect(p2.edges[0].node.result.value).toBe('0\n');
+    expect(p2.pageInfo.hasNextPage).toBe(false);
+    const ok = (await market.gql('{ jobs(filter: { status: [FAILED] }) { edges { node { id } } } }')).jobs;
+    expect(ok.edges).toHaveLength(0);
+  });
+});

@@ -1,0 +1,140 @@
+/**
+ * A whole local market for one test file: a fresh PostgreSQL database, a requestor node on its
+ * own task queue and random API port, and provider nodes with names unique to the file (task
+ * queues are global in the Temporal server that all files share).
+ */
+import { randomBytes } from 'node:crypto';
+import os from 'node:os';
+import path from 'node:path';
+import { bundleWorkflowCode } from '@temporalio/worker';
+import pg from 'pg';
+import { inject } from 'vitest';
+import { loadConfig } from '../../infra/config.js';
+import { gql } from '../../infra/graphqlClient.js';
+import { startProviderNode, type ProviderNode } from '../../workers/provider.js';
+import { startRequestorNode, workflowsPath, type RequestorNode } from '../../workers/requestor.js';
+
+export const suffix = () => randomBytes(3).toString('hex');
+
+/** Creates an empty database; `drop` removes it. */
+export async function freshDatabase(): Promise<{ url: string; drop(): Promise<void> }> {
+  const admin = inject('adminDatabaseUrl');
+  const name = `golemflow_test_${suffix()}`;
+  const c = new pg.Client({ connectionString: admin });
+  await c.connect();
+  await c.query(`create database ${name}`);
+  await c.end();
+  const url = new URL(admin);
+  url.pathname = `/${name}`;
+  return {
+    url: url.toString(),
+    drop: async () => {
+      const d = new pg.Client({ connectionString: admin });
+      await d.connect();
+      await d.query(`drop database if exists ${name} with (force)`);
+      await d.end();
+    },
+  };
+}
+
+let bundle: Awaited<ReturnType<typeof bundleWorkflowCode>> | undefined;
+
+/** One workflow bundle per test file. */
+export async function workflowBundle() {
+  bundle ??= await bundleWorkflowCode({ workflowsPath, logger: { trace() {}, debug() {}, info() {}, warn() {}, error: console.error, log() {} } as never });
+  return bundle;
+}
+
+export interface TestMarket {
+  node: RequestorNode;
+  apiUrl: string;
+  temporalAddress: string;
+  providers: ProviderNode[];
+  addProvider(name: string, opts?: { cpus?: number; slots?: number; memory?: string }): Promise<ProviderNode>;
+  gql<T = any>(query: string, variables?: Record<string, unknown>): Promise<T>;
+  close(): Promise<void>;
+}
+
+/** Starts a requestor node and the named providers. */
+export async function startMarket(providerNames: string[], opts: { livenessMs?: number } = {}): Promise<TestMarket> {
+  const temporalAddress = inject('temporalAddress');
+  const db = await freshDatabase();
+  const id = suffix();
+  const config = {
+    ...loadConfig({}),
+    temporalAddress,
+    databaseUrl: db.url,
+    dataDir: path.join(os.tmpdir(), `golemflow-test-${id}`),
+    apiPort: 0,
+    requestorTaskQueue: `golemflow.requestor.test-${id}`,
+    providerLivenessMs: opts.livenessMs ?? 15_000,
+  };
+  const node = await startRequestorNode(config, { workflowBundle: await workflowBundle() });
+  const providers: ProviderNode[] = [];
+  const addProvider = async (name: string, p: { cpus?: number; slots?: number; memory?: string } = {}) => {
+    const provider = await startProviderNode({
+      name: `${name}-${id}`,
+      cpus: p.cpus ?? 1,
+      slots: p.slots,
+      memory: p.memory ?? '1g',
+      apiUrl: node.apiUrl,
+      temporalAddress,
+      buildRuntimes: false,
+      checkInIntervalMs: 1000,
+    });
+    providers.push(provider);
+    return provider;
+  };
+  for (const name of providerNames) await addProvider(name);
+  return {
+    node,
+    apiUrl: node.apiUrl,
+    temporalAddress,
+    providers,
+    addProvider,
+    gql: (q, v) => gql(node.apiUrl, q, v),
+    close: async () => {
+      for (const p of providers) await p.close().catch(() => undefined);
+      await node.close();
+      await db.drop();
+    },
+  };
+}
+
+/** Polls a job until it leaves QUEUED/RUNNING and returns it with its subtasks and attempts. */
+export async function waitForJob(market: TestMarket, id: string, timeoutMs = 90_000): Promise<any> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const { job } = await market.gql(JOB_QUERY, { id });
+    if (!['QUEUED', 'RUNNING'].includes(job.status)) return job;
+    if (Date.now() > deadline) throw new Error(`job ${id} still ${job.status} after ${timeoutMs} ms: ${JSON.stringify(job.progress)}`);
+    await new Promise((r) => setTimeout(r, 300));
+  }
+}
+
+export const JOB_QUERY = /* GraphQL */ `
+  query Job($id: ID!) {
+    job(id: $id) {
+      id status error subtaskCount succeededCount failedCount temporalUiUrl
+      progress { status total running succeeded failed }
+      result { value ref url }
+      subtasks {
+        index status exitCode error resultRef attemptCount durationSeconds params
+        provider { id }
+        attempts { number providerId status exitCode failureType reason stdoutTail stderrTail cpuSeconds wallSeconds }
+      }
+    }
+  }
+`;
+
+export const SUBMIT = /* GraphQL */ `
+  mutation Submit($spec: JSON, $specText: String) {
+    submitJob(spec: $spec, specText: $specText) { job { id status } }
+  }
+`;
+
+/** Submits a spec and returns the job id. */
+export async function submit(market: TestMarket, spec: unknown): Promise<string> {
+  const r = await market.gql(SUBMIT, { spec });
+  return r.submitJob.job.id;
+}

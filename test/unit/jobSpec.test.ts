@@ -1,0 +1,83 @@
+import { describe, expect, it } from 'vitest';
+import { InvalidJobSpecError } from '../../core/failures.js';
+import { parseJobSpec, validateJobSpec } from '../../core/jobSpec.js';
+
+const base = { image: 'golemflow/compute:1', command: ['primes', '{start}', '{end}'], split: { kind: 'range', start: 0, end: 100, step: 10 } };
+
+function problems(input: unknown) {
+  try {
+    validateJobSpec(input);
+  } catch (e) {
+    if (e instanceof InvalidJobSpecError) return e.problems;
+    throw e;
+  }
+  throw new Error('expected the spec to be refused');
+}
+
+describe('job spec validation', () => {
+  it('fills defaults for a minimal spec', () => {
+    const spec = validateJobSpec(base);
+    expect(spec.resources).toEqual({ cpus: 1, memory: '256m', gpu: 0, timeoutSeconds: 600 });
+    expect(spec.retries).toEqual({ maxAttempts: 3, heartbeatTimeoutSeconds: 10 });
+    expect(spec.redundancy).toBe(1);
+    expect(spec.merge).toEqual({ kind: 'none' });
+    expect(spec.maxParallel).toBe(50);
+    expect(spec.inputs).toEqual([]);
+  });
+
+  it('does not change the caller’s object', () => {
+    const input = structuredClone(base);
+    validateJobSpec(input);
+    expect(input).toEqual(base);
+  });
+
+  it('names every missing or unknown field', () => {
+    expect(problems({ colour: 'red' })).toEqual(
+      expect.arrayContaining([
+        { path: '/image', message: 'is required' },
+        { path: '/command', message: 'is required' },
+        { path: '/split', message: 'is required' },
+        { path: '/colour', message: 'is not a known field' },
+      ]),
+    );
+  });
+
+  it('reports only the branch of the split the user chose', () => {
+    const p = problems({ ...base, split: { kind: 'frames', first: 1 } });
+    expect(p).toEqual([{ path: '/split/last', message: 'is required' }]);
+    expect(problems({ ...base, split: { kind: 'tiles' } })).toEqual([{ path: '/split/kind', message: 'must be one of "range", "frames", "inputs"' }]);
+  });
+
+  it('refuses empty ranges, too many subtasks and placeholders the split lacks', () => {
+    expect(problems({ ...base, split: { kind: 'range', start: 5, end: 5, step: 1 } })).toEqual([{ path: '/split/end', message: 'must be greater than start (5)' }]);
+    expect(problems({ ...base, split: { kind: 'range', start: 0, end: 1e9, step: 1 } })[0].path).toBe('/split/step');
+    expect(problems({ ...base, command: ['render', '{frame}'] })).toEqual([{ path: '/command/1', message: 'placeholder {frame} is not provided by a range split' }]);
+    expect(problems({ ...base, command: ['x', '{colour}'] })[0].message).toContain('unknown placeholder {colour}');
+  });
+
+  it('checks resources, redundancy, budget and inputs', () => {
+    const p = problems({
+      ...base,
+      resources: { cpus: 0, memory: 'lots', timeoutSeconds: 0 },
+      redundancy: 2,
+      budget: { amount: '-1' },
+      inputs: [{ name: '../etc/passwd', ref: 'sha256:xyz' }],
+    });
+    expect(p.map((x) => x.path).sort()).toEqual(
+      ['/budget/amount', '/inputs/0/name', '/inputs/0/ref', '/redundancy', '/resources/cpus', '/resources/memory', '/resources/timeoutSeconds'].sort(),
+    );
+    expect(problems({ ...base, resources: { memory: '1m' } })).toEqual([{ path: '/resources/memory', message: 'must be at least 6m (Docker refuses less)' }]);
+  });
+
+  it('parses YAML and points at the line of each problem', () => {
+    const text = ['image: golemflow/compute:1', 'command: [primes, "{start}", "{end}"]', 'split:', '  kind: range', '  start: 0', '  end: 100', '  step: 0', ''].join('\n');
+    try {
+      parseJobSpec(text, 'job.yaml');
+      expect.unreachable();
+    } catch (e) {
+      expect((e as InvalidJobSpecError).problems).toEqual([{ path: '/split/step (job.yaml:7)', message: 'must be >= 1' }]);
+    }
+    expect(() => parseJobSpec('image: [unclosed', 'job.yaml')).toThrow(/job.yaml:\d+: cannot be parsed/);
+    expect(parseJobSpec(JSON.stringify(base)).image).toBe('golemflow/compute:1');
+  });
+});
