@@ -32,6 +32,7 @@ export function createRequestorActivities(deps: RequestorDeps) {
   const { db } = deps;
   const livenessMs = deps.providerLivenessMs ?? 15_000;
   const slotWaitMs = deps.slotWaitMs ?? 10_000;
+  const slotWaiters: Array<() => void> = [];
 
   async function addEvent(jobId: string, key: string, type: string, fields: { subtaskIndex?: number; providerId?: string; message?: string } = {}) {
     await db
@@ -158,7 +159,18 @@ export function createRequestorActivities(deps: RequestorDeps) {
       const waitUntil = Date.now() + slotWaitMs;
       let placement = await tryPlace();
       while (!placement && Date.now() < waitUntil) {
-        await new Promise((r) => setTimeout(r, 500));
+        // An attempt ending in this process frees a slot and wakes the longest waiter at once;
+        // the others look again at their next poll (which also sees other processes' changes).
+        await new Promise<void>((resolve) => {
+          const done = () => {
+            clearTimeout(timer);
+            const i = slotWaiters.indexOf(done);
+            if (i >= 0) slotWaiters.splice(i, 1);
+            resolve();
+          };
+          const timer = setTimeout(done, 1000);
+          slotWaiters.push(done);
+        });
         Context.current().heartbeat();
         placement = await tryPlace();
       }
@@ -198,6 +210,7 @@ export function createRequestorActivities(deps: RequestorDeps) {
           finishedAt: sql`coalesce(${attempts.finishedAt}, now())`,
         })
         .where(where);
+      slotWaiters.shift()?.();
       const subtaskWhere = and(eq(subtasks.jobId, o.jobId), eq(subtasks.index, o.index));
       if (r.status === 'succeeded' && full) {
         await db

@@ -46,8 +46,12 @@ export interface SandboxResult {
   wallSeconds: number;
 }
 
-/** Reads the container's cumulative CPU time from its cgroup (v1 or v2), in seconds. */
-async function cgroupCpuSeconds(pid: number): Promise<number | undefined> {
+/**
+ * Finds the file holding the container's cumulative CPU time in its cgroup (v1 or v2), while its
+ * first process runs. The path must name the container: once the process is gone its pid may
+ * point at another cgroup, even the root one, whose counter is the whole machine's.
+ */
+async function cgroupCpuFile(pid: number, containerId: string): Promise<{ file: string; scale: number } | undefined> {
   let lines: string[];
   try {
     lines = (await fs.readFile(`/proc/${pid}/cgroup`, 'utf8')).trim().split('\n');
@@ -56,19 +60,26 @@ async function cgroupCpuSeconds(pid: number): Promise<number | undefined> {
   }
   for (const line of lines) {
     const [, controllers, p] = line.split(':');
+    if (!p?.includes(containerId)) continue;
     if (controllers.split(',').includes('cpuacct')) {
       for (const dir of ['cpuacct', 'cpu,cpuacct', 'cpuacct,cpu']) {
-        const v = await fs.readFile(`/sys/fs/cgroup/${dir}${p}/cpuacct.usage`, 'utf8').catch(() => undefined);
-        if (v) return Number(v) / 1e9;
+        const file = `/sys/fs/cgroup/${dir}${p}/cpuacct.usage`;
+        if (await fs.access(file).then(() => true, () => false)) return { file, scale: 1e-9 };
       }
     }
     if (controllers === '') {
-      const v = await fs.readFile(`/sys/fs/cgroup${p}/cpu.stat`, 'utf8').catch(() => undefined);
-      const m = v && /usage_usec (\d+)/.exec(v);
-      if (m) return Number(m[1]) / 1e6;
+      const file = `/sys/fs/cgroup${p}/cpu.stat`;
+      if (await fs.access(file).then(() => true, () => false)) return { file, scale: 1e-6 };
     }
   }
   return undefined;
+}
+
+async function readCpuFile(f: { file: string; scale: number }): Promise<number | undefined> {
+  const text = await fs.readFile(f.file, 'utf8').catch(() => undefined);
+  if (!text) return undefined;
+  const m = /usage_usec (\d+)/.exec(text);
+  return Number(m ? m[1] : text.trim()) * f.scale;
 }
 
 /** The container's CPU time through the Docker API, for engines whose cgroups this process cannot read. */
@@ -152,9 +163,12 @@ export async function runInSandbox(docker: Docker, req: SandboxRequest): Promise
       void kill();
     }, req.timeoutMs);
     const pid = (await container.inspect()).State.Pid;
+    const cpuFile = pid ? await cgroupCpuFile(pid, container.id) : undefined;
     let lastTick = 0;
+    // CPU time is sampled while the container runs (its cgroup goes when it exits), so the
+    // figure can miss up to one interval of the end.
     const sampler = setInterval(async () => {
-      const v = (await cgroupCpuSeconds(pid)) ?? (await statsCpuSeconds(container));
+      const v = cpuFile ? await readCpuFile(cpuFile) : await statsCpuSeconds(container);
       if (v !== undefined && v > cpuSeconds) cpuSeconds = v;
       const now = Date.now();
       if (now - lastTick >= 1000) {
