@@ -59,6 +59,8 @@ export interface TemporalServerOptions {
   dbFile?: string;
   logFile: string;
   log?: (m: string) => void;
+  /** Server dynamic config, e.g. a low `limit.historyCount.suggestContinueAsNew` for tests. */
+  dynamicConfig?: Record<string, string | number>;
 }
 
 /** Reuses the dev server on host:port or starts one (detached, so it outlives this process). */
@@ -74,6 +76,7 @@ export async function ensureTemporalServer(o: TemporalServerOptions): Promise<{ 
     await fs.mkdir(path.dirname(o.dbFile), { recursive: true });
     args.push('--db-filename', o.dbFile);
   }
+  for (const [k, v] of Object.entries(o.dynamicConfig ?? {})) args.push('--dynamic-config-value', `${k}=${JSON.stringify(v)}`);
   o.log?.(`starting the Temporal dev server on ${address} (UI ${uiUrl})`);
   const pid = await spawnDetached(cli, args, o.logFile);
   await waitFor(`Temporal dev server on ${address} (log: ${o.logFile})`, () => portOpen(host, o.port), 60_000);

@@ -14,6 +14,8 @@ import { ensureTemporalServer } from '../../infra/temporalServer.js';
 import { ensureAllRuntimes } from '../../runtimes/build.js';
 
 const run = promisify(execFile);
+/** History events after which the tests' server suggests continue-as-new (the default is thousands). */
+export const HISTORY_SUGGEST_CONTINUE_AS_NEW = 300;
 const log = (m: string) => console.log(`[setup] ${m}`);
 
 async function postgresUp(url: string): Promise<boolean> {
@@ -53,7 +55,13 @@ export default async function setup(project: TestProject) {
   const docker = await ensureDocker(path.join(dataDir, 'dockerd.log'), log);
   await ensureAllRuntimes(docker, { workDir: path.join(dataDir, 'runtimes'), log });
   const port = Number(process.env.TEST_TEMPORAL_PORT ?? 17233);
-  const temporal = await ensureTemporalServer({ port, logFile: path.join(dataDir, 'temporal.log'), log });
+  // A low history limit makes big jobs continue as new within a test's size (see workflows.test.ts).
+  const temporal = await ensureTemporalServer({
+    port,
+    logFile: path.join(dataDir, 'temporal.log'),
+    log,
+    dynamicConfig: { 'limit.historyCount.suggestContinueAsNew': HISTORY_SUGGEST_CONTINUE_AS_NEW },
+  });
   project.provide('temporalAddress', temporal.address);
   project.provide('adminDatabaseUrl', adminDatabaseUrl);
   return async () => {

@@ -2,13 +2,21 @@
  * The workflows' own logic (bounded children, attempts moving between providers, fail-fast)
  * with in-memory fakes for the activities, on the real Temporal dev server.
  */
+import fs from 'node:fs/promises';
+import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { ensureTemporalCli } from '../../infra/temporalServer.js';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inject } from 'vitest';
 import type { RequestorActivities } from '../../activities/requestor.js';
 import type { RunRequest, RunResult } from '../../activities/types.js';
 import { suffix, workflowBundle } from '../support/harness.js';
+
+/** Histories recorded from earlier versions: today's code must replay them (RECORD_HISTORIES=name adds one). */
+const fixtures = path.resolve('test/fixtures/histories');
 
 interface Fake {
   running: number;
@@ -52,6 +60,8 @@ describe('jobWorkflow and subtaskWorkflow with fake activities', () => {
     await connection?.close();
   });
 
+  let lastRun = { firstRunId: '', latestRunId: '' };
+
   async function runJob(fake: Fake, subtaskCount: number, maxParallel: number) {
     const id = suffix();
     const providers = [`p1-${id}`, `p2-${id}`];
@@ -77,8 +87,23 @@ describe('jobWorkflow and subtaskWorkflow with fake activities', () => {
       ),
     ];
     const all = await Promise.all(workers);
-    const result = client.workflow.execute('jobWorkflow', { taskQueue, workflowId: `job-${id}`, args: [{ jobId: `job-${id}` }] });
+    const handle = await client.workflow.start('jobWorkflow', { taskQueue, workflowId: `job-${id}`, args: [{ jobId: `job-${id}` }] });
+    const result = handle.result();
     await Promise.all(all.map((w) => w.runUntil(result)));
+    if (process.env.RECORD_HISTORIES) {
+      // The CLI writes the standard JSON history format, which the SDK's replayer reads.
+      const cli = await ensureTemporalCli();
+      await fs.mkdir(fixtures, { recursive: true });
+      for (const [workflowId, name] of [
+        [handle.workflowId, 'job'],
+        [`${handle.workflowId}/subtask-0`, 'subtask-0'],
+      ]) {
+        const args = ['workflow', 'show', '--address', inject('temporalAddress'), '--workflow-id', workflowId, '--output', 'json'];
+        const { stdout } = await promisify(execFile)(cli, args, { maxBuffer: 64 * 1024 * 1024 });
+        await fs.writeFile(path.join(fixtures, `${process.env.RECORD_HISTORIES}.${name}.json`), stdout);
+      }
+    }
+    lastRun = { firstRunId: handle.firstExecutionRunId, latestRunId: (await client.workflow.getHandle(handle.workflowId).describe()).runId };
     return result;
   }
 
@@ -89,6 +114,16 @@ describe('jobWorkflow and subtaskWorkflow with fake activities', () => {
     expect(fake.maxRunning).toBe(2);
     expect(fake.attempts).toHaveLength(7);
     expect(fake.ended).toEqual([{ status: 'succeeded', error: undefined }]);
+  });
+
+  it('continues as new when the history grows long, running every subtask once', async () => {
+    const fake: Fake = { running: 0, maxRunning: 0, attempts: [], ended: [], outcome: async (req) => ok(String(req.index)) };
+    // The tests' server suggests continue-as-new after HISTORY_SUGGEST_CONTINUE_AS_NEW events (globalSetup).
+    const outcome = await runJob(fake, 90, 10);
+    expect(outcome).toMatchObject({ status: 'succeeded', value: 'merged' });
+    expect(lastRun.latestRunId).not.toBe(lastRun.firstRunId);
+    expect(fake.attempts.map((a) => a.index).sort((a, b) => a - b)).toEqual(Array.from({ length: 90 }, (_, i) => i));
+    expect(fake.ended).toHaveLength(1);
   });
 
   it('moves a failed attempt to the other provider', async () => {
@@ -123,5 +158,14 @@ describe('jobWorkflow and subtaskWorkflow with fake activities', () => {
     expect(outcome.status).toBe('failed');
     expect(outcome.error).toBe('subtask 0 failed after 2 attempts: exited with code 2: bad frame');
     expect(fake.ended).toEqual([{ status: 'failed', error: outcome.error }]);
+  });
+
+  it('replays the recorded histories of earlier versions without non-determinism', async () => {
+    const files = (await fs.readdir(fixtures)).filter((f) => f.endsWith('.json'));
+    expect(files.length).toBeGreaterThan(0);
+    for (const f of files) {
+      const history = JSON.parse(await fs.readFile(path.join(fixtures, f), 'utf8'));
+      await Worker.runReplayHistory({ workflowBundle: await workflowBundle() }, history, `replay-${f}`);
+    }
   });
 });
