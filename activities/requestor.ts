@@ -27,6 +27,9 @@ export interface RequestorDeps {
 }
 
 const INSERT_BATCH = 500;
+/** Advisory lock classes (the first key of pg_advisory_xact_lock(int, int)). */
+const LOCK_PLACEMENT = 1;
+const LOCK_JOB_EVENTS = 2;
 
 export function createRequestorActivities(deps: RequestorDeps) {
   const { db } = deps;
@@ -35,10 +38,12 @@ export function createRequestorActivities(deps: RequestorDeps) {
   const slotWaiters: Array<() => void> = [];
 
   async function addEvent(jobId: string, key: string, type: string, fields: { subtaskIndex?: number; providerId?: string; message?: string } = {}) {
-    await db
-      .insert(jobEvents)
-      .values({ jobId, key, type, ...fields })
-      .onConflictDoNothing();
+    // Subscribers read events in seq order and remember the last one; the per-job lock makes
+    // seqs commit in the order they are drawn, so none becomes visible behind a later one.
+    await db.transaction(async (tx) => {
+      await tx.execute(sql`select pg_advisory_xact_lock(${LOCK_JOB_EVENTS}, hashtext(${jobId}))`);
+      await tx.insert(jobEvents).values({ jobId, key, type, ...fields }).onConflictDoNothing();
+    });
     deps.onEvent?.(jobId);
   }
 
@@ -132,7 +137,7 @@ export function createRequestorActivities(deps: RequestorDeps) {
 
       const tryPlace = () => db.transaction(async (tx) => {
         // One chooser at a time: the lock is released when the transaction ends.
-        await tx.execute(sql`select pg_advisory_xact_lock(872301)`);
+        await tx.execute(sql`select pg_advisory_xact_lock(${LOCK_PLACEMENT}, 0)`);
         const since = new Date(Date.now() - livenessMs);
         const online = await tx
           .select({

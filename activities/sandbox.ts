@@ -93,6 +93,49 @@ async function statsCpuSeconds(container: Docker.Container): Promise<number | un
   }
 }
 
+/**
+ * Exact CPU accounting: each container gets a parent cgroup of its own (`/golemflow/<name>`).
+ * Docker removes the container's cgroup when it exits, but the parent keeps the cumulative
+ * usage of everything that ran below it, so it can be read after the exit and then removed.
+ * Needs Docker's cgroupfs driver and a writable /sys/fs/cgroup (root); otherwise the
+ * sandbox falls back to sampling the container's cgroup while it runs.
+ */
+const CGROUP_ROOT = '/sys/fs/cgroup';
+const exactAccounting = new WeakMap<Docker, Promise<'v1' | 'v2' | undefined>>();
+
+function accountingMode(docker: Docker): Promise<'v1' | 'v2' | undefined> {
+  let mode = exactAccounting.get(docker);
+  if (!mode) {
+    mode = (async () => {
+      if (process.getuid?.() !== 0) return undefined;
+      const info = (await docker.info().catch(() => undefined)) as { CgroupDriver?: string } | undefined;
+      if (info?.CgroupDriver !== 'cgroupfs') return undefined;
+      const exists = (p: string) => fs.access(p).then(() => true, () => false);
+      if (await exists(`${CGROUP_ROOT}/cpuacct/cpuacct.usage`)) return 'v1';
+      if (await exists(`${CGROUP_ROOT}/cgroup.controllers`)) return 'v2';
+      return undefined;
+    })();
+    exactAccounting.set(docker, mode);
+  }
+  return mode;
+}
+
+async function readParentCpuSeconds(mode: 'v1' | 'v2', parent: string): Promise<number | undefined> {
+  if (mode === 'v1') {
+    const v = await fs.readFile(`${CGROUP_ROOT}/cpuacct${parent}/cpuacct.usage`, 'utf8').catch(() => undefined);
+    return v === undefined ? undefined : Number(v) / 1e9;
+  }
+  const v = await fs.readFile(`${CGROUP_ROOT}${parent}/cpu.stat`, 'utf8').catch(() => undefined);
+  const m = v && /usage_usec (\d+)/.exec(v);
+  return m ? Number(m[1]) / 1e6 : undefined;
+}
+
+/** Removes the per-container parent cgroup from every hierarchy it was made in. */
+async function removeParentCgroup(parent: string): Promise<void> {
+  const hierarchies = await fs.readdir(CGROUP_ROOT).catch(() => [] as string[]);
+  await Promise.all(['', ...hierarchies.map((h) => `/${h}`)].map((h) => fs.rmdir(`${CGROUP_ROOT}${h}${parent}`).catch(() => undefined)));
+}
+
 /** Removes a container by name if it exists (a leftover of an earlier try of the same step). */
 async function removeIfPresent(docker: Docker, name: string): Promise<void> {
   try {
@@ -108,6 +151,8 @@ export async function runInSandbox(docker: Docker, req: SandboxRequest): Promise
   await fs.mkdir(req.logDir, { recursive: true });
   const stdoutFile = path.join(req.logDir, 'stdout');
   const stderrFile = path.join(req.logDir, 'stderr');
+  const mode = await accountingMode(docker);
+  const cgroupParent = mode ? `/golemflow/${req.name}` : undefined;
   const container = await docker.createContainer({
     name: req.name,
     Image: req.image,
@@ -128,6 +173,7 @@ export async function runInSandbox(docker: Docker, req: SandboxRequest): Promise
       Binds: [`${path.resolve(req.inputDir)}:/in:ro`, `${path.resolve(req.outputDir)}:/out:rw`],
       Tmpfs: { '/tmp': `rw,nosuid,nodev,size=${req.tmpfsBytes ?? 64 * 1024 * 1024}`, '/work': `rw,nosuid,nodev,size=${req.tmpfsBytes ?? 64 * 1024 * 1024},uid=65534,gid=65534` },
       AutoRemove: false,
+      ...(cgroupParent ? { CgroupParent: cgroupParent } : {}),
     },
   });
   let timedOut = false;
@@ -162,14 +208,16 @@ export async function runInSandbox(docker: Docker, req: SandboxRequest): Promise
       timedOut = true;
       void kill();
     }, req.timeoutMs);
-    const pid = (await container.inspect()).State.Pid;
+    const pid = cgroupParent ? 0 : (await container.inspect()).State.Pid;
     const cpuFile = pid ? await cgroupCpuFile(pid, container.id) : undefined;
     let lastTick = 0;
-    // CPU time is sampled while the container runs (its cgroup goes when it exits), so the
-    // figure can miss up to one interval of the end.
+    // Without exact accounting, CPU time is sampled while the container runs (its cgroup goes
+    // when it exits), so the figure can miss up to one interval of the end.
     const sampler = setInterval(async () => {
-      const v = cpuFile ? await readCpuFile(cpuFile) : await statsCpuSeconds(container);
-      if (v !== undefined && v > cpuSeconds) cpuSeconds = v;
+      if (!cgroupParent) {
+        const v = cpuFile ? await readCpuFile(cpuFile) : await statsCpuSeconds(container);
+        if (v !== undefined && v > cpuSeconds) cpuSeconds = v;
+      }
       const now = Date.now();
       if (now - lastTick >= 1000) {
         lastTick = now;
@@ -184,6 +232,7 @@ export async function runInSandbox(docker: Docker, req: SandboxRequest): Promise
       req.signal?.removeEventListener('abort', onAbort);
     }
     await Promise.all([finished(outFile), finished(errFile)]);
+    if (cgroupParent) cpuSeconds = (await readParentCpuSeconds(mode!, cgroupParent)) ?? cpuSeconds;
     const info = await container.inspect();
     const wallSeconds = Math.max(0, (Date.parse(info.State.FinishedAt) - Date.parse(info.State.StartedAt)) / 1000);
     return {
@@ -198,6 +247,7 @@ export async function runInSandbox(docker: Docker, req: SandboxRequest): Promise
     };
   } finally {
     await container.remove({ force: true }).catch(() => undefined);
+    if (cgroupParent) await removeParentCgroup(cgroupParent);
   }
 }
 
