@@ -6,11 +6,11 @@
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import fs from 'node:fs/promises';
-import { Readable, Transform } from 'node:stream';
+import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { BlobHashMismatchError, BlobNotFoundError } from '../core/failures.js';
-import { digestOf } from './ref.js';
+import { digestOf, hashMeter } from './ref.js';
 
 export class BlobClient {
   constructor(readonly apiUrl: string) {}
@@ -26,20 +26,12 @@ export class BlobClient {
     const res = await fetch(this.urlOf(ref));
     if (res.status === 404) throw new BlobNotFoundError(ref);
     if (!res.ok || !res.body) throw new Error(`GET ${this.urlOf(ref)}: HTTP ${res.status}`);
-    const hash = createHash('sha256');
-    let size = 0;
-    const meter = new Transform({
-      transform(chunk: Buffer, _e, cb) {
-        hash.update(chunk);
-        size += chunk.length;
-        cb(null, chunk);
-      },
-    });
-    await pipeline(Readable.fromWeb(res.body as WebReadableStream), meter, createWriteStream(file));
-    const actual = hash.digest('hex');
-    if (`sha256:${actual}` !== ref) {
+    const meter = hashMeter();
+    await pipeline(Readable.fromWeb(res.body as WebReadableStream), meter.stream, createWriteStream(file));
+    const { ref: actual, size } = meter.result();
+    if (actual !== ref) {
       await fs.rm(file, { force: true });
-      throw new BlobHashMismatchError(digestOf(ref)!, actual);
+      throw new BlobHashMismatchError(digestOf(ref)!, digestOf(actual)!);
     }
     return size;
   }

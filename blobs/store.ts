@@ -3,14 +3,14 @@
  * temporary file that is hashed as it streams and renamed into place only when the hash is
  * the expected one, so a half-written or forged blob is never visible.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { Readable, Transform } from 'node:stream';
+import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { BlobHashMismatchError, BlobNotFoundError } from '../core/failures.js';
-import { digestOf, refOf } from './ref.js';
+import { digestOf, hashMeter, refOf } from './ref.js';
 
 export interface BlobInfo {
   ref: string;
@@ -31,19 +31,11 @@ export class BlobStore {
     if (expected && !digestOf(expected)) throw new Error(`not a blob reference: ${JSON.stringify(expected)}`);
     await fs.mkdir(path.join(this.root, 'tmp'), { recursive: true });
     const tmp = path.join(this.root, 'tmp', randomBytes(8).toString('hex'));
-    const hash = createHash('sha256');
-    let size = 0;
-    const meter = new Transform({
-      transform(chunk: Buffer, _enc, cb) {
-        hash.update(chunk);
-        size += chunk.length;
-        cb(null, chunk);
-      },
-    });
+    const meter = hashMeter();
     const input = Buffer.isBuffer(source) ? Readable.from([source]) : Readable.from(source);
     try {
-      await pipeline(input, meter, createWriteStream(tmp));
-      const ref = `sha256:${hash.digest('hex')}`;
+      await pipeline(input, meter.stream, createWriteStream(tmp));
+      const { ref, size } = meter.result();
       if (expected && ref !== expected) throw new BlobHashMismatchError(digestOf(expected)!, digestOf(ref)!);
       const dest = this.pathOf(ref);
       await fs.mkdir(path.dirname(dest), { recursive: true });

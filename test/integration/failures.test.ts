@@ -5,6 +5,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import Docker from 'dockerode';
+import { waitFor } from '../../infra/processes.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startMarket, submit, waitForJob, SUBMIT, type TestMarket } from '../support/harness.js';
 
@@ -16,13 +17,7 @@ async function containersOfJob(jobId: string) {
   return docker.listContainers({ all: true, filters: { label: [`dev.golemflow.job=${jobId}`] } });
 }
 
-async function waitUntil(what: string, check: () => Promise<boolean>, timeoutMs = 60_000) {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
+const waitUntil = (what: string, check: () => Promise<boolean>, timeoutMs = 60_000) => waitFor(what, check, timeoutMs, 200);
 
 describe('failures', () => {
   let market: TestMarket;
