@@ -4,11 +4,12 @@
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { Context } from '@temporalio/activity';
+import { ApplicationFailure, Context, log } from '@temporalio/activity';
 import { CancelledFailure } from '@temporalio/common';
 import type Docker from 'dockerode';
 import { FailureType } from '../core/failures.js';
 import { formatSize } from '../core/units.js';
+import { reviewProposal, type Decision, type Proposal, type ProviderPolicy } from '../core/policy.js';
 import { refOfFile, type BlobClient } from '../blobs/client.js';
 import type { OutputFile } from '../schema/tables.js';
 import { LABEL_PREFIX, runInSandbox } from './sandbox.js';
@@ -23,6 +24,8 @@ export interface ProviderDeps {
   /** Upper bounds this provider grants, whatever a spec asks. */
   maxCpus: number;
   maxMemoryBytes: number;
+  /** The provider's own rules for proposals. */
+  policy: ProviderPolicy;
 }
 
 const TAIL_BYTES = 4096;
@@ -61,76 +64,99 @@ function lastLine(text: string): string {
 }
 
 export function createProviderActivities(deps: ProviderDeps) {
+  // Agreements this provider approved and has not finished: a run needs one, and they count
+  // against the policy's concurrency limit. Kept in memory: after a restart nothing is approved.
+  const approved = new Set<string>();
   return {
+    /** Answers a proposal from the provider's policy: accept, reject with a reason, or counter. */
+    async reviewProposal(proposal: Proposal): Promise<Decision> {
+      if (approved.has(proposal.agreementId)) return { decision: 'accept' };
+      const decision = reviewProposal(deps.policy, proposal, approved.size);
+      if (decision.decision !== 'reject') approved.add(proposal.agreementId);
+      log.info('proposal reviewed', { agreementId: proposal.agreementId, requestorId: proposal.requestorId, decision: decision.decision, reason: 'reason' in decision ? decision.reason : undefined });
+      return decision;
+    },
+
+
     /** Runs one attempt of a subtask in the sandbox and uploads what it produced. */
     async runSubtask(req: RunRequest): Promise<RunResult> {
       const ctx = Context.current();
-      const name = containerName(deps.providerId, req);
-      const work = path.join(deps.workRoot, name);
-      const inDir = path.join(work, 'in');
-      const outDir = path.join(work, 'out');
-      const logDir = path.join(work, 'log');
-      await fs.rm(work, { recursive: true, force: true });
-      await fs.mkdir(inDir, { recursive: true });
-      await fs.mkdir(outDir, { recursive: true });
-      // The container runs as nobody and must be able to write its outputs.
-      await fs.chmod(outDir, 0o777);
+      if (!approved.has(req.agreementId))
+        throw ApplicationFailure.nonRetryable(`provider ${deps.providerId} has no approved agreement ${req.agreementId}; it runs nothing without one`, FailureType.NoAgreement);
       try {
-        ctx.heartbeat({ phase: 'inputs' });
-        for (const input of req.inputs) await deps.blobs.download(input.ref, path.join(inDir, input.name));
-
-        const image = await deps.docker.getImage(req.image).inspect().catch(() => undefined);
-        if (!image) {
-          return failed(FailureType.ImageMissing, `provider ${deps.providerId} does not have the image ${req.image}`);
-        }
-        ctx.heartbeat({ phase: 'running' });
-        const memoryBytes = Math.min(req.memoryBytes, deps.maxMemoryBytes);
-        const res = await runInSandbox(deps.docker, {
-          name,
-          image: req.image,
-          command: req.command,
-          inputDir: inDir,
-          outputDir: outDir,
-          logDir,
-          cpus: Math.min(req.cpus, deps.maxCpus),
-          memoryBytes,
-          timeoutMs: req.timeoutSeconds * 1000,
-          labels: {
-            [`${LABEL_PREFIX}.provider`]: deps.providerId,
-            [`${LABEL_PREFIX}.job`]: req.jobId,
-            [`${LABEL_PREFIX}.subtask`]: String(req.index),
-          },
-          onTick: (elapsedMs) => ctx.heartbeat({ phase: 'running', elapsedMs }),
-          signal: ctx.cancellationSignal,
-        });
-        if (res.cancelled) throw new CancelledFailure('subtask cancelled; its container was killed');
-        const stdoutTail = await tail(res.stdoutFile);
-        const stderrTail = await tail(res.stderrFile);
-        const base = { exitCode: res.exitCode, stdoutTail, stderrTail, cpuSeconds: res.cpuSeconds, wallSeconds: res.wallSeconds };
-        if (res.timedOut)
-          return { ...failed(FailureType.ContainerTimedOut, `passed its timeout of ${req.timeoutSeconds} s and was killed`), ...base, exitCode: null };
-        if (res.oomKilled) return { ...failed(FailureType.ContainerOutOfMemory, `ran out of memory (limit ${formatSize(memoryBytes)})`), ...base };
-        if (res.exitCode !== 0) {
-          const why = lastLine(stderrTail) || lastLine(stdoutTail);
-          return { ...failed(FailureType.ContainerFailed, `exited with code ${res.exitCode}${why ? `: ${why}` : ''}`), ...base };
-        }
-        ctx.heartbeat({ phase: 'outputs' });
-        const stdoutRef = await refOfFile(res.stdoutFile);
-        await deps.blobs.uploadFile(res.stdoutFile, stdoutRef);
-        const outputs: OutputFile[] = [];
-        for (const rel of await listFiles(outDir)) {
-          const file = path.join(outDir, rel);
-          const ref = await refOfFile(file);
-          await deps.blobs.uploadFile(file, ref);
-          outputs.push({ path: rel, ref, size: (await fs.stat(file)).size });
-          ctx.heartbeat({ phase: 'outputs', uploaded: outputs.length });
-        }
-        return { status: 'succeeded', ...base, stdoutRef, outputs };
+        return await run(req, ctx);
       } finally {
-        await fs.rm(work, { recursive: true, force: true });
+        approved.delete(req.agreementId);
       }
     },
   };
+
+  async function run(req: RunRequest, ctx: Context): Promise<RunResult> {
+    const name = containerName(deps.providerId, req);
+    const work = path.join(deps.workRoot, name);
+    const inDir = path.join(work, 'in');
+    const outDir = path.join(work, 'out');
+    const logDir = path.join(work, 'log');
+    await fs.rm(work, { recursive: true, force: true });
+    await fs.mkdir(inDir, { recursive: true });
+    await fs.mkdir(outDir, { recursive: true });
+    // The container runs as nobody and must be able to write its outputs.
+    await fs.chmod(outDir, 0o777);
+    try {
+      ctx.heartbeat({ phase: 'inputs' });
+      for (const input of req.inputs) await deps.blobs.download(input.ref, path.join(inDir, input.name));
+
+      const image = await deps.docker.getImage(req.image).inspect().catch(() => undefined);
+      if (!image) {
+        return failed(FailureType.ImageMissing, `provider ${deps.providerId} does not have the image ${req.image}`);
+      }
+      ctx.heartbeat({ phase: 'running' });
+      const memoryBytes = Math.min(req.memoryBytes, deps.maxMemoryBytes);
+      const res = await runInSandbox(deps.docker, {
+        name,
+        image: req.image,
+        command: req.command,
+        inputDir: inDir,
+        outputDir: outDir,
+        logDir,
+        cpus: Math.min(req.cpus, deps.maxCpus),
+        memoryBytes,
+        timeoutMs: req.timeoutSeconds * 1000,
+        labels: {
+          [`${LABEL_PREFIX}.provider`]: deps.providerId,
+          [`${LABEL_PREFIX}.job`]: req.jobId,
+          [`${LABEL_PREFIX}.subtask`]: String(req.index),
+        },
+        onTick: (elapsedMs) => ctx.heartbeat({ phase: 'running', elapsedMs }),
+        signal: ctx.cancellationSignal,
+      });
+      if (res.cancelled) throw new CancelledFailure('subtask cancelled; its container was killed');
+      const stdoutTail = await tail(res.stdoutFile);
+      const stderrTail = await tail(res.stderrFile);
+      const base = { exitCode: res.exitCode, stdoutTail, stderrTail, cpuSeconds: res.cpuSeconds, wallSeconds: res.wallSeconds };
+      if (res.timedOut)
+        return { ...failed(FailureType.ContainerTimedOut, `passed its timeout of ${req.timeoutSeconds} s and was killed`), ...base, exitCode: null };
+      if (res.oomKilled) return { ...failed(FailureType.ContainerOutOfMemory, `ran out of memory (limit ${formatSize(memoryBytes)})`), ...base };
+      if (res.exitCode !== 0) {
+        const why = lastLine(stderrTail) || lastLine(stdoutTail);
+        return { ...failed(FailureType.ContainerFailed, `exited with code ${res.exitCode}${why ? `: ${why}` : ''}`), ...base };
+      }
+      ctx.heartbeat({ phase: 'outputs' });
+      const stdoutRef = await refOfFile(res.stdoutFile);
+      await deps.blobs.uploadFile(res.stdoutFile, stdoutRef);
+      const outputs: OutputFile[] = [];
+      for (const rel of await listFiles(outDir)) {
+        const file = path.join(outDir, rel);
+        const ref = await refOfFile(file);
+        await deps.blobs.uploadFile(file, ref);
+        outputs.push({ path: rel, ref, size: (await fs.stat(file)).size });
+        ctx.heartbeat({ phase: 'outputs', uploaded: outputs.length });
+      }
+      return { status: 'succeeded', ...base, stdoutRef, outputs };
+    } finally {
+      await fs.rm(work, { recursive: true, force: true });
+    }
+  }
 }
 
 function failed(failureType: FailureType, reason: string): RunResult {

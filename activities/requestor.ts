@@ -3,7 +3,7 @@
  * merging results. Every one is idempotent (keys come from job id, subtask index and attempt
  * number), because Temporal may run an activity more than once.
  */
-import { ApplicationFailure, Context, log } from '@temporalio/activity';
+import { ApplicationFailure, log } from '@temporalio/activity';
 import { and, asc, eq, gte, inArray, isNull, notInArray, sql } from 'drizzle-orm';
 import { FailureType, InvalidJobSpecError } from '../core/failures.js';
 import { validateJobSpec } from '../core/jobSpec.js';
@@ -13,39 +13,24 @@ import { parseSize } from '../core/units.js';
 import type { BlobStore } from '../blobs/store.js';
 import type { Db } from '../schema/db.js';
 import { attempts, blobs, jobEvents, jobs, providers, subtasks, type JobStatus } from '../schema/tables.js';
-import type { AttemptOutcome, JobPlan, Placement, RunRequest, SubtaskRef } from './types.js';
+import type { CapacitySignal } from './capacity.js';
+import { endAgreement, eventWriter } from './events.js';
+import type { AttemptOutcome, JobPlan, RunRequest, SubtaskRef } from './types.js';
 
 export interface RequestorDeps {
   db: Db;
   blobs: BlobStore;
-  /** How recently a provider must have checked in to count as online. */
-  providerLivenessMs?: number;
-  /** How long startAttempt waits for a free slot before it fails (and is retried). */
-  slotWaitMs?: number;
+  capacity: CapacitySignal;
   /** Called after events are stored, so in-process subscribers wake at once. */
   onEvent?: (jobId: string) => void;
 }
 
 const INSERT_BATCH = 500;
-/** Advisory lock classes (the first key of pg_advisory_xact_lock(int, int)). */
-const LOCK_PLACEMENT = 1;
-const LOCK_JOB_EVENTS = 2;
 
 export function createRequestorActivities(deps: RequestorDeps) {
   const { db } = deps;
-  const livenessMs = deps.providerLivenessMs ?? 15_000;
-  const slotWaitMs = deps.slotWaitMs ?? 10_000;
-  const slotWaiters: Array<() => void> = [];
 
-  async function addEvent(jobId: string, key: string, type: string, fields: { subtaskIndex?: number; providerId?: string; message?: string } = {}) {
-    // Subscribers read events in seq order and remember the last one; the per-job lock makes
-    // seqs commit in the order they are drawn, so none becomes visible behind a later one.
-    await db.transaction(async (tx) => {
-      await tx.execute(sql`select pg_advisory_xact_lock(${LOCK_JOB_EVENTS}, hashtext(${jobId}))`);
-      await tx.insert(jobEvents).values({ jobId, key, type, ...fields }).onConflictDoNothing();
-    });
-    deps.onEvent?.(jobId);
-  }
+  const addEvent = eventWriter(db, deps.onEvent);
 
   async function refreshCounts(jobId: string) {
     await db
@@ -94,11 +79,12 @@ export function createRequestorActivities(deps: RequestorDeps) {
         maxAttempts: spec.retries.maxAttempts,
         heartbeatTimeoutSeconds: spec.retries.heartbeatTimeoutSeconds,
         timeoutSeconds: spec.resources.timeoutSeconds,
+        offerDeadlineSeconds: spec.demand.offerDeadlineSeconds,
       };
     },
 
     /** What a provider needs to run a subtask; marks it scheduled. */
-    async loadSubtask({ jobId, index }: SubtaskRef): Promise<Omit<RunRequest, 'attempt'>> {
+    async loadSubtask({ jobId, index }: SubtaskRef): Promise<Omit<RunRequest, 'attempt' | 'agreementId'>> {
       const { spec } = await loadSpec(jobId);
       const [row] = await db
         .select()
@@ -122,78 +108,6 @@ export function createRequestorActivities(deps: RequestorDeps) {
       };
     },
 
-    /**
-     * Chooses an online provider with a free slot for an attempt and records the attempt, in one
-     * transaction so two subtasks cannot take the last slot together. Providers in `exclude`
-     * (those that failed this subtask) are used only when no other one is online.
-     */
-    async startAttempt({ jobId, index, attempt, exclude }: SubtaskRef & { attempt: number; exclude: string[] }): Promise<Placement> {
-      const existing = await db
-        .select({ providerId: attempts.providerId, taskQueue: providers.taskQueue })
-        .from(attempts)
-        .innerJoin(providers, eq(providers.id, attempts.providerId))
-        .where(and(eq(attempts.jobId, jobId), eq(attempts.subtaskIndex, index), eq(attempts.number, attempt)));
-      if (existing[0]) return existing[0];
-
-      const tryPlace = () => db.transaction(async (tx) => {
-        // One chooser at a time: the lock is released when the transaction ends.
-        await tx.execute(sql`select pg_advisory_xact_lock(${LOCK_PLACEMENT}, 0)`);
-        const since = new Date(Date.now() - livenessMs);
-        const online = await tx
-          .select({
-            id: providers.id,
-            taskQueue: providers.taskQueue,
-            slots: providers.slots,
-            running: sql<number>`(select count(*)::int from ${attempts} where ${attempts.providerId} = ${providers.id} and ${attempts.status} = 'running')`,
-          })
-          .from(providers)
-          .where(and(gte(providers.lastSeenAt, since), isNull(providers.withdrawnAt)))
-          .orderBy(asc(providers.id));
-        const free = online.filter((p) => p.running < p.slots);
-        const fresh = free.filter((p) => !exclude.includes(p.id));
-        const pool = fresh.length ? fresh : free;
-        if (!pool.length) return undefined;
-        // Least loaded first; ties go to the provider with more free slots, then by id.
-        pool.sort((a, b) => a.running / a.slots - b.running / b.slots || b.slots - b.running - (a.slots - a.running) || a.id.localeCompare(b.id));
-        const chosen = pool[0];
-        await tx.insert(attempts).values({ jobId, subtaskIndex: index, number: attempt, providerId: chosen.id, status: 'running' }).onConflictDoNothing();
-        return { providerId: chosen.id, taskQueue: chosen.taskQueue, online: online.length };
-      });
-      // Wait here a while for a slot to free up (polling is cheap and quick to react); only then
-      // fail, so that Temporal's retry takes over without filling the history or the logs.
-      const waitUntil = Date.now() + slotWaitMs;
-      let placement = await tryPlace();
-      while (!placement && Date.now() < waitUntil) {
-        // An attempt ending in this process frees a slot and wakes the longest waiter at once;
-        // the others look again at their next poll (which also sees other processes' changes).
-        await new Promise<void>((resolve) => {
-          const done = () => {
-            clearTimeout(timer);
-            const i = slotWaiters.indexOf(done);
-            if (i >= 0) slotWaiters.splice(i, 1);
-            resolve();
-          };
-          const timer = setTimeout(done, 1000);
-          slotWaiters.push(done);
-        });
-        Context.current().heartbeat();
-        placement = await tryPlace();
-      }
-      if (!placement) {
-        throw ApplicationFailure.retryable(`no online provider has a free slot for subtask ${index} of ${jobId}`, FailureType.NoProviderAvailable);
-      }
-      await db
-        .update(subtasks)
-        .set({ status: 'running', providerId: placement.providerId, attemptCount: attempt, startedAt: sql`now()` })
-        .where(and(eq(subtasks.jobId, jobId), eq(subtasks.index, index)));
-      await addEvent(jobId, `started/${index}/${attempt}`, 'subtaskStarted', {
-        subtaskIndex: index,
-        providerId: placement.providerId,
-        message: `attempt ${attempt}`,
-      });
-      return { providerId: placement.providerId, taskQueue: placement.taskQueue };
-    },
-
     /** Stores how an attempt ended and, when it succeeded, the subtask's result. */
     async finishAttempt(o: AttemptOutcome): Promise<void> {
       const r = o.result;
@@ -215,7 +129,8 @@ export function createRequestorActivities(deps: RequestorDeps) {
           finishedAt: sql`coalesce(${attempts.finishedAt}, now())`,
         })
         .where(where);
-      slotWaiters.shift()?.();
+      await endAgreement(db, { jobId: o.jobId, index: o.index, attempt: o.attempt }, r.status === 'succeeded' ? 'result accepted' : `attempt ${r.status}: ${r.reason}`);
+      deps.capacity.freed();
       const subtaskWhere = and(eq(subtasks.jobId, o.jobId), eq(subtasks.index, o.index));
       if (r.status === 'succeeded' && full) {
         await db
@@ -248,6 +163,8 @@ export function createRequestorActivities(deps: RequestorDeps) {
         .update(attempts)
         .set({ status: 'cancelled', reason, finishedAt: sql`now()` })
         .where(and(eq(attempts.jobId, jobId), eq(attempts.subtaskIndex, index), eq(attempts.status, 'running')));
+      await endAgreement(db, { jobId, index }, reason);
+      deps.capacity.freed();
       await refreshCounts(jobId);
       if (status === 'failed') await addEvent(jobId, `failed/${index}`, 'subtaskFailed', { subtaskIndex: index, message: reason });
     },
@@ -292,6 +209,7 @@ export function createRequestorActivities(deps: RequestorDeps) {
         .update(attempts)
         .set({ status: 'cancelled', reason: error ?? status, finishedAt: sql`now()` })
         .where(and(eq(attempts.jobId, jobId), eq(attempts.status, 'running')));
+      await endAgreement(db, { jobId }, error ?? `job ${status}`);
       await db
         .update(jobs)
         .set({ status, error: error ?? null, finishedAt: sql`coalesce(${jobs.finishedAt}, now())` })

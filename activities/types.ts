@@ -18,11 +18,14 @@ export interface JobPlan {
   maxAttempts: number;
   heartbeatTimeoutSeconds: number;
   timeoutSeconds: number;
+  offerDeadlineSeconds: number;
 }
 
 /** Everything a provider needs to run one subtask. */
 export interface RunRequest extends SubtaskRef {
   attempt: number;
+  /** The approved agreement this run happens under; the provider refuses to run without one. */
+  agreementId: string;
   image: string;
   command: string[];
   inputs: InputFile[];
@@ -43,12 +46,6 @@ export interface RunResult {
   outputs: OutputFile[];
   cpuSeconds: number;
   wallSeconds: number;
-}
-
-/** The provider chosen for an attempt. */
-export interface Placement {
-  providerId: string;
-  taskQueue: string;
 }
 
 export interface AttemptOutcome extends SubtaskRef {

@@ -9,6 +9,6 @@ export interface ApiDeps {
   db: Db;
   blobs: BlobStore;
   temporal: Client;
-  config: Pick<Config, 'temporalUiUrl' | 'temporalNamespace' | 'requestorTaskQueue' | 'providerLivenessMs' | 'publicApiUrl'>;
+  config: Pick<Config, 'temporalUiUrl' | 'temporalNamespace' | 'requestorTaskQueue' | 'providerLivenessMs' | 'publicApiUrl' | 'requestorId'>;
   events: EventBus;
 }

@@ -11,6 +11,7 @@ export const ErrorCode = {
   NotFound: 'NOT_FOUND',
   Conflict: 'CONFLICT',
   Unavailable: 'UNAVAILABLE',
+  NoMatchingOffer: 'NO_MATCHING_OFFER',
 } as const;
 
 export function userError(code: (typeof ErrorCode)[keyof typeof ErrorCode], message: string, extra: Record<string, unknown> = {}): GraphQLError {

@@ -8,7 +8,9 @@ import { countSubtasks } from '../core/split.js';
 import { workflowUiUrl } from '../infra/config.js';
 import { attempts, jobEvents, jobs, providers, subtasks, type JobStatus, type OutputFile, type SubtaskStatus } from '../schema/tables.js';
 import type { JobProgress, jobWorkflow } from '../workflows/job.js';
+import { demandFromSpec } from '../core/demand.js';
 import type { ApiDeps } from './deps.js';
+import { checkDemandSatisfiable } from './market.js';
 import { ErrorCode, invalidSpec, userError } from './errors.js';
 
 type JobRow = typeof jobs.$inferSelect;
@@ -41,14 +43,6 @@ function blobUrl(deps: ApiDeps, ref: string): string {
 }
 
 const outputFiles = (deps: ApiDeps, files: OutputFile[] | null) => (files ?? []).map((f) => ({ ...f, url: blobUrl(deps, f.ref) }));
-
-function providerOnline(deps: ApiDeps, p: typeof providers.$inferSelect): boolean {
-  return !p.withdrawnAt && Date.now() - p.lastSeenAt.getTime() < deps.config.providerLivenessMs;
-}
-
-export function providerFields(deps: ApiDeps) {
-  return { online: (p: typeof providers.$inferSelect) => providerOnline(deps, p) };
-}
 
 async function loadProvider(deps: ApiDeps, id: string | null) {
   if (!id) return null;
@@ -97,8 +91,10 @@ export function jobResolvers(deps: ApiDeps) {
     Mutation: {
       submitJob: async (_: unknown, args: { spec?: unknown; specText?: string }) => {
         const spec = parseSubmittedSpec(args);
+        const requestorId = deps.config.requestorId;
+        await checkDemandSatisfiable(deps, demandFromSpec(spec, requestorId));
         const id = newJobId();
-        const [job] = await db.insert(jobs).values({ id, name: spec.name ?? null, spec, subtaskCount: countSubtasks(spec) }).returning();
+        const [job] = await db.insert(jobs).values({ id, name: spec.name ?? null, requestorId, spec, subtaskCount: countSubtasks(spec) }).returning();
         try {
           await deps.temporal.workflow.start<typeof jobWorkflow>('jobWorkflow', {
             workflowId: id,

@@ -5,6 +5,8 @@
 export enum FailureType {
   InvalidJobSpec = 'InvalidJobSpec',
   NoProviderAvailable = 'NoProviderAvailable',
+  NoMatchingOffer = 'NoMatchingOffer',
+  NoAgreement = 'NoAgreement',
   ContainerFailed = 'ContainerFailed',
   ContainerTimedOut = 'ContainerTimedOut',
   ContainerOutOfMemory = 'ContainerOutOfMemory',

@@ -44,6 +44,25 @@ export interface JobSpec {
   merge: { kind: MergeKind };
   maxParallel: number;
   budget?: { amount: string; token: string };
+  demand: DemandSpec;
+}
+
+/** What the requestor asks of the market (the defaults take the rest from `resources`). */
+export interface DemandSpec {
+  runtime: string;
+  minCpus?: number;
+  minMemory?: string;
+  minDisk?: string;
+  gpuModel?: string;
+  maxPrice: { start?: number; cpuSecond?: number; envSecond?: number };
+  minReputation: number;
+  allowedProviders?: string[];
+  blockedProviders: string[];
+  preference: 'cheapest' | 'fastest' | 'reliable' | { weights: { price?: number; performance?: number; reputation?: number; uptime?: number } };
+  /** How long a subtask waits for a matching offer before the job fails. */
+  offerDeadlineSeconds: number;
+  /** Expected wall seconds per subtask, for comparing prices. */
+  estimateSeconds: number;
 }
 
 const inputFileSchema = {
@@ -150,6 +169,59 @@ export const jobSpecJsonSchema = {
       properties: { kind: { enum: ['sum', 'concat', 'none'], default: 'none' } },
     },
     maxParallel: { type: 'integer', minimum: 1, maximum: 1000, default: 50 },
+    demand: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      description: 'constraints and preference for choosing providers',
+      properties: {
+        runtime: { enum: ['docker'], default: 'docker' },
+        minCpus: { type: 'number', exclusiveMinimum: 0, description: 'default: resources.cpus' },
+        minMemory: { type: 'string', pattern: '^\\d+(\\.\\d+)?\\s*([kKmMgGtT]i?[bB]?)?$', description: 'default: resources.memory' },
+        minDisk: { type: 'string', pattern: '^\\d+(\\.\\d+)?\\s*([kKmMgGtT]i?[bB]?)?$' },
+        gpuModel: { type: 'string', minLength: 1 },
+        maxPrice: {
+          type: 'object',
+          additionalProperties: false,
+          default: {},
+          description: 'highest price accepted for each pricing coefficient, in GLM',
+          properties: {
+            start: { type: 'number', minimum: 0 },
+            cpuSecond: { type: 'number', minimum: 0 },
+            envSecond: { type: 'number', minimum: 0 },
+          },
+        },
+        minReputation: { type: 'number', minimum: 0, maximum: 1, default: 0 },
+        allowedProviders: { type: 'array', items: { type: 'string', minLength: 1 }, minItems: 1 },
+        blockedProviders: { type: 'array', items: { type: 'string', minLength: 1 }, default: [] },
+        preference: {
+          default: 'cheapest',
+          oneOf: [
+            { enum: ['cheapest', 'fastest', 'reliable'] },
+            {
+              type: 'object',
+              additionalProperties: false,
+              required: ['weights'],
+              properties: {
+                weights: {
+                  type: 'object',
+                  additionalProperties: false,
+                  minProperties: 1,
+                  properties: {
+                    price: { type: 'number', minimum: 0 },
+                    performance: { type: 'number', minimum: 0 },
+                    reputation: { type: 'number', minimum: 0 },
+                    uptime: { type: 'number', minimum: 0 },
+                  },
+                },
+              },
+            },
+          ],
+        },
+        offerDeadlineSeconds: { type: 'integer', minimum: 1, maximum: 86400, default: 300 },
+        estimateSeconds: { type: 'number', exclusiveMinimum: 0, default: 60 },
+      },
+    },
     budget: {
       type: 'object',
       additionalProperties: false,

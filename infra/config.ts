@@ -13,6 +13,8 @@ export interface Config {
   /** The address providers use to reach this node's API and blobs. */
   publicApiUrl: string;
   providerLivenessMs: number;
+  /** Who this node's jobs are for, as providers' policies see it. */
+  requestorId: string;
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -32,6 +34,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     apiHost,
     publicApiUrl: env.PUBLIC_API_URL ?? `http://${apiHost === '0.0.0.0' ? '127.0.0.1' : apiHost}:${apiPort}`,
     providerLivenessMs: Number(env.PROVIDER_LIVENESS_MS ?? 15_000),
+    requestorId: env.GOLEMFLOW_REQUESTOR_ID ?? 'requestor',
   };
 }
 

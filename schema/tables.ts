@@ -17,11 +17,14 @@ import {
   uniqueIndex,
 } from 'drizzle-orm/pg-core';
 import type { JobSpec, InputFile } from '../core/jobSpec.js';
+import type { Offer, Pricing, ScoredOffer, Exclusion, Constraint } from '../core/market.js';
 
 export const JOB_STATUSES = ['queued', 'running', 'succeeded', 'failed', 'cancelled'] as const;
 export type JobStatus = (typeof JOB_STATUSES)[number];
-export const SUBTASK_STATUSES = ['pending', 'scheduled', 'running', 'succeeded', 'failed', 'cancelled'] as const;
+export const SUBTASK_STATUSES = ['pending', 'scheduled', 'waiting', 'running', 'succeeded', 'failed', 'cancelled'] as const;
 export type SubtaskStatus = (typeof SUBTASK_STATUSES)[number];
+export const AGREEMENT_STATES = ['proposed', 'approved', 'rejected', 'expired', 'terminated'] as const;
+export type AgreementState = (typeof AGREEMENT_STATES)[number];
 export const ATTEMPT_STATUSES = ['running', 'succeeded', 'failed', 'cancelled'] as const;
 export type AttemptStatus = (typeof ATTEMPT_STATUSES)[number];
 
@@ -39,6 +42,7 @@ export const jobs = pgTable(
   {
     id: text('id').primaryKey(),
     name: text('name'),
+    requestorId: text('requestor_id').notNull().default('requestor'),
     spec: jsonb('spec').$type<JobSpec>().notNull(),
     status: text('status').$type<JobStatus>().notNull().default('queued'),
     subtaskCount: integer('subtask_count').notNull().default(0),
@@ -71,6 +75,8 @@ export const subtasks = pgTable(
     outputs: jsonb('outputs').$type<OutputFile[]>(),
     exitCode: integer('exit_code'),
     error: text('error'),
+    /** Why it waits, while it does (e.g. which constraints exclude the offers). */
+    note: text('note'),
     startedAt: at('started_at'),
     finishedAt: at('finished_at'),
   },
@@ -86,6 +92,7 @@ export const attempts = pgTable(
     subtaskIndex: integer('subtask_index').notNull(),
     number: integer('number').notNull(),
     providerId: text('provider_id').notNull(),
+    agreementId: text('agreement_id'),
     status: text('status').$type<AttemptStatus>().notNull().default('running'),
     exitCode: integer('exit_code'),
     reason: text('reason'),
@@ -110,10 +117,56 @@ export const providers = pgTable('providers', {
   memoryBytes: bigint('memory_bytes', { mode: 'number' }).notNull(),
   /** How many subtasks it runs at once. */
   slots: integer('slots').notNull().default(1),
+  /** The offer as last published; null for a provider that never published one. */
+  offer: jsonb('offer').$type<Offer>(),
   registeredAt: at('registered_at').notNull().defaultNow(),
   lastSeenAt: at('last_seen_at').notNull().defaultNow(),
+  /** Seconds seen online since registration (check-ins that followed each other closely). */
+  onlineSeconds: doublePrecision('online_seconds').notNull().default(0),
   withdrawnAt: at('withdrawn_at'),
 });
+
+/** Why a provider was chosen: the ranked candidates and what excluded the rest. */
+export interface MatchExplanation {
+  preference: unknown;
+  offersSeen: number;
+  ranked: ScoredOffer[];
+  excludedCounts: Partial<Record<Constraint, number>>;
+  /** The first excluded offers, each with the constraint it failed (capped for big markets). */
+  excluded: Exclusion[];
+  winner: string;
+}
+
+/** A negotiated deal for one attempt of one subtask: no container runs without an approved one. */
+export const agreements = pgTable(
+  'agreements',
+  {
+    id: text('id').primaryKey(),
+    jobId: text('job_id')
+      .notNull()
+      .references(() => jobs.id, { onDelete: 'cascade' }),
+    subtaskIndex: integer('subtask_index').notNull(),
+    attempt: integer('attempt').notNull(),
+    providerId: text('provider_id').notNull(),
+    requestorId: text('requestor_id').notNull(),
+    state: text('state').$type<AgreementState>().notNull().default('proposed'),
+    /** The price proposed, then the one agreed (a counter-proposal replaces it). */
+    pricing: jsonb('pricing').$type<Pricing>().notNull(),
+    maxDurationSeconds: integer('max_duration_seconds').notNull(),
+    explanation: jsonb('explanation').$type<MatchExplanation>().notNull(),
+    decisionReason: text('decision_reason'),
+    proposedAt: at('proposed_at').notNull().defaultNow(),
+    decidedAt: at('decided_at'),
+    endedAt: at('ended_at'),
+    /** Who ended it: requestor or provider. */
+    endedBy: text('ended_by'),
+    endReason: text('end_reason'),
+  },
+  (t) => [
+    index('agreements_job_idx').on(t.jobId, t.subtaskIndex),
+    index('agreements_provider_state_idx').on(t.providerId, t.state),
+  ],
+);
 
 export const blobs = pgTable('blobs', {
   ref: text('ref').primaryKey(),
@@ -139,4 +192,4 @@ export const jobEvents = pgTable(
   (t) => [uniqueIndex('job_events_key_idx').on(t.jobId, t.key), index('job_events_job_idx').on(t.jobId, t.seq)],
 );
 
-export const tables = { jobs, subtasks, attempts, providers, blobs, jobEvents };
+export const tables = { jobs, subtasks, attempts, providers, agreements, blobs, jobEvents };

@@ -1,20 +1,29 @@
 /**
- * A provider node: someone's machine offering its CPUs and memory. It checks in with the
- * requestor's API, polls its own Temporal task queue (`provider.<id>`) and runs subtasks in
- * Docker. It never touches the database: what it needs comes through Temporal and the API.
+ * A provider node: someone's machine offering its CPUs and memory at its own prices. It
+ * benchmarks itself in the sandbox, publishes its offer to the requestor's API and keeps it
+ * fresh (that is also how the market knows it is alive), polls its own Temporal task queue
+ * (`provider.<id>`), answers proposals from its own policy and runs subtasks in Docker under the
+ * agreements it approved. It never touches the database.
  *
  *   npm run provider -- --name node-a --cpus 2 --memory 2g --api http://host:4000 --temporal host:7233
  */
+import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Command, InvalidArgumentError } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import Docker from 'dockerode';
+import { parse as parseYaml } from 'yaml';
 import { NativeConnection, Worker } from '@temporalio/worker';
+import { runBenchmark } from '../activities/benchmark.js';
 import { createProviderActivities } from '../activities/provider.js';
 import { LABEL_PREFIX, removeLabelled } from '../activities/sandbox.js';
 import { BlobClient } from '../blobs/client.js';
-import { parseSize } from '../core/units.js';
+import type { Pricing } from '../core/market.js';
+import { validateOffer, type OfferInput } from '../core/offer.js';
+import type { ProviderPolicy } from '../core/policy.js';
+import { resolvePreset, type ProviderConfigFile } from '../core/presets.js';
+import { formatSize } from '../core/units.js';
 import { gql } from '../infra/graphqlClient.js';
 import { logger } from '../infra/logger.js';
 import { ensureAllRuntimes } from '../runtimes/build.js';
@@ -25,49 +34,105 @@ export interface ProviderOptions {
   name: string;
   cpus: number;
   memory: string;
+  disk?: string;
+  gpu?: { model: string; count: number };
+  /** Concurrent agreements (subtasks at once); default: the preset's, else whole cpus. */
   slots?: number;
   apiUrl: string;
   temporalAddress: string;
   namespace?: string;
+  /** Named prices and limits (built-in: default, budget, premium; more from the config file). */
+  preset?: string;
+  config?: ProviderConfigFile;
+  /** Overrides of the preset's prices. */
+  pricing?: Partial<Pricing>;
+  minPricing?: Partial<Pricing>;
+  maxSubtaskSeconds?: number;
+  allowedRequestors?: string[];
+  blockedRequestors?: string[];
+  allowedImages?: string[];
   /** Scratch space; defaults to a folder under the OS temp dir. */
   workDir?: string;
   /** Build the project's runtime images when missing (default true). */
   buildRuntimes?: boolean;
+  /** Run the start-up benchmark (default true). */
+  benchmark?: boolean;
   checkInIntervalMs?: number;
 }
 
 export interface ProviderNode {
   id: string;
   taskQueue: string;
-  close(): Promise<void>;
+  offer: OfferInput;
+  /** Stops the node; `withdraw: false` leaves the offer published, as a crash would. */
+  close(opts?: { withdraw?: boolean }): Promise<void>;
 }
 
-const REGISTER = /* GraphQL */ `
-  mutation Register($input: ProviderInput!) {
-    registerProvider(input: $input) { id taskQueue slots }
+const PUBLISH = /* GraphQL */ `
+  mutation Publish($input: OfferInput!) {
+    publishOffer(input: $input) { id taskQueue slots }
   }
 `;
 
-/** Starts a provider node and returns once its worker polls. */
+/** The fields that are set: an option left out must not override a preset's value. */
+function defined<T extends object>(o: T | undefined): Partial<T> {
+  return Object.fromEntries(Object.entries(o ?? {}).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+/** The offer and the policy this provider's options make; throws with every problem named. */
+export function providerTerms(o: ProviderOptions): { offer: OfferInput; policy: ProviderPolicy } {
+  const preset = resolvePreset(o.preset ?? o.config?.preset ?? 'default', o.config);
+  const pricing = { ...preset.pricing, ...defined(o.pricing) };
+  const offer: OfferInput = {
+    name: o.name,
+    cpus: o.cpus,
+    memory: o.memory,
+    disk: o.disk ?? null,
+    gpu: o.gpu ?? null,
+    runtimes: ['docker'],
+    images: o.allowedImages ?? o.config?.allowedImages ?? ['*'],
+    pricing,
+    limits: {
+      maxConcurrentAgreements: o.slots ?? preset.maxConcurrentAgreements ?? Math.max(1, Math.floor(o.cpus)),
+      maxSubtaskSeconds: o.maxSubtaskSeconds ?? preset.maxSubtaskSeconds,
+    },
+    preset: o.preset ?? o.config?.preset ?? 'default',
+    machine: { cpus: os.cpus().length, memory: String(os.totalmem()) },
+  };
+  const checked = validateOffer(offer); // refuses absurd prices, unknown runtimes, more than the machine has
+  const policy: ProviderPolicy = {
+    offerPricing: pricing,
+    minPricing: { ...(preset.minPricing ?? pricing), ...defined(o.minPricing) },
+    allowedRequestors: o.allowedRequestors ?? o.config?.allowedRequestors ?? null,
+    blockedRequestors: o.blockedRequestors ?? o.config?.blockedRequestors ?? [],
+    allowedImages: checked.images,
+    maxSubtaskSeconds: checked.limits.maxSubtaskSeconds,
+    maxConcurrentAgreements: checked.limits.maxConcurrentAgreements,
+  };
+  return { offer, policy };
+}
+
+/** Starts a provider node and returns once its worker polls and its offer is published. */
 export async function startProviderNode(o: ProviderOptions): Promise<ProviderNode> {
   installTemporalRuntime();
+  const { offer, policy } = providerTerms(o);
   const docker = new Docker();
   try {
     await docker.ping();
   } catch (e) {
     throw new Error(`the Docker engine is not reachable (${(e as Error).message}); start dockerd, or run as a user in the docker group`);
   }
-  const memoryBytes = parseSize(o.memory);
-  if (!memoryBytes) throw new Error(`--memory ${JSON.stringify(o.memory)} is not a size such as 512m or 2g`);
   const workDir = o.workDir ?? path.join(os.tmpdir(), 'golemflow-provider', o.name);
   if (o.buildRuntimes !== false) await ensureAllRuntimes(docker, { workDir: path.join(workDir, 'runtimes'), log: (m) => logger.info(m) });
-
-  const input = { name: o.name, cpus: o.cpus, memory: o.memory, slots: o.slots ?? null };
-  const { registerProvider: me } = await gql<{ registerProvider: { id: string; taskQueue: string; slots: number } }>(o.apiUrl, REGISTER, { input });
   // Containers left by an earlier run of this provider (it was killed) are of no use to anyone now.
-  const swept = await removeLabelled(docker, { [`${LABEL_PREFIX}.provider`]: me.id });
-  if (swept) logger.warn({ provider: me.id, swept }, 'removed containers left by an earlier run');
+  const swept = await removeLabelled(docker, { [`${LABEL_PREFIX}.provider`]: o.name });
+  if (swept) logger.warn({ provider: o.name, swept }, 'removed containers left by an earlier run');
+  if (o.benchmark !== false) {
+    offer.benchmark = await runBenchmark(docker, { name: o.name, cpus: o.cpus, workDir });
+    logger.info({ provider: o.name, ...offer.benchmark }, 'benchmark done');
+  }
 
+  const { publishOffer: me } = await gql<{ publishOffer: { id: string; taskQueue: string; slots: number } }>(o.apiUrl, PUBLISH, { input: offer });
   const connection = await NativeConnection.connect({ address: o.temporalAddress });
   const worker = await Worker.create({
     connection,
@@ -79,34 +144,40 @@ export async function startProviderNode(o: ProviderOptions): Promise<ProviderNod
       providerId: me.id,
       workRoot: path.join(workDir, 'work'),
       maxCpus: o.cpus,
-      maxMemoryBytes: memoryBytes,
+      maxMemoryBytes: validateOffer(offer).memoryBytes,
+      policy,
     }),
-    maxConcurrentActivityTaskExecutions: me.slots,
+    // Proposals are answered even while every slot runs a container.
+    maxConcurrentActivityTaskExecutions: me.slots + 4,
     shutdownGraceTime: '3 seconds',
   });
   const running = worker.run();
 
-  // Check in every few seconds: the requestor counts a provider online only while it does.
+  // Republish every few seconds: the market counts an offer only while its provider does.
   let failures = 0;
   const timer = setInterval(() => {
-    gql(o.apiUrl, REGISTER, { input }).then(
+    gql(o.apiUrl, PUBLISH, { input: offer }).then(
       () => {
         if (failures) logger.info({ provider: me.id }, 'API reachable again');
         failures = 0;
       },
       (e) => {
-        if (failures++ === 0) logger.warn({ provider: me.id, err: (e as Error).message }, 'check-in failed; will keep trying');
+        if (failures++ === 0) logger.warn({ provider: me.id, err: (e as Error).message }, 'publishing the offer failed; will keep trying');
       },
     );
   }, o.checkInIntervalMs ?? 5_000);
-  logger.info({ provider: me.id, taskQueue: me.taskQueue, slots: me.slots, api: o.apiUrl, temporal: o.temporalAddress }, 'provider node started');
+  logger.info(
+    { provider: me.id, taskQueue: me.taskQueue, slots: me.slots, pricing: offer.pricing, preset: offer.preset, memory: formatSize(validateOffer(offer).memoryBytes) },
+    'provider node started',
+  );
 
   return {
     id: me.id,
     taskQueue: me.taskQueue,
-    close: async () => {
+    offer,
+    close: async ({ withdraw = true } = {}) => {
       clearInterval(timer);
-      await gql(o.apiUrl, `mutation($id: ID!) { withdrawProvider(id: $id) { id } }`, { id: me.id }).catch(() => undefined);
+      if (withdraw) await gql(o.apiUrl, `mutation($id: ID!) { withdrawOffer(providerId: $id) { id } }`, { id: me.id }).catch(() => undefined);
       worker.shutdown();
       await running;
       await connection.close();
@@ -122,6 +193,27 @@ function positive(label: string) {
   };
 }
 
+function price(label: string) {
+  return (v: string) => {
+    const n = Number(v);
+    if (!Number.isFinite(n) || n < 0) throw new InvalidArgumentError(`${label} must be a price in GLM, 0 or more`);
+    return n;
+  };
+}
+
+const collect = (v: string, prev: string[] = []) => [...prev, v];
+
+async function readConfig(file: string): Promise<ProviderConfigFile> {
+  const text = await fs.readFile(file, 'utf8').catch((e) => {
+    throw new Error(`--config ${file}: ${(e as Error).message}`);
+  });
+  try {
+    return (file.endsWith('.json') ? JSON.parse(text) : parseYaml(text)) ?? {};
+  } catch (e) {
+    throw new Error(`--config ${file}: ${(e as Error).message}`);
+  }
+}
+
 /** The command line of `npm run provider`. */
 export function providerCommand(): Command {
   return new Command('provider')
@@ -129,25 +221,49 @@ export function providerCommand(): Command {
     .requiredOption('--name <name>', 'provider name: lowercase letters, digits, dashes; also its id')
     .option('--cpus <n>', 'CPUs offered', positive('--cpus'), Math.max(1, os.cpus().length))
     .option('--memory <size>', 'memory offered, e.g. 2g', '2g')
-    .option('--slots <n>', 'subtasks run at once (default: whole cpus)', positive('--slots'))
+    .option('--disk <size>', 'disk offered, e.g. 10g')
+    .option('--gpu-model <model>', 'GPU model offered')
+    .option('--gpu-count <n>', 'GPUs offered', positive('--gpu-count'))
+    .option('--slots <n>', 'subtasks at once (concurrent agreements)', positive('--slots'))
+    .option('--preset <name>', 'prices and limits: default, budget, premium, or one from --config')
+    .option('--config <file>', 'YAML or JSON: presets, allowedRequestors, blockedRequestors, allowedImages')
+    .option('--price-start <glm>', 'start price per subtask', price('--price-start'))
+    .option('--price-cpu-second <glm>', 'price per CPU-second', price('--price-cpu-second'))
+    .option('--price-env-second <glm>', 'price per second of wall time', price('--price-env-second'))
+    .option('--max-subtask-seconds <s>', 'longest subtask accepted', positive('--max-subtask-seconds'))
+    .option('--allow-requestor <id>', 'serve only these requestors (repeatable)', collect)
+    .option('--block-requestor <id>', 'never serve this requestor (repeatable)', collect)
+    .option('--allow-image <pattern>', 'images run here, e.g. golemflow/* (repeatable; default: any)', collect)
     .option('--api <url>', 'the requestor node API', process.env.GOLEMFLOW_API ?? 'http://127.0.0.1:4000')
     .option('--temporal <host:port>', 'the Temporal server', process.env.TEMPORAL_ADDRESS ?? '127.0.0.1:7233')
     .option('--namespace <ns>', 'Temporal namespace', process.env.TEMPORAL_NAMESPACE ?? 'default')
     .option('--work-dir <dir>', 'scratch space for subtasks')
     .option('--no-build-runtimes', 'do not build the project runtime images')
+    .addOption(new Option('--no-benchmark', 'skip the start-up benchmark (the offer then has no score)'))
     .action(async (opts) => {
+      if ((opts.gpuModel === undefined) !== (opts.gpuCount === undefined)) throw new Error('--gpu-model and --gpu-count go together');
       const node = await startProviderNode({
         name: opts.name,
         cpus: opts.cpus,
         memory: opts.memory,
+        disk: opts.disk,
+        gpu: opts.gpuModel ? { model: opts.gpuModel, count: opts.gpuCount } : undefined,
         slots: opts.slots,
+        preset: opts.preset,
+        config: opts.config ? await readConfig(opts.config) : undefined,
+        pricing: { start: opts.priceStart, cpuSecond: opts.priceCpuSecond, envSecond: opts.priceEnvSecond },
+        maxSubtaskSeconds: opts.maxSubtaskSeconds,
+        allowedRequestors: opts.allowRequestor,
+        blockedRequestors: opts.blockRequestor,
+        allowedImages: opts.allowImage,
         apiUrl: opts.api,
         temporalAddress: opts.temporal,
         namespace: opts.namespace,
         workDir: opts.workDir,
         buildRuntimes: opts.buildRuntimes,
+        benchmark: opts.benchmark,
       });
-      closeOnSignals(node.close);
+      closeOnSignals(() => node.close());
     });
 }
 

@@ -9,6 +9,9 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
+import { CapacitySignal } from '../activities/capacity.js';
+import { eventWriter } from '../activities/events.js';
+import { createMarketActivities } from '../activities/market.js';
 import { createRequestorActivities } from '../activities/requestor.js';
 import { EventBus } from '../api/events.js';
 import { startApiServer } from '../api/server.js';
@@ -40,6 +43,8 @@ export async function startRequestorNode(config: Config, opts: { workflowBundle?
   try {
     const blobs = new BlobStore(path.join(config.dataDir, 'blobs'));
     const events = new EventBus();
+    const onEvent = (jobId: string) => events.notify(jobId);
+    const capacity = new CapacitySignal();
     const clientConnection = await Connection.connect({ address: config.temporalAddress });
     closers.push(() => clientConnection.close());
     const client = new Client({ connection: clientConnection, namespace: config.temporalNamespace });
@@ -50,12 +55,10 @@ export async function startRequestorNode(config: Config, opts: { workflowBundle?
       namespace: config.temporalNamespace,
       taskQueue: config.requestorTaskQueue,
       ...(opts.workflowBundle ? { workflowBundle: opts.workflowBundle } : { workflowsPath }),
-      activities: createRequestorActivities({
-        db: database.db,
-        blobs,
-        providerLivenessMs: config.providerLivenessMs,
-        onEvent: (jobId) => events.notify(jobId),
-      }),
+      activities: {
+        ...createRequestorActivities({ db: database.db, blobs, capacity, onEvent }),
+        ...createMarketActivities({ db: database.db, capacity, providerLivenessMs: config.providerLivenessMs, addEvent: eventWriter(database.db, onEvent) }),
+      },
     });
     const running = worker.run();
     closers.push(async () => {

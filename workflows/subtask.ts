@@ -13,8 +13,10 @@ import {
   proxyActivities,
   defineQuery,
   setHandler,
+  sleep,
 } from '@temporalio/workflow';
 import type { ActivityOptions } from '@temporalio/workflow';
+import type { MarketActivities } from '../activities/market.js';
 import type { RequestorActivities } from '../activities/requestor.js';
 import type { ProviderActivities } from '../activities/provider.js';
 import type { RunResult } from '../activities/types.js';
@@ -32,6 +34,19 @@ const waitForProvider: ActivityOptions = {
   retry: { initialInterval: '1 second', backoffCoefficient: 1.5, maximumInterval: '5 seconds' },
 };
 
+/** How long a provider may take to answer a proposal before it expires. */
+export const PROPOSAL_TIMEOUT_SECONDS = 10;
+
+/** A proposal reviewed by the provider's policy on its own queue: quick, one try. */
+function proposalReview(taskQueue: string): ActivityOptions {
+  return {
+    taskQueue,
+    scheduleToStartTimeout: `${PROPOSAL_TIMEOUT_SECONDS} seconds`,
+    startToCloseTimeout: `${PROPOSAL_TIMEOUT_SECONDS} seconds`,
+    retry: { maximumAttempts: 1 },
+  };
+}
+
 /** How long a chosen provider may take to pick the work up before it counts as gone. */
 export const PICKUP_TIMEOUT_SECONDS = 60;
 
@@ -48,13 +63,15 @@ function containerRun(taskQueue: string, timeoutSeconds: number, heartbeatTimeou
 }
 
 const requestor = proxyActivities<RequestorActivities>(bookkeeping);
-const market = proxyActivities<RequestorActivities>(waitForProvider);
+const market = proxyActivities<MarketActivities>(waitForProvider);
 
 export interface SubtaskInput {
   jobId: string;
   index: number;
   maxAttempts: number;
   heartbeatTimeoutSeconds: number;
+  /** How long to wait for a matching offer before giving up. */
+  offerDeadlineSeconds: number;
 }
 
 export interface SubtaskOutcome {
@@ -67,7 +84,8 @@ export interface SubtaskOutcome {
 export interface SubtaskState {
   attempt: number;
   providerId: string | null;
-  phase: 'scheduling' | 'waitingForProvider' | 'running' | 'done' | 'failed';
+  phase: 'scheduling' | 'negotiating' | 'waitingForOffers' | 'running' | 'done' | 'failed';
+  agreementId: string | null;
   lastFailure: string | null;
 }
 
@@ -87,9 +105,52 @@ function describeFailure(e: unknown, providerId: string, heartbeatTimeoutSeconds
   return { failureType: 'ProviderError', reason: `provider ${providerId}: ${(cause as Error)?.message ?? String(cause)}` };
 }
 
+/** No offer matched for longer than the demand allows. */
+class NoMatchingOffer extends Error {}
+
+/**
+ * Proposes to the best eligible provider until one approves. A provider that rejects (or lets
+ * the proposal expire) is passed over for this attempt; with no eligible offer at all the
+ * subtask waits, up to the demand's deadline, for the market to change.
+ */
+async function negotiate(input: SubtaskInput, attempt: number, failedOn: string[], state: SubtaskState) {
+  const { jobId, index } = input;
+  const declined: string[] = [];
+  let waitingSince: number | null = null;
+  for (;;) {
+    state.phase = 'negotiating';
+    const found = await market.proposeAgreement({ jobId, index, attempt, exclude: [...failedOn, ...declined] });
+    if (found.kind === 'noMatch') {
+      state.phase = 'waitingForOffers';
+      state.lastFailure = found.explanation;
+      waitingSince ??= Date.now();
+      const waited = (Date.now() - waitingSince) / 1000;
+      if (waited >= input.offerDeadlineSeconds)
+        throw new NoMatchingOffer(`no offer matched for ${input.offerDeadlineSeconds} s: ${found.explanation}`);
+      // Providers that declined may take the work once the market has nothing better.
+      declined.length = 0;
+      await sleep(`${Math.min(5, Math.max(1, input.offerDeadlineSeconds - waited))} seconds`);
+      continue;
+    }
+    waitingSince = null;
+    state.providerId = found.providerId;
+    state.agreementId = found.agreementId;
+    let decision;
+    try {
+      decision = await proxyActivities<ProviderActivities>(proposalReview(found.taskQueue)).reviewProposal(found.proposal);
+    } catch (e) {
+      if (isCancellation(e)) throw e;
+      decision = { decision: 'expired' as const, reason: `provider ${found.providerId} did not answer within ${PROPOSAL_TIMEOUT_SECONDS} s` };
+    }
+    const outcome = await market.decideAgreement({ agreementId: found.agreementId, decision });
+    if (outcome.approved) return found;
+    declined.push(found.providerId);
+  }
+}
+
 export async function subtaskWorkflow(input: SubtaskInput): Promise<SubtaskOutcome> {
   const { jobId, index, maxAttempts, heartbeatTimeoutSeconds } = input;
-  const state: SubtaskState = { attempt: 0, providerId: null, phase: 'scheduling', lastFailure: null };
+  const state: SubtaskState = { attempt: 0, providerId: null, phase: 'scheduling', agreementId: null, lastFailure: null };
   setHandler(subtaskStateQuery, () => state);
 
   const task = await requestor.loadSubtask({ jobId, index });
@@ -97,14 +158,12 @@ export async function subtaskWorkflow(input: SubtaskInput): Promise<SubtaskOutco
   try {
     for (let attempt = 1; attempt <= maxAttempts; attempt++) {
       state.attempt = attempt;
-      state.phase = 'waitingForProvider';
-      const placement = await market.startAttempt({ jobId, index, attempt, exclude: failedOn });
-      state.providerId = placement.providerId;
+      const placement = await negotiate(input, attempt, failedOn, state);
       state.phase = 'running';
       const provider = proxyActivities<ProviderActivities>(containerRun(placement.taskQueue, task.timeoutSeconds, heartbeatTimeoutSeconds));
       let result: RunResult | { status: 'failed'; failureType: string; reason: string };
       try {
-        result = await provider.runSubtask({ ...task, attempt });
+        result = await provider.runSubtask({ ...task, attempt, agreementId: placement.agreementId });
       } catch (e) {
         if (isCancellation(e)) throw e;
         result = { status: 'failed', ...describeFailure(e, placement.providerId, heartbeatTimeoutSeconds) };
@@ -120,6 +179,12 @@ export async function subtaskWorkflow(input: SubtaskInput): Promise<SubtaskOutco
   } catch (e) {
     if (isCancellation(e)) {
       await CancellationScope.nonCancellable(() => requestor.endSubtask({ jobId, index, status: 'cancelled', reason: 'job cancelled' }));
+    }
+    if (e instanceof NoMatchingOffer) {
+      state.phase = 'failed';
+      const reason = `subtask ${index}: ${e.message}`;
+      await requestor.endSubtask({ jobId, index, status: 'failed', reason });
+      throw ApplicationFailure.nonRetryable(reason, FailureType.NoMatchingOffer);
     }
     throw e;
   }

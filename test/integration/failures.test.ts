@@ -137,37 +137,6 @@ describe('failures', () => {
   });
 });
 
-describe('a retry on another provider', () => {
-  let market: TestMarket;
-  beforeAll(async () => {
-    // Placement prefers the first id on a tie, so the small provider gets the first attempt.
-    market = await startMarket([]);
-    await market.addProvider('a-small', { memory: '64m' });
-    await market.addProvider('b-large', { memory: '1g' });
-  });
-  afterAll(async () => {
-    await market?.close();
-  });
-
-  it('succeeds where the first provider ran out of memory', async () => {
-    const id = await submit(market, {
-      image,
-      command: ['sh', '-c', 'x=$(head -c 100000000 /dev/zero | tr "\\0" a); echo ${#x}'],
-      split: one,
-      resources: { memory: '512m' },
-      merge: { kind: 'sum' },
-      retries: { maxAttempts: 2 },
-    });
-    const job = await waitForJob(market, id);
-    expect(job.status).toBe('SUCCEEDED');
-    expect(job.result.value).toBe('100000000');
-    const [first, second] = job.subtasks[0].attempts;
-    expect(first).toMatchObject({ providerId: market.providers[0].id, status: 'FAILED', failureType: 'ContainerOutOfMemory' });
-    expect(first.reason).toBe('ran out of memory (limit 64 MiB)');
-    expect(second).toMatchObject({ providerId: market.providers[1].id, status: 'SUCCEEDED', exitCode: 0 });
-  });
-});
-
 describe('a provider killed while its container runs', () => {
   let market: TestMarket;
   let victim: ChildProcess | undefined;

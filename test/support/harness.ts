@@ -11,7 +11,7 @@ import pg from 'pg';
 import { inject } from 'vitest';
 import { loadConfig } from '../../infra/config.js';
 import { gql } from '../../infra/graphqlClient.js';
-import { startProviderNode, type ProviderNode } from '../../workers/provider.js';
+import { startProviderNode, type ProviderNode, type ProviderOptions } from '../../workers/provider.js';
 import { startRequestorNode, workflowsPath, type RequestorNode } from '../../workers/requestor.js';
 
 export const suffix = () => randomBytes(3).toString('hex');
@@ -50,13 +50,13 @@ export interface TestMarket {
   apiUrl: string;
   temporalAddress: string;
   providers: ProviderNode[];
-  addProvider(name: string, opts?: { cpus?: number; slots?: number; memory?: string }): Promise<ProviderNode>;
+  addProvider(name: string, opts?: Partial<ProviderOptions>): Promise<ProviderNode>;
   gql<T = any>(query: string, variables?: Record<string, unknown>): Promise<T>;
   close(): Promise<void>;
 }
 
 /** Starts a requestor node and the named providers. */
-export async function startMarket(providerNames: string[], opts: { livenessMs?: number } = {}): Promise<TestMarket> {
+export async function startMarket(providerNames: string[], opts: { livenessMs?: number; requestorId?: string } = {}): Promise<TestMarket> {
   const temporalAddress = inject('temporalAddress');
   const db = await freshDatabase();
   const id = suffix();
@@ -68,19 +68,21 @@ export async function startMarket(providerNames: string[], opts: { livenessMs?: 
     apiPort: 0,
     requestorTaskQueue: `golemflow.requestor.test-${id}`,
     providerLivenessMs: opts.livenessMs ?? 15_000,
+    requestorId: opts.requestorId ?? `requestor-${id}`,
   };
   const node = await startRequestorNode(config, { workflowBundle: await workflowBundle() });
   const providers: ProviderNode[] = [];
-  const addProvider = async (name: string, p: { cpus?: number; slots?: number; memory?: string } = {}) => {
+  const addProvider = async (name: string, p: Partial<ProviderOptions> = {}) => {
     const provider = await startProviderNode({
-      name: `${name}-${id}`,
-      cpus: p.cpus ?? 1,
-      slots: p.slots,
-      memory: p.memory ?? '1g',
+      cpus: 1,
+      memory: '1g',
       apiUrl: node.apiUrl,
       temporalAddress,
       buildRuntimes: false,
+      benchmark: false,
       checkInIntervalMs: 1000,
+      ...p,
+      name: `${name}-${id}`,
     });
     providers.push(provider);
     return provider;
@@ -119,8 +121,10 @@ export const JOB_QUERY = /* GraphQL */ `
       progress { status total running succeeded failed }
       result { value ref url }
       subtasks {
-        index status exitCode error resultRef attemptCount durationSeconds params
+        index status exitCode error note resultRef attemptCount durationSeconds params
         provider { id }
+        agreement { id providerId state price { start cpuSecond envSecond } explanation decisionReason endedBy endReason }
+        agreements { providerId state decisionReason }
         attempts { number providerId status exitCode failureType reason stdoutTail stderrTail cpuSeconds wallSeconds }
       }
     }

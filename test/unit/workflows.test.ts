@@ -11,6 +11,7 @@ import { ensureTemporalCli } from '../../infra/temporalServer.js';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inject } from 'vitest';
+import type { MarketActivities } from '../../activities/market.js';
 import type { RequestorActivities } from '../../activities/requestor.js';
 import type { RunRequest, RunResult } from '../../activities/types.js';
 import { suffix, workflowBundle } from '../support/harness.js';
@@ -28,15 +29,23 @@ interface Fake {
 
 const ok = (out: string): RunResult => ({ status: 'succeeded', exitCode: 0, stdoutTail: out, stderrTail: '', stdoutRef: `ref-${out}`, outputs: [], cpuSeconds: 0, wallSeconds: 0 });
 
-function fakeRequestor(fake: Fake, providers: string[], subtaskCount: number, maxParallel: number): Partial<RequestorActivities> {
+function fakeRequestor(fake: Fake, providers: string[], subtaskCount: number, maxParallel: number): Partial<RequestorActivities & MarketActivities> {
   return {
-    prepareJob: async () => ({ subtaskCount, maxParallel, maxAttempts: 2, heartbeatTimeoutSeconds: 5, timeoutSeconds: 30 }),
+    prepareJob: async () => ({ subtaskCount, maxParallel, maxAttempts: 2, heartbeatTimeoutSeconds: 5, timeoutSeconds: 30, offerDeadlineSeconds: 30 }),
     loadSubtask: async ({ jobId, index }) => ({ jobId, index, image: 'x', command: ['x'], inputs: [], cpus: 1, memoryBytes: 1, timeoutSeconds: 30 }),
-    startAttempt: async ({ index, attempt, exclude }) => {
+    proposeAgreement: async ({ index, attempt, exclude }) => {
       const provider = providers.find((p) => !exclude.includes(p)) ?? providers[0];
       fake.attempts.push({ index, attempt, provider });
-      return { providerId: provider, taskQueue: `q-${provider}` };
+      const agreementId = `${index}.${attempt}.${provider}`;
+      return {
+        kind: 'proposed',
+        agreementId,
+        providerId: provider,
+        taskQueue: `q-${provider}`,
+        proposal: { agreementId, requestorId: 'r', jobId: 'j', subtaskIndex: index, image: 'x', pricing: { start: 0, cpuSecond: 0, envSecond: 0 }, maxDurationSeconds: 30 },
+      };
     },
+    decideAgreement: async () => ({ approved: true, reason: 'approved' }),
     finishAttempt: async () => undefined,
     endSubtask: async () => undefined,
     mergeJob: async () => ({ value: 'merged', ref: null }),
@@ -73,6 +82,7 @@ describe('jobWorkflow and subtaskWorkflow with fake activities', () => {
           connection,
           taskQueue: `q-${p}`,
           activities: {
+            reviewProposal: async () => ({ decision: 'accept' }),
             runSubtask: async (req: RunRequest) => {
               fake.running++;
               fake.maxRunning = Math.max(fake.maxRunning, fake.running);

@@ -1,0 +1,210 @@
+/**
+ * Market activities on the requestor's queue: match a subtask's demand against the live offers,
+ * propose an agreement to the best provider with capacity (stored with the full explanation),
+ * and record the provider's decision. Placement is serialised by an advisory lock so two
+ * subtasks cannot take a provider's last slot together.
+ */
+import { ApplicationFailure, Context } from '@temporalio/activity';
+import { and, count, eq, inArray, sql } from 'drizzle-orm';
+import { demandFromSpec } from '../core/demand.js';
+import { FailureType } from '../core/failures.js';
+import { describeCounts, filterOffers, rankOffers, type Demand, type Pricing } from '../core/market.js';
+import type { Decision, Proposal } from '../core/policy.js';
+import type { Db } from '../schema/db.js';
+import { agreements, attempts, jobs, providers, subtasks, type MatchExplanation } from '../schema/tables.js';
+import type { CapacitySignal } from './capacity.js';
+import { ACTIVE_AGREEMENT_STATES, loadMarketOffers } from './marketData.js';
+import type { SubtaskRef } from './types.js';
+
+export interface MarketDeps {
+  db: Db;
+  capacity: CapacitySignal;
+  providerLivenessMs?: number;
+  /** How long proposeAgreement waits for a free slot before it fails (and is retried). */
+  slotWaitMs?: number;
+  addEvent(jobId: string, key: string, type: string, fields?: { subtaskIndex?: number; providerId?: string; message?: string }): Promise<void>;
+}
+
+/** What proposeAgreement found. */
+export type ProposeResult =
+  | { kind: 'proposed'; agreementId: string; providerId: string; taskQueue: string; proposal: Proposal }
+  | { kind: 'noMatch'; explanation: string };
+
+const LOCK_PLACEMENT = 1;
+const EXCLUDED_KEPT = 50;
+const RANKED_KEPT = 10;
+
+function withinMax(p: Pricing, d: Demand): boolean {
+  return (['start', 'cpuSecond', 'envSecond'] as const).every((k) => d.maxPrice[k] === undefined || p[k] <= d.maxPrice[k]!);
+}
+
+export function createMarketActivities(deps: MarketDeps) {
+  const { db } = deps;
+  const livenessMs = deps.providerLivenessMs ?? 15_000;
+  const slotWaitMs = deps.slotWaitMs ?? 10_000;
+
+  async function loadDemand(jobId: string): Promise<Demand> {
+    const [job] = await db.select({ spec: jobs.spec, requestorId: jobs.requestorId }).from(jobs).where(eq(jobs.id, jobId));
+    if (!job) throw ApplicationFailure.nonRetryable(`job ${jobId} does not exist`, 'JobNotFound');
+    return demandFromSpec(job.spec, job.requestorId);
+  }
+
+  return {
+    /**
+     * Chooses the best eligible provider with a free slot for an attempt and stores a proposed
+     * agreement with the explanation. Providers in `exclude` (tried for this subtask) and those
+     * holding a copy of it are not candidates. With no eligible offer it answers noMatch with the
+     * reasons; with eligible offers all busy it waits, then fails so Temporal retries it.
+     */
+    async proposeAgreement({ jobId, index, attempt, exclude }: SubtaskRef & { attempt: number; exclude: string[] }): Promise<ProposeResult> {
+      const open = await db
+        .select()
+        .from(agreements)
+        .where(and(eq(agreements.jobId, jobId), eq(agreements.subtaskIndex, index), eq(agreements.attempt, attempt), eq(agreements.state, 'proposed')));
+      const demand = await loadDemand(jobId);
+      const proposalOf = (a: typeof agreements.$inferSelect): Proposal => ({
+        agreementId: a.id,
+        requestorId: a.requestorId,
+        jobId,
+        subtaskIndex: index,
+        image: demand.image,
+        pricing: a.pricing,
+        maxDurationSeconds: a.maxDurationSeconds,
+      });
+      if (open[0]) {
+        const [p] = await db.select({ taskQueue: providers.taskQueue }).from(providers).where(eq(providers.id, open[0].providerId));
+        return { kind: 'proposed', agreementId: open[0].id, providerId: open[0].providerId, taskQueue: p.taskQueue, proposal: proposalOf(open[0]) };
+      }
+
+      const tryPropose = () =>
+        db.transaction(async (tx) => {
+          await tx.execute(sql`select pg_advisory_xact_lock(${LOCK_PLACEMENT}, 0)`);
+          const offers = await loadMarketOffers(tx as unknown as Db, livenessMs);
+          // Never two copies of one subtask on one provider: those holding one are out too.
+          const holding = await tx
+            .select({ providerId: agreements.providerId })
+            .from(agreements)
+            .where(and(eq(agreements.jobId, jobId), eq(agreements.subtaskIndex, index), inArray(agreements.state, [...ACTIVE_AGREEMENT_STATES])));
+          const excluded = new Set([...exclude, ...holding.map((h) => h.providerId)]);
+          const filtered = filterOffers(offers, demand, excluded);
+          if (!filtered.eligible.length) {
+            return { kind: 'noMatch' as const, explanation: `${offers.length} offers, none eligible: ${describeCounts(filtered.counts)}` };
+          }
+          const ranked = rankOffers(filtered.eligible, demand);
+          const winner = ranked.find((r) => r.hasCapacity);
+          if (!winner) return undefined;
+          const offer = filtered.eligible.find((m) => m.offer.providerId === winner.providerId)!.offer;
+          const [{ n }] = await tx
+            .select({ n: count() })
+            .from(agreements)
+            .where(and(eq(agreements.jobId, jobId), eq(agreements.subtaskIndex, index), eq(agreements.attempt, attempt)));
+          const explanation: MatchExplanation = {
+            preference: demand.preference,
+            offersSeen: offers.length,
+            ranked: ranked.slice(0, RANKED_KEPT),
+            excludedCounts: filtered.counts,
+            excluded: filtered.excluded.slice(0, EXCLUDED_KEPT),
+            winner: winner.providerId,
+          };
+          const [row] = await tx
+            .insert(agreements)
+            .values({
+              id: `${jobId}.${index}.${attempt}.${Number(n) + 1}`,
+              jobId,
+              subtaskIndex: index,
+              attempt,
+              providerId: winner.providerId,
+              requestorId: demand.requestorId,
+              pricing: offer.pricing,
+              maxDurationSeconds: demand.maxDurationSeconds,
+              explanation,
+            })
+            .returning();
+          const [p] = await tx.select({ taskQueue: providers.taskQueue }).from(providers).where(eq(providers.id, winner.providerId));
+          return { kind: 'proposed' as const, agreementId: row.id, providerId: row.providerId, taskQueue: p.taskQueue, proposal: proposalOf(row) };
+        });
+
+      // Wait here a while for a slot (cheap polling, woken at once when one frees in this process);
+      // only then fail, so that Temporal's retry takes over without filling the history.
+      const waitUntil = Date.now() + slotWaitMs;
+      let result = await tryPropose();
+      while (!result && Date.now() < waitUntil) {
+        await deps.capacity.wait(1000);
+        Context.current().heartbeat();
+        result = await tryPropose();
+      }
+      if (!result) throw ApplicationFailure.retryable(`every eligible provider is busy for subtask ${index} of ${jobId}`, FailureType.NoProviderAvailable);
+      if (result.kind === 'noMatch') {
+        await db
+          .update(subtasks)
+          .set({ status: 'waiting', note: `waiting for offers: ${result.explanation}` })
+          .where(and(eq(subtasks.jobId, jobId), eq(subtasks.index, index)));
+        await deps.addEvent(jobId, `waiting/${index}/${attempt}`, 'subtaskWaitingForOffers', { subtaskIndex: index, message: result.explanation });
+      } else {
+        await deps.addEvent(jobId, `proposed/${result.agreementId}`, 'agreementProposed', { subtaskIndex: index, providerId: result.providerId, message: result.agreementId });
+      }
+      return result;
+    },
+
+    /**
+     * Records the provider's answer. An accepted proposal (or a counter-proposal within the
+     * demand's highest prices) becomes an approved agreement and the attempt starts under it.
+     */
+    async decideAgreement({ agreementId, decision }: { agreementId: string; decision: Decision | { decision: 'expired'; reason: string } }): Promise<{ approved: boolean; reason: string | null }> {
+      const [a] = await db.select().from(agreements).where(eq(agreements.id, agreementId));
+      if (!a) throw ApplicationFailure.nonRetryable(`agreement ${agreementId} does not exist`, 'AgreementNotFound');
+      // Decided already (this is a retry): the stored reason says how.
+      if (a.state !== 'proposed') return { approved: a.decisionReason?.startsWith('approved') ?? false, reason: a.decisionReason };
+      const demand = await loadDemand(a.jobId);
+      let state: 'approved' | 'rejected' | 'expired';
+      let reason: string;
+      let pricing = a.pricing;
+      if (decision.decision === 'accept') {
+        state = 'approved';
+        reason = 'approved: proposal accepted';
+      } else if (decision.decision === 'counter') {
+        if (withinMax(decision.pricing, demand)) {
+          state = 'approved';
+          pricing = decision.pricing;
+          reason = `approved: counter-proposal accepted (${decision.reason})`;
+        } else {
+          state = 'rejected';
+          reason = `counter-proposal above the demand's highest price (${decision.reason})`;
+        }
+      } else if (decision.decision === 'expired') {
+        state = 'expired';
+        reason = decision.reason;
+      } else {
+        state = 'rejected';
+        reason = decision.reason;
+      }
+      await db.update(agreements).set({ state, pricing, decisionReason: reason, decidedAt: sql`now()` }).where(and(eq(agreements.id, agreementId), eq(agreements.state, 'proposed')));
+      if (state !== 'approved') {
+        deps.capacity.freed();
+        await deps.addEvent(a.jobId, `decided/${agreementId}`, state === 'expired' ? 'agreementExpired' : 'agreementRejected', {
+          subtaskIndex: a.subtaskIndex,
+          providerId: a.providerId,
+          message: reason,
+        });
+        return { approved: false, reason };
+      }
+      await db
+        .insert(attempts)
+        .values({ jobId: a.jobId, subtaskIndex: a.subtaskIndex, number: a.attempt, providerId: a.providerId, agreementId, status: 'running' })
+        .onConflictDoNothing();
+      await db
+        .update(subtasks)
+        .set({ status: 'running', providerId: a.providerId, attemptCount: a.attempt, note: null, startedAt: sql`now()` })
+        .where(and(eq(subtasks.jobId, a.jobId), eq(subtasks.index, a.subtaskIndex)));
+      await deps.addEvent(a.jobId, `decided/${agreementId}`, 'agreementApproved', { subtaskIndex: a.subtaskIndex, providerId: a.providerId, message: reason });
+      await deps.addEvent(a.jobId, `started/${a.subtaskIndex}/${a.attempt}`, 'subtaskStarted', {
+        subtaskIndex: a.subtaskIndex,
+        providerId: a.providerId,
+        message: `attempt ${a.attempt}`,
+      });
+      return { approved: true, reason };
+    },
+  };
+}
+
+export type MarketActivities = ReturnType<typeof createMarketActivities>;

@@ -1,0 +1,181 @@
+/** Provider, Offer, Agreement and MarketStats: the market's side of the API. */
+import { and, asc, desc, eq, inArray, sql } from 'drizzle-orm';
+import { filterOffers, type Demand, type MarketOffer } from '../core/market.js';
+import { InvalidOfferError, validateOffer, type OfferInput } from '../core/offer.js';
+import { parseSize } from '../core/units.js';
+import { providerTaskQueue } from '../infra/config.js';
+import { ACTIVE_AGREEMENT_STATES, NEUTRAL_REPUTATION, isOnline, loadMarketOffers, uptimeOf } from '../activities/marketData.js';
+import { agreements, providers, subtasks, type AgreementState } from '../schema/tables.js';
+import type { ApiDeps } from './deps.js';
+import { ErrorCode, userError } from './errors.js';
+
+type ProviderRow = typeof providers.$inferSelect;
+type AgreementRow = typeof agreements.$inferSelect;
+type SubtaskRow = typeof subtasks.$inferSelect;
+
+/** Linear interpolation quantiles of a sorted list. */
+function quantiles(values: number[]) {
+  if (!values.length) return null;
+  const v = [...values].sort((a, b) => a - b);
+  const at = (q: number) => {
+    const pos = (v.length - 1) * q;
+    const lo = Math.floor(pos);
+    return v[lo] + (v[Math.min(lo + 1, v.length - 1)] - v[lo]) * (pos - lo);
+  };
+  return { min: v[0], p25: at(0.25), p50: at(0.5), p75: at(0.75), max: v[v.length - 1] };
+}
+
+function offerView(m: MarketOffer) {
+  return { ...m.offer, online: m.online };
+}
+
+export function marketResolvers(deps: ApiDeps) {
+  const { db } = deps;
+  const livenessMs = deps.config.providerLivenessMs;
+  const providerById = async (id: string) => (await db.select().from(providers).where(eq(providers.id, id)))[0] ?? null;
+
+  return {
+    Query: {
+      providers: async (_: unknown, { onlineOnly }: { onlineOnly: boolean }) => {
+        const rows = await db.select().from(providers).orderBy(providers.id);
+        return onlineOnly ? rows.filter((p) => isOnline(p, livenessMs)) : rows;
+      },
+      provider: (_: unknown, { id }: { id: string }) => providerById(id),
+      offers: async (_: unknown, { filter }: { filter?: { onlineOnly?: boolean; minCpus?: number; minMemory?: string; image?: string; maxPrice?: Demand['maxPrice'] } }) => {
+        let offers = await loadMarketOffers(db, livenessMs);
+        if (filter?.onlineOnly !== false) offers = offers.filter((m) => m.online);
+        const minMemory = filter?.minMemory ? parseSize(filter.minMemory) : 0;
+        if (minMemory === undefined) throw userError(ErrorCode.BadInput, `filter.minMemory: ${JSON.stringify(filter?.minMemory)} is not a size such as 512m`);
+        return offers
+          .filter((m) => {
+            const o = m.offer;
+            if (filter?.minCpus && o.cpus < filter.minCpus) return false;
+            if (minMemory && o.memoryBytes < minMemory) return false;
+            if (filter?.image && !o.images.some((p) => (p.endsWith('*') ? filter.image!.startsWith(p.slice(0, -1)) : p === filter.image))) return false;
+            const max = filter?.maxPrice;
+            return !max || (o.pricing.start <= max.start! && o.pricing.cpuSecond <= max.cpuSecond! && o.pricing.envSecond <= max.envSecond!);
+          })
+          .map(offerView);
+      },
+      agreements: async (_: unknown, { filter, first }: { filter?: { jobId?: string; providerId?: string; state?: string[] }; first: number }) => {
+        if (first < 1 || first > 1000) throw userError(ErrorCode.BadInput, `first: must be between 1 and 1000, got ${first}`);
+        return db
+          .select()
+          .from(agreements)
+          .where(
+            and(
+              filter?.jobId ? eq(agreements.jobId, filter.jobId) : undefined,
+              filter?.providerId ? eq(agreements.providerId, filter.providerId) : undefined,
+              filter?.state?.length ? inArray(agreements.state, filter.state.map((s) => s.toLowerCase() as AgreementState)) : undefined,
+            ),
+          )
+          .orderBy(desc(agreements.proposedAt))
+          .limit(first);
+      },
+      marketStats: async () => {
+        const all = await loadMarketOffers(db, livenessMs);
+        const online = all.filter((m) => m.online);
+        const [{ n }] = await db
+          .select({ n: sql<number>`count(*)::int` })
+          .from(agreements)
+          .where(inArray(agreements.state, [...ACTIVE_AGREEMENT_STATES]));
+        const [{ total }] = await db.select({ total: sql<number>`count(*)::int` }).from(providers);
+        return {
+          onlineProviders: online.length,
+          totalProviders: total,
+          activeAgreements: n,
+          prices: {
+            start: quantiles(online.map((m) => m.offer.pricing.start)),
+            cpuSecond: quantiles(online.map((m) => m.offer.pricing.cpuSecond)),
+            envSecond: quantiles(online.map((m) => m.offer.pricing.envSecond)),
+          },
+        };
+      },
+    },
+    Mutation: {
+      publishOffer: async (_: unknown, { input }: { input: OfferInput }) => {
+        let offer;
+        try {
+          offer = validateOffer(input);
+        } catch (e) {
+          if (e instanceof InvalidOfferError) throw userError(ErrorCode.BadInput, e.message, { problems: e.problems });
+          throw e;
+        }
+        const now = new Date();
+        const values = {
+          cpus: offer.cpus,
+          memoryBytes: offer.memoryBytes,
+          slots: offer.limits.maxConcurrentAgreements,
+          offer,
+          lastSeenAt: now,
+          withdrawnAt: null,
+          // Online time grows only across check-ins close enough to count as continuous.
+          onlineSeconds: sql`${providers.onlineSeconds} + case when ${providers.withdrawnAt} is null and ${providers.lastSeenAt} > ${new Date(now.getTime() - livenessMs)} then extract(epoch from (${now}::timestamptz - ${providers.lastSeenAt})) else 0 end`,
+        };
+        const [row] = await db
+          .insert(providers)
+          .values({ id: offer.providerId, name: offer.providerId, taskQueue: providerTaskQueue(offer.providerId), ...values, onlineSeconds: 0 })
+          .onConflictDoUpdate({ target: providers.id, set: values })
+          .returning();
+        return row;
+      },
+      withdrawOffer: async (_: unknown, { providerId }: { providerId: string }) => {
+        const [row] = await db.update(providers).set({ withdrawnAt: sql`now()` }).where(eq(providers.id, providerId)).returning();
+        return row ?? null;
+      },
+    },
+    Provider: {
+      online: (p: ProviderRow) => isOnline(p, livenessMs),
+      benchmark: (p: ProviderRow) => p.offer?.benchmark ?? null,
+      reputation: () => NEUTRAL_REPUTATION,
+      uptime: (p: ProviderRow) => uptimeOf(p),
+      offer: (p: ProviderRow) => (p.offer ? { ...p.offer, online: isOnline(p, livenessMs) } : null),
+    },
+    Offer: {
+      provider: (o: { providerId: string }) => providerById(o.providerId),
+    },
+    Agreement: {
+      state: (a: AgreementRow) => a.state.toUpperCase(),
+      price: (a: AgreementRow) => a.pricing,
+      provider: (a: AgreementRow) => providerById(a.providerId),
+      endedBy: (a: AgreementRow) => a.endedBy?.toUpperCase() ?? null,
+    },
+    Subtask: {
+      agreements: (s: SubtaskRow) =>
+        db
+          .select()
+          .from(agreements)
+          .where(and(eq(agreements.jobId, s.jobId), eq(agreements.subtaskIndex, s.index)))
+          .orderBy(asc(agreements.proposedAt)),
+      agreement: async (s: SubtaskRow) =>
+        (
+          await db
+            .select()
+            .from(agreements)
+            .where(and(eq(agreements.jobId, s.jobId), eq(agreements.subtaskIndex, s.index), inArray(agreements.state, ['approved', 'terminated'])))
+            .orderBy(desc(agreements.attempt), desc(agreements.proposedAt))
+            .limit(1)
+        )[0] ?? null,
+    },
+  };
+}
+
+/**
+ * Before dispatch: can any published offer ever satisfy the demand? Liveness and what was
+ * tried do not count here (they change); the offer's terms do. An empty market passes (the
+ * job waits for offers).
+ */
+export async function checkDemandSatisfiable(deps: ApiDeps, demand: Demand): Promise<void> {
+  const offers = await loadMarketOffers(deps.db, deps.config.providerLivenessMs, { includeOffline: true });
+  if (!offers.length) return;
+  const { eligible, counts, excluded } = filterOffers(offers, demand);
+  if (eligible.length) return;
+  const ranked = Object.entries(counts).sort((a, b) => b[1]! - a[1]!);
+  const [top, topCount] = ranked[0];
+  const detail = excluded.find((e) => e.constraint === top)?.detail;
+  throw userError(
+    ErrorCode.NoMatchingOffer,
+    `no offer can ever satisfy this demand: ${top} rules out ${topCount} of ${offers.length} offers${detail ? ` (e.g. ${detail})` : ''}; excluded ${ranked.map(([c, n]) => `${n} by ${c}`).join(', ')}`,
+    { excludedCounts: counts, offers: offers.length },
+  );
+}
