@@ -8,7 +8,7 @@ import { ApplicationFailure, Context } from '@temporalio/activity';
 import { and, count, eq, inArray, sql } from 'drizzle-orm';
 import { demandFromSpec } from '../core/demand.js';
 import { FailureType } from '../core/failures.js';
-import { describeCounts, filterOffers, rankOffers, type Demand, type Pricing } from '../core/market.js';
+import { bestWithCapacity, describeCounts, filterOffers, scoreOffers, topOffers, type Demand, type Pricing } from '../core/market.js';
 import type { Decision, Proposal } from '../core/policy.js';
 import type { Db } from '../schema/db.js';
 import { agreements, attempts, jobs, providers, subtasks, type MatchExplanation } from '../schema/tables.js';
@@ -86,12 +86,12 @@ export function createMarketActivities(deps: MarketDeps) {
             .from(agreements)
             .where(and(eq(agreements.jobId, jobId), eq(agreements.subtaskIndex, index), inArray(agreements.state, [...ACTIVE_AGREEMENT_STATES])));
           const excluded = new Set([...exclude, ...holding.map((h) => h.providerId)]);
-          const filtered = filterOffers(offers, demand, excluded);
+          const filtered = filterOffers(offers, demand, excluded, EXCLUDED_KEPT);
           if (!filtered.eligible.length) {
             return { kind: 'noMatch' as const, explanation: `${offers.length} offers, none eligible: ${describeCounts(filtered.counts)}` };
           }
-          const ranked = rankOffers(filtered.eligible, demand);
-          const winner = ranked.find((r) => r.hasCapacity);
+          const scored = scoreOffers(filtered.eligible, demand);
+          const winner = bestWithCapacity(scored);
           if (!winner) return undefined;
           const offer = filtered.eligible.find((m) => m.offer.providerId === winner.providerId)!.offer;
           const [{ n }] = await tx
@@ -101,9 +101,9 @@ export function createMarketActivities(deps: MarketDeps) {
           const explanation: MatchExplanation = {
             preference: demand.preference,
             offersSeen: offers.length,
-            ranked: ranked.slice(0, RANKED_KEPT),
+            ranked: topOffers(scored, RANKED_KEPT),
             excludedCounts: filtered.counts,
-            excluded: filtered.excluded.slice(0, EXCLUDED_KEPT),
+            excluded: filtered.excluded,
             winner: winner.providerId,
           };
           const [row] = await tx

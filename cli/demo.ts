@@ -25,7 +25,7 @@ const JOB = /* GraphQL */ `
     job(id: $id) {
       id status error temporalUiUrl startedAt finishedAt
       result { value }
-      subtasks { index status params exitCode durationSeconds attemptCount provider { id } attempts { cpuSeconds } }
+      subtasks { index status params exitCode durationSeconds attemptCount provider { id } attempts { cpuSeconds } agreement { price { start cpuSecond envSecond } } }
     }
   }
 `;
@@ -54,24 +54,28 @@ async function main() {
     { id },
   )) {
     if (e.type === 'subtaskFinished') done++;
-    if (e.type === 'subtaskScheduled') continue;
+    if (e.type === 'subtaskScheduled' || e.type === 'agreementProposed') continue;
     const who = e.subtaskIndex != null ? `subtask ${String(e.subtaskIndex).padStart(2)}` : 'job';
     const where = e.providerId ? ` on ${e.providerId}` : '';
     console.log(`  [${String(done).padStart(2)}/${o.subtasks}] ${e.type.padEnd(16)} ${who}${where}${e.message ? `: ${e.message}` : ''}`);
   }
 
   const { job } = await gql<{ job: any }>(stack.apiUrl, JOB, { id });
-  console.log('\n  subtask  range                    provider   exit  wall s  cpu s  attempts');
+  console.log('\n  subtask  range                    provider   exit  wall s  cpu s  attempts  GLM/cpu-s');
   for (const s of job.subtasks) {
     const range = `[${s.params.start}, ${s.params.end})`;
+    const price = s.agreement?.price.cpuSecond;
     console.log(
-      `  ${String(s.index).padStart(7)}  ${range.padEnd(23)}  ${(s.provider?.id ?? '-').padEnd(9)}  ${String(s.exitCode ?? '-').padStart(4)}  ${(s.durationSeconds ?? 0).toFixed(2).padStart(6)}  ${(s.attempts.at(-1)?.cpuSeconds ?? 0).toFixed(2).padStart(5)}  ${String(s.attemptCount).padStart(8)}`,
+      `  ${String(s.index).padStart(7)}  ${range.padEnd(23)}  ${(s.provider?.id ?? '-').padEnd(9)}  ${String(s.exitCode ?? '-').padStart(4)}  ${(s.durationSeconds ?? 0).toFixed(2).padStart(6)}  ${(s.attempts.at(-1)?.cpuSeconds ?? 0).toFixed(2).padStart(5)}  ${String(s.attemptCount).padStart(8)}  ${price === undefined ? '-' : price.toFixed(5)}`,
     );
   }
   const seconds = (Date.parse(job.finishedAt) - Date.parse(job.startedAt)) / 1000;
   console.log(`\njob ${job.status.toLowerCase()} in ${seconds.toFixed(1)} s`);
   if (job.status === 'SUCCEEDED') console.log(`answer: ${job.result.value} primes below ${o.limit.toLocaleString('en')}`);
   else console.log(`error: ${job.error}`);
+  const { marketStats } = await gql<{ marketStats: any }>(stack.apiUrl, '{ marketStats { onlineProviders prices { cpuSecond { min p50 max } } } }');
+  const q = marketStats.prices.cpuSecond;
+  if (q) console.log(`market: ${marketStats.onlineProviders} providers online, GLM per cpu-second min ${q.min} median ${q.p50} max ${q.max}`);
   console.log(`Temporal UI: ${job.temporalUiUrl}`);
   console.log(`GraphiQL:    ${stack.graphqlUrl}`);
   if (o.stop) await stackDown({ log: step });

@@ -116,39 +116,89 @@ export function weightsOf(p: Preference): Weights {
 
 /** Does an image name match one of the patterns (exact, or a prefix ending in `*`)? */
 export function imageAllowed(image: string, patterns: string[]): boolean {
-  return patterns.some((p) => (p.endsWith('*') ? image.startsWith(p.slice(0, -1)) : p === image));
+  for (const p of patterns) {
+    if (p === '*' || p === image) return true;
+    if (p.endsWith('*') && image.startsWith(p.slice(0, -1))) return true;
+  }
+  return false;
 }
+
 
 /** What one subtask is expected to cost under an offer's pricing. */
 export function expectedCost(pricing: Pricing, cpus: number, seconds: number): number {
   return pricing.start + pricing.cpuSecond * cpus * seconds + pricing.envSecond * seconds;
 }
 
-/** The first constraint that rules the offer out for the demand, or undefined when it is eligible. */
-export function checkOffer(m: MarketOffer, d: Demand, exclude: ReadonlySet<string> = new Set()): Exclusion | undefined {
+const EMPTY: ReadonlySet<string> = new Set();
+
+/**
+ * The first constraint that rules the offer out for the demand, or undefined when it is
+ * eligible. No strings and no closures in here: it runs for every offer of every match (and
+ * tsx names every closure made with Object.defineProperty, which costs more than the checks).
+ */
+export function failedConstraint(m: MarketOffer, d: Demand, exclude: ReadonlySet<string> = EMPTY): Constraint | undefined {
   const o = m.offer;
   const id = o.providerId;
-  const no = (constraint: Constraint, detail: string): Exclusion => ({ providerId: id, constraint, detail });
-  if (!m.online) return no('offline', 'not seen recently');
-  if (exclude.has(id)) return no('excluded', 'already tried for this subtask or holds a copy of it');
-  if (d.allowedProviders && !d.allowedProviders.includes(id)) return no('notAllowed', 'not in allowedProviders');
-  if (d.blockedProviders.includes(id)) return no('blocked', 'in blockedProviders');
-  if (!o.runtimes.includes(d.runtime)) return no('runtime', `offers ${o.runtimes.join(', ') || 'no runtime'}, not ${d.runtime}`);
-  if (!imageAllowed(d.image, o.images)) return no('image', `does not run ${d.image}`);
-  if (o.cpus < d.minCpus) return no('cpus', `${o.cpus} cpus < ${d.minCpus}`);
-  if (o.memoryBytes < d.minMemoryBytes) return no('memory', `${o.memoryBytes} bytes < ${d.minMemoryBytes}`);
-  if (o.diskBytes < d.minDiskBytes) return no('disk', `${o.diskBytes} bytes < ${d.minDiskBytes}`);
+  if (!m.online) return 'offline';
+  if (exclude.has(id)) return 'excluded';
+  if (d.allowedProviders && !d.allowedProviders.includes(id)) return 'notAllowed';
+  if (d.blockedProviders.length && d.blockedProviders.includes(id)) return 'blocked';
+  if (!o.runtimes.includes(d.runtime)) return 'runtime';
+  if (!imageAllowed(d.image, o.images)) return 'image';
+  if (o.cpus < d.minCpus) return 'cpus';
+  if (o.memoryBytes < d.minMemoryBytes) return 'memory';
+  if (o.diskBytes < d.minDiskBytes) return 'disk';
   if (d.gpu.count > 0) {
-    if (!o.gpu || o.gpu.count < d.gpu.count) return no('gpu', `${o.gpu?.count ?? 0} GPUs < ${d.gpu.count}`);
-    if (d.gpu.model && !o.gpu.model.toLowerCase().includes(d.gpu.model.toLowerCase())) return no('gpu', `GPU ${o.gpu.model} is not ${d.gpu.model}`);
+    if (!o.gpu || o.gpu.count < d.gpu.count) return 'gpu';
+    if (d.gpu.model && !o.gpu.model.toLowerCase().includes(d.gpu.model.toLowerCase())) return 'gpu';
   }
-  for (const k of ['start', 'cpuSecond', 'envSecond'] as const) {
-    const max = d.maxPrice[k];
-    if (max !== undefined && o.pricing[k] > max) return no(`maxPrice.${k}`, `${k} price ${o.pricing[k]} GLM > ${max}`);
-  }
-  if (m.reputation < d.minReputation) return no('reputation', `reputation ${m.reputation.toFixed(2)} < ${d.minReputation}`);
-  if (o.limits.maxSubtaskSeconds < d.maxDurationSeconds) return no('maxSubtaskSeconds', `takes subtasks of at most ${o.limits.maxSubtaskSeconds} s, this one may run ${d.maxDurationSeconds} s`);
+  if (d.maxPrice.start !== undefined && o.pricing.start > d.maxPrice.start) return 'maxPrice.start';
+  if (d.maxPrice.cpuSecond !== undefined && o.pricing.cpuSecond > d.maxPrice.cpuSecond) return 'maxPrice.cpuSecond';
+  if (d.maxPrice.envSecond !== undefined && o.pricing.envSecond > d.maxPrice.envSecond) return 'maxPrice.envSecond';
+  if (m.reputation < d.minReputation) return 'reputation';
+  if (o.limits.maxSubtaskSeconds < d.maxDurationSeconds) return 'maxSubtaskSeconds';
   return undefined;
+}
+
+/** Words for why the constraint rules the offer out. */
+export function describeExclusion(m: MarketOffer, d: Demand, c: Constraint): string {
+  const o = m.offer;
+  switch (c) {
+    case 'offline':
+      return 'not seen recently';
+    case 'excluded':
+      return 'already tried for this subtask or holds a copy of it';
+    case 'notAllowed':
+      return 'not in allowedProviders';
+    case 'blocked':
+      return 'in blockedProviders';
+    case 'runtime':
+      return `offers ${o.runtimes.join(', ') || 'no runtime'}, not ${d.runtime}`;
+    case 'image':
+      return `does not run ${d.image}`;
+    case 'cpus':
+      return `${o.cpus} cpus < ${d.minCpus}`;
+    case 'memory':
+      return `${o.memoryBytes} bytes < ${d.minMemoryBytes}`;
+    case 'disk':
+      return `${o.diskBytes} bytes < ${d.minDiskBytes}`;
+    case 'gpu':
+      return !o.gpu || o.gpu.count < d.gpu.count ? `${o.gpu?.count ?? 0} GPUs < ${d.gpu.count}` : `GPU ${o.gpu.model} is not ${d.gpu.model}`;
+    case 'reputation':
+      return `reputation ${m.reputation.toFixed(2)} < ${d.minReputation}`;
+    case 'maxSubtaskSeconds':
+      return `takes subtasks of at most ${o.limits.maxSubtaskSeconds} s, this one may run ${d.maxDurationSeconds} s`;
+    default: {
+      const k = c.slice('maxPrice.'.length) as keyof Pricing;
+      return `${k} price ${o.pricing[k]} GLM > ${d.maxPrice[k]}`;
+    }
+  }
+}
+
+/** The constraint that rules the offer out, with words for it; undefined when it is eligible. */
+export function checkOffer(m: MarketOffer, d: Demand, exclude: ReadonlySet<string> = EMPTY): Exclusion | undefined {
+  const c = failedConstraint(m, d, exclude);
+  return c && { providerId: m.offer.providerId, constraint: c, detail: describeExclusion(m, d, c) };
 }
 
 export interface FilterResult {
@@ -157,30 +207,48 @@ export interface FilterResult {
   counts: Partial<Record<Constraint, number>>;
 }
 
-/** Splits offers into the eligible and the excluded (each with the first constraint it fails). */
-export function filterOffers(offers: MarketOffer[], d: Demand, exclude: ReadonlySet<string> = new Set()): FilterResult {
+/**
+ * Splits offers into the eligible and the excluded (each with the first constraint it fails);
+ * every exclusion is counted, the first `keepExcluded` are kept with their words.
+ */
+export function filterOffers(offers: MarketOffer[], d: Demand, exclude: ReadonlySet<string> = EMPTY, keepExcluded = Infinity): FilterResult {
   const eligible: MarketOffer[] = [];
   const excluded: Exclusion[] = [];
   const counts: Partial<Record<Constraint, number>> = {};
   for (const m of offers) {
-    const why = checkOffer(m, d, exclude);
-    if (why) {
-      excluded.push(why);
-      counts[why.constraint] = (counts[why.constraint] ?? 0) + 1;
-    } else eligible.push(m);
+    const c = failedConstraint(m, d, exclude);
+    if (c === undefined) {
+      eligible.push(m);
+      continue;
+    }
+    counts[c] = (counts[c] ?? 0) + 1;
+    if (excluded.length < keepExcluded) excluded.push({ providerId: m.offer.providerId, constraint: c, detail: describeExclusion(m, d, c) });
   }
   return { eligible, excluded, counts };
 }
 
-/** Ranks eligible offers: best first; ties go to the lower provider id, so the order is stable. */
-export function rankOffers(eligible: MarketOffer[], d: Demand): ScoredOffer[] {
+/** Best first; ties go to the lower provider id, so the order is stable. */
+export function compareScored(a: ScoredOffer, b: ScoredOffer): number {
+  return b.score - a.score || (a.providerId < b.providerId ? -1 : a.providerId > b.providerId ? 1 : 0);
+}
+
+/** Scores eligible offers under the demand's preference (in their given order). */
+export function scoreOffers(eligible: MarketOffer[], d: Demand): ScoredOffer[] {
   if (!eligible.length) return [];
   const w = weightsOf(d.preference);
   const total = w.price + w.performance + w.reputation + w.uptime || 1;
-  const costs = eligible.map((m) => expectedCost(m.offer.pricing, Math.max(d.minCpus, 1), d.estimateSeconds));
-  const minCost = Math.min(...costs);
-  const maxPerf = Math.max(...eligible.map((m) => m.offer.benchmark?.score ?? 0));
-  const scored = eligible.map((m, i) => {
+  const cpus = Math.max(d.minCpus, 1);
+  const costs = new Float64Array(eligible.length);
+  let minCost = Infinity;
+  let maxPerf = 0;
+  for (let i = 0; i < eligible.length; i++) {
+    const m = eligible[i];
+    costs[i] = expectedCost(m.offer.pricing, cpus, d.estimateSeconds);
+    if (costs[i] < minCost) minCost = costs[i];
+    const perf = m.offer.benchmark?.score ?? 0;
+    if (perf > maxPerf) maxPerf = perf;
+  }
+  return eligible.map((m, i) => {
     const components: Weights = {
       // The cheapest scores 1, one twice as dear 0.5; free offers all score 1.
       price: costs[i] <= 0 ? 1 : minCost / costs[i],
@@ -191,7 +259,33 @@ export function rankOffers(eligible: MarketOffer[], d: Demand): ScoredOffer[] {
     const score = (w.price * components.price + w.performance * components.performance + w.reputation * components.reputation + w.uptime * components.uptime) / total;
     return { providerId: m.offer.providerId, score, components, expectedCost: costs[i], hasCapacity: m.active < m.offer.limits.maxConcurrentAgreements };
   });
-  return scored.sort((a, b) => b.score - a.score || (a.providerId < b.providerId ? -1 : a.providerId > b.providerId ? 1 : 0));
+}
+
+/** The best `limit` of the scored offers, in order (a selection, not a full sort, when the limit is small). */
+export function topOffers(scored: ScoredOffer[], limit: number): ScoredOffer[] {
+  if (limit >= scored.length / 4) return [...scored].sort(compareScored).slice(0, limit);
+  const top: ScoredOffer[] = [];
+  for (const s of scored) {
+    if (top.length === limit && compareScored(s, top[limit - 1]) >= 0) continue;
+    let i = top.length;
+    while (i > 0 && compareScored(s, top[i - 1]) < 0) i--;
+    top.splice(i, 0, s);
+    if (top.length > limit) top.pop();
+  }
+  return top;
+}
+
+/** The best scored offer that has a free slot, if any. */
+export function bestWithCapacity(scored: ScoredOffer[]): ScoredOffer | undefined {
+  let best: ScoredOffer | undefined;
+  for (const s of scored) if (s.hasCapacity && (!best || compareScored(s, best) < 0)) best = s;
+  return best;
+}
+
+/** Ranks eligible offers, best first; ties go to the lower provider id, so the order is stable. */
+export function rankOffers(eligible: MarketOffer[], d: Demand, limit = Infinity): ScoredOffer[] {
+  const scored = scoreOffers(eligible, d);
+  return limit === Infinity ? scored.sort(compareScored) : topOffers(scored, limit);
 }
 
 /** Words for a set of exclusion counts: "3 over maxPrice.cpuSecond, 1 offline". */

@@ -52,6 +52,8 @@ async function ensureProcess(config: Config, name: string, script: string, args:
 }
 
 const providerName = (i: number) => `local-${i}`;
+/** Local providers take turns at the built-in presets, so the demo market has different prices. */
+const PRESETS = ['default', 'budget', 'premium'];
 
 /** Brings the stack up (reusing what runs) and returns its addresses once every part answers. */
 export async function stackUp(opts: { providers: number; log?: Log; config?: Config }): Promise<StackInfo> {
@@ -73,12 +75,12 @@ export async function stackUp(opts: { providers: number; log?: Log; config?: Con
     await waitFor(`the requestor node at ${config.publicApiUrl} (log: ${path.join(logs, 'requestor.log')})`, apiUp, 60_000);
   }
   const names = Array.from({ length: opts.providers }, (_, i) => providerName(i + 1));
-  for (const name of names) {
+  for (const [i, name] of names.entries()) {
     await ensureProcess(
       config,
       `provider-${name}`,
       'workers/provider.ts',
-      ['--name', name, '--cpus', '1', '--memory', '1g', '--api', config.publicApiUrl, '--temporal', config.temporalAddress, '--no-build-runtimes'],
+      ['--name', name, '--cpus', '1', '--memory', '1g', '--preset', PRESETS[i % PRESETS.length], '--api', config.publicApiUrl, '--temporal', config.temporalAddress, '--no-build-runtimes'],
       { TEMPORAL_LOG_LEVEL: 'ERROR' },
       log,
     );
