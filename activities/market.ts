@@ -52,11 +52,12 @@ export function createMarketActivities(deps: MarketDeps) {
   return {
     /**
      * Chooses the best eligible provider with a free slot for an attempt and stores a proposed
-     * agreement with the explanation. Providers in `exclude` (tried for this subtask) and those
-     * holding a copy of it are not candidates. With no eligible offer it answers noMatch with the
+     * agreement with the explanation. Providers in `exclude` (those that returned a result for
+     * this subtask) and those holding a copy of it are never candidates; those in `avoid`
+     * (they failed it) only when no other is eligible. With no eligible offer it answers noMatch with the
      * reasons; with eligible offers all busy it waits, then fails so Temporal retries it.
      */
-    async proposeAgreement({ jobId, index, attempt, exclude }: SubtaskRef & { attempt: number; exclude: string[] }): Promise<ProposeResult> {
+    async proposeAgreement({ jobId, index, attempt, exclude, avoid = [] }: SubtaskRef & { attempt: number; exclude: string[]; avoid?: string[] }): Promise<ProposeResult> {
       const open = await db
         .select()
         .from(agreements)
@@ -80,13 +81,20 @@ export function createMarketActivities(deps: MarketDeps) {
         db.transaction(async (tx) => {
           await tx.execute(sql`select pg_advisory_xact_lock(${LOCK_PLACEMENT}, 0)`);
           const offers = await loadMarketOffers(tx as unknown as Db, livenessMs);
-          // Never two copies of one subtask on one provider: those holding one are out too.
+          // Never two copies of one subtask on one provider: those holding one (an open agreement)
+          // or that ran one (a result delivered) are out too, whatever the caller knew when it asked.
           const holding = await tx
             .select({ providerId: agreements.providerId })
             .from(agreements)
             .where(and(eq(agreements.jobId, jobId), eq(agreements.subtaskIndex, index), inArray(agreements.state, [...ACTIVE_AGREEMENT_STATES])));
-          const excluded = new Set([...exclude, ...holding.map((h) => h.providerId)]);
-          const filtered = filterOffers(offers, demand, excluded, EXCLUDED_KEPT);
+          const delivered = await tx
+            .select({ providerId: attempts.providerId })
+            .from(attempts)
+            .where(and(eq(attempts.jobId, jobId), eq(attempts.subtaskIndex, index), inArray(attempts.status, ['running', 'succeeded'])));
+          const excluded = new Set([...exclude, ...holding.map((h) => h.providerId), ...delivered.map((d) => d.providerId)]);
+          // Providers that failed this subtask are avoided while others are eligible, and used when none is.
+          let filtered = filterOffers(offers, demand, new Set([...excluded, ...avoid]), EXCLUDED_KEPT);
+          if (!filtered.eligible.length && avoid.length) filtered = filterOffers(offers, demand, excluded, EXCLUDED_KEPT);
           if (!filtered.eligible.length) {
             return { kind: 'noMatch' as const, explanation: `${offers.length} offers, none eligible: ${describeCounts(filtered.counts)}` };
           }
@@ -150,7 +158,7 @@ export function createMarketActivities(deps: MarketDeps) {
      * Records the provider's answer. An accepted proposal (or a counter-proposal within the
      * demand's highest prices) becomes an approved agreement and the attempt starts under it.
      */
-    async decideAgreement({ agreementId, decision }: { agreementId: string; decision: Decision | { decision: 'expired'; reason: string } }): Promise<{ approved: boolean; reason: string | null }> {
+    async decideAgreement({ agreementId, copy = 0, decision }: { agreementId: string; copy?: number; decision: Decision | { decision: 'expired'; reason: string } }): Promise<{ approved: boolean; reason: string | null }> {
       const [a] = await db.select().from(agreements).where(eq(agreements.id, agreementId));
       if (!a) throw ApplicationFailure.nonRetryable(`agreement ${agreementId} does not exist`, 'AgreementNotFound');
       // Decided already (this is a retry): the stored reason says how.
@@ -190,7 +198,7 @@ export function createMarketActivities(deps: MarketDeps) {
       }
       await db
         .insert(attempts)
-        .values({ jobId: a.jobId, subtaskIndex: a.subtaskIndex, number: a.attempt, providerId: a.providerId, agreementId, status: 'running' })
+        .values({ jobId: a.jobId, subtaskIndex: a.subtaskIndex, number: a.attempt, copy, providerId: a.providerId, agreementId, status: 'running' })
         .onConflictDoNothing();
       await db
         .update(subtasks)

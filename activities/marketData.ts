@@ -2,13 +2,39 @@
 import { and, inArray, isNotNull, isNull, sql } from 'drizzle-orm';
 import type { MarketOffer } from '../core/market.js';
 import type { Db } from '../schema/db.js';
-import { agreements, providers } from '../schema/tables.js';
+import { agreements, attempts, providers } from '../schema/tables.js';
+import { REPUTATION_HALF_LIFE_SECONDS, reputationOf, type History } from '../core/reputation.js';
 
 /** Agreement states that hold a provider's capacity. */
 export const ACTIVE_AGREEMENT_STATES = ['proposed', 'approved'] as const;
 
-/** Reputation until the verification work brings a real one: every provider is neutral. */
-export const NEUTRAL_REPUTATION = 0.5;
+/** Failure types a provider answers for (not the job's own command failing). */
+const PROVIDER_FAILURES = ['ProviderError', 'NoAgreement', 'ImageMissing'];
+const PROVIDER_TIMEOUTS = ['ProviderSilent', 'ProviderTimedOut'];
+
+/** Each provider's history from its attempts, every event weighted by its age, and the reputation it gives. */
+export async function loadReputations(db: Db, providerIds?: string[]): Promise<Map<string, { reputation: number; history: History }>> {
+  const half = REPUTATION_HALF_LIFE_SECONDS;
+  const w = sql`power(0.5, extract(epoch from (now() - coalesce(${attempts.finishedAt}, ${attempts.startedAt}))) / ${half})`;
+  const rows = await db
+    .select({
+      providerId: attempts.providerId,
+      accepted: sql<number>`coalesce(sum(case when ${attempts.verdict} = 'accepted' then ${w} end), 0)::float8`,
+      wrong: sql<number>`coalesce(sum(case when ${attempts.verdict} = 'rejected' then ${w} end), 0)::float8`,
+      failures: sql<number>`coalesce(sum(case when ${attempts.status} = 'failed' and ${attempts.failureType} in (${sql.join(PROVIDER_FAILURES.map((f) => sql`${f}`), sql`, `)}) then ${w} end), 0)::float8`,
+      timeouts: sql<number>`coalesce(sum(case when ${attempts.status} = 'failed' and ${attempts.failureType} in (${sql.join(PROVIDER_TIMEOUTS.map((f) => sql`${f}`), sql`, `)}) then ${w} end), 0)::float8`,
+    })
+    .from(attempts)
+    .where(providerIds ? inArray(attempts.providerId, providerIds.length ? providerIds : ['']) : undefined)
+    .groupBy(attempts.providerId);
+  return new Map(rows.map((r) => {
+    const history = { accepted: Number(r.accepted), wrong: Number(r.wrong), failures: Number(r.failures), timeouts: Number(r.timeouts) };
+    return [r.providerId, { reputation: reputationOf(history), history }];
+  }));
+}
+
+/** A provider with no history. */
+export const NEUTRAL = { reputation: reputationOf({ accepted: 0, wrong: 0, failures: 0, timeouts: 0 }), history: { accepted: 0, wrong: 0, failures: 0, timeouts: 0 } };
 
 type Row = typeof providers.$inferSelect;
 
@@ -36,12 +62,13 @@ export async function loadMarketOffers(db: Db, livenessMs: number, opts: { inclu
     .where(inArray(agreements.state, [...ACTIVE_AGREEMENT_STATES]))
     .groupBy(agreements.providerId);
   const active = new Map(load.map((l) => [l.providerId, l.n]));
+  const reputations = await loadReputations(db);
   return rows
     .map((p) => ({
       offer: p.offer!,
       online: opts.includeOffline ? true : isOnline(p, livenessMs, now),
       active: active.get(p.id) ?? 0,
-      reputation: NEUTRAL_REPUTATION,
+      reputation: (reputations.get(p.id) ?? NEUTRAL).reputation,
       uptime: uptimeOf(p, now),
     }))
     .sort((a, b) => (a.offer.providerId < b.offer.providerId ? -1 : 1));

@@ -12,6 +12,7 @@ import { formatSize } from '../core/units.js';
 import { reviewProposal, type Decision, type Proposal, type ProviderPolicy } from '../core/policy.js';
 import { refOfFile, type BlobClient } from '../blobs/client.js';
 import type { OutputFile } from '../schema/tables.js';
+import { corrupt, misbehaviourDecider, type Misbehaviour } from './misbehaviour.js';
 import { LABEL_PREFIX, runInSandbox } from './sandbox.js';
 import type { RunRequest, RunResult } from './types.js';
 
@@ -26,6 +27,8 @@ export interface ProviderDeps {
   maxMemoryBytes: number;
   /** The provider's own rules for proposals. */
   policy: ProviderPolicy;
+  /** Test mode only: misbehave on purpose (see misbehaviour.ts). */
+  misbehaviour?: Misbehaviour;
 }
 
 const TAIL_BYTES = 4096;
@@ -67,6 +70,7 @@ export function createProviderActivities(deps: ProviderDeps) {
   // Agreements this provider approved and has not finished: a run needs one, and they count
   // against the policy's concurrency limit. Kept in memory: after a restart nothing is approved.
   const approved = new Set<string>();
+  const misbehaveNow = deps.misbehaviour ? misbehaviourDecider(deps.misbehaviour) : () => false;
   return {
     /** Answers a proposal from the provider's policy: accept, reject with a reason, or counter. */
     async reviewProposal(proposal: Proposal): Promise<Decision> {
@@ -111,6 +115,14 @@ export function createProviderActivities(deps: ProviderDeps) {
         return failed(FailureType.ImageMissing, `provider ${deps.providerId} does not have the image ${req.image}`);
       }
       ctx.heartbeat({ phase: 'running' });
+      const misbehave = misbehaveNow() ? deps.misbehaviour!.mode : null;
+      if (misbehave === 'exit-midway') setTimeout(() => process.exit(3), 300);
+      if (misbehave === 'hang') {
+        // Silent: no heartbeat, no answer, until the requestor gives up and cancels.
+        log.warn('misbehaving on purpose: hanging', { agreementId: req.agreementId });
+        await new Promise((resolve) => ctx.cancellationSignal.addEventListener('abort', resolve, { once: true }));
+        throw new CancelledFailure('hung on purpose (test mode)');
+      }
       const memoryBytes = Math.min(req.memoryBytes, deps.maxMemoryBytes);
       const res = await runInSandbox(deps.docker, {
         name,
@@ -142,6 +154,10 @@ export function createProviderActivities(deps: ProviderDeps) {
         return { ...failed(FailureType.ContainerFailed, `exited with code ${res.exitCode}${why ? `: ${why}` : ''}`), ...base };
       }
       ctx.heartbeat({ phase: 'outputs' });
+      if (misbehave === 'wrong-output') {
+        log.warn('misbehaving on purpose: returning wrong output', { agreementId: req.agreementId });
+        await fs.writeFile(res.stdoutFile, corrupt(await fs.readFile(res.stdoutFile)));
+      }
       const stdoutRef = await refOfFile(res.stdoutFile);
       await deps.blobs.uploadFile(res.stdoutFile, stdoutRef);
       const outputs: OutputFile[] = [];

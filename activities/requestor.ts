@@ -12,7 +12,7 @@ import { countSubtasks, planSubtask } from '../core/split.js';
 import { parseSize } from '../core/units.js';
 import type { BlobStore } from '../blobs/store.js';
 import type { Db } from '../schema/db.js';
-import { attempts, blobs, jobEvents, jobs, providers, subtasks, type JobStatus } from '../schema/tables.js';
+import { agreements, attempts, blobs, jobs, subtasks, type JobStatus } from '../schema/tables.js';
 import type { CapacitySignal } from './capacity.js';
 import { endAgreement, eventWriter } from './events.js';
 import type { AttemptOutcome, JobPlan, RunRequest, SubtaskRef } from './types.js';
@@ -80,6 +80,8 @@ export function createRequestorActivities(deps: RequestorDeps) {
         heartbeatTimeoutSeconds: spec.retries.heartbeatTimeoutSeconds,
         timeoutSeconds: spec.resources.timeoutSeconds,
         offerDeadlineSeconds: spec.demand.offerDeadlineSeconds,
+        redundancy: spec.redundancy,
+        maxExtraRuns: spec.verification.maxExtraRuns,
       };
     },
 
@@ -126,22 +128,19 @@ export function createRequestorActivities(deps: RequestorDeps) {
           outputs: full?.outputs ?? null,
           cpuSeconds: full?.cpuSeconds ?? null,
           wallSeconds: full?.wallSeconds ?? null,
+          resultKey: o.resultKey ?? null,
           finishedAt: sql`coalesce(${attempts.finishedAt}, now())`,
         })
         .where(where);
-      await endAgreement(db, { jobId: o.jobId, index: o.index, attempt: o.attempt }, r.status === 'succeeded' ? 'result accepted' : `attempt ${r.status}: ${r.reason}`);
+      // The verdict comes when the copies are compared (acceptResult); until then it was delivered.
+      await endAgreement(db, { jobId: o.jobId, index: o.index, attempt: o.attempt }, r.status === 'succeeded' ? 'result delivered' : `attempt ${r.status}: ${r.reason}`);
       deps.capacity.freed();
       const subtaskWhere = and(eq(subtasks.jobId, o.jobId), eq(subtasks.index, o.index));
       if (r.status === 'succeeded' && full) {
-        await db
-          .update(subtasks)
-          .set({ status: 'succeeded', resultRef: full.stdoutRef, outputs: full.outputs, exitCode: full.exitCode, error: null, finishedAt: sql`now()` })
-          .where(subtaskWhere);
-        await refreshCounts(o.jobId);
-        await addEvent(o.jobId, `finished/${o.index}`, 'subtaskFinished', {
+        await addEvent(o.jobId, `delivered/${o.index}/${o.attempt}`, 'resultDelivered', {
           subtaskIndex: o.index,
           providerId: o.providerId,
-          message: `exit code ${full.exitCode} in ${full.wallSeconds.toFixed(1)} s`,
+          message: `attempt ${o.attempt}: exit code ${full.exitCode} in ${full.wallSeconds.toFixed(1)} s`,
         });
       } else if (r.status === 'failed') {
         await db.update(subtasks).set({ exitCode: full?.exitCode ?? null, error: r.reason ?? null }).where(subtaskWhere);
@@ -153,11 +152,50 @@ export function createRequestorActivities(deps: RequestorDeps) {
       }
     },
 
-    /** Marks a subtask failed for good (its attempts are spent) or cancelled. */
-    async endSubtask({ jobId, index, status, reason }: SubtaskRef & { status: 'failed' | 'cancelled'; reason: string }): Promise<void> {
+    /**
+     * The copies' verdict: the agreeing attempts are accepted (the subtask takes their result),
+     * the others rejected as wrong results, each with its agreement's end saying so.
+     */
+    async acceptResult({ jobId, index, accepted, rejected, votes }: SubtaskRef & { accepted: number[]; rejected: number[]; votes: Record<string, number> }): Promise<void> {
+      const byNumbers = (numbers: number[]) => and(eq(attempts.jobId, jobId), eq(attempts.subtaskIndex, index), inArray(attempts.number, numbers.length ? numbers : [-1]));
+      await db.update(attempts).set({ verdict: 'accepted' }).where(byNumbers(accepted));
+      await db.update(attempts).set({ verdict: 'rejected' }).where(byNumbers(rejected));
+      const rows = await db.select().from(attempts).where(byNumbers([...accepted, ...rejected]));
+      for (const a of rows) {
+        const verdict = accepted.includes(a.number) ? 'result accepted' : `result rejected: it disagreed with the majority of ${accepted.length}`;
+        if (a.agreementId) await db.update(agreements).set({ endReason: verdict }).where(eq(agreements.id, a.agreementId));
+      }
+      const winner = rows.find((a) => a.number === accepted[0])!;
       await db
         .update(subtasks)
-        .set({ status, error: reason, finishedAt: sql`now()` })
+        .set({
+          status: 'succeeded',
+          providerId: winner.providerId,
+          resultRef: winner.stdoutRef,
+          outputs: winner.outputs,
+          exitCode: winner.exitCode,
+          votes,
+          error: null,
+          note: null,
+          finishedAt: sql`now()`,
+        })
+        .where(and(eq(subtasks.jobId, jobId), eq(subtasks.index, index)));
+      await refreshCounts(jobId);
+      for (const a of rows.filter((x) => rejected.includes(x.number)))
+        await addEvent(jobId, `rejected/${index}/${a.number}`, 'resultRejected', { subtaskIndex: index, providerId: a.providerId, message: `attempt ${a.number} disagreed with the majority` });
+      const who = rows.filter((x) => accepted.includes(x.number)).map((x) => x.providerId);
+      await addEvent(jobId, `finished/${index}`, 'subtaskFinished', {
+        subtaskIndex: index,
+        providerId: winner.providerId,
+        message: `${who.length} of ${accepted.length + rejected.length} copies agree (${who.join(', ')}); exit code ${winner.exitCode} in ${(winner.wallSeconds ?? 0).toFixed(1)} s`,
+      });
+    },
+
+    /** Marks a subtask failed for good (its attempts are spent, or no result had a majority) or cancelled. */
+    async endSubtask({ jobId, index, status, reason, votes }: SubtaskRef & { status: 'failed' | 'cancelled'; reason: string; votes?: Record<string, number> }): Promise<void> {
+      await db
+        .update(subtasks)
+        .set({ status, error: reason, votes: votes ?? null, finishedAt: sql`now()` })
         .where(and(eq(subtasks.jobId, jobId), eq(subtasks.index, index), notInArray(subtasks.status, ['succeeded'])));
       await db
         .update(attempts)

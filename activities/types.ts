@@ -19,6 +19,8 @@ export interface JobPlan {
   heartbeatTimeoutSeconds: number;
   timeoutSeconds: number;
   offerDeadlineSeconds: number;
+  redundancy: number;
+  maxExtraRuns: number;
 }
 
 /** Everything a provider needs to run one subtask. */
@@ -51,6 +53,8 @@ export interface RunResult {
 export interface AttemptOutcome extends SubtaskRef {
   attempt: number;
   providerId: string;
+  /** The comparison key of a result (null when the attempt gave none). */
+  resultKey?: string | null;
   /** The provider's report, or why there is none (it died, timed out, was cancelled). */
   result: RunResult | { status: 'failed' | 'cancelled'; failureType?: string; reason: string };
 }

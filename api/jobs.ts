@@ -194,6 +194,7 @@ export function jobResolvers(deps: ApiDeps) {
     },
     Attempt: {
       status: (a: AttemptRow) => up(a.status),
+      verdict: (a: AttemptRow) => a.verdict?.toUpperCase() ?? null,
       provider: (a: AttemptRow) => loadProvider(deps, a.providerId),
       outputs: (a: AttemptRow) => outputFiles(deps, a.outputs),
     },

@@ -4,7 +4,7 @@ import { filterOffers, type Demand, type MarketOffer } from '../core/market.js';
 import { InvalidOfferError, validateOffer, type OfferInput } from '../core/offer.js';
 import { parseSize } from '../core/units.js';
 import { providerTaskQueue } from '../infra/config.js';
-import { ACTIVE_AGREEMENT_STATES, NEUTRAL_REPUTATION, isOnline, loadMarketOffers, uptimeOf } from '../activities/marketData.js';
+import { ACTIVE_AGREEMENT_STATES, NEUTRAL, isOnline, loadMarketOffers, loadReputations, uptimeOf } from '../activities/marketData.js';
 import { agreements, providers, subtasks, type AgreementState } from '../schema/tables.js';
 import type { ApiDeps } from './deps.js';
 import { ErrorCode, userError } from './errors.js';
@@ -127,7 +127,8 @@ export function marketResolvers(deps: ApiDeps) {
     Provider: {
       online: (p: ProviderRow) => isOnline(p, livenessMs),
       benchmark: (p: ProviderRow) => p.offer?.benchmark ?? null,
-      reputation: () => NEUTRAL_REPUTATION,
+      reputation: async (p: ProviderRow) => ((await loadReputations(db, [p.id])).get(p.id) ?? NEUTRAL).reputation,
+      history: async (p: ProviderRow) => ((await loadReputations(db, [p.id])).get(p.id) ?? NEUTRAL).history,
       uptime: (p: ProviderRow) => uptimeOf(p),
       offer: (p: ProviderRow) => (p.offer ? { ...p.offer, online: isOnline(p, livenessMs) } : null),
     },

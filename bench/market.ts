@@ -7,6 +7,7 @@
  *   npm run bench:market -- [--offers 10000] [--subtasks 1000] [--seed 1]
  */
 import { Command } from 'commander';
+import { seededRandom } from '../core/random.js';
 import { assignSubtasks, bestWithCapacity, filterOffers, scoreOffers, topOffers, type Demand, type MarketOffer } from '../core/market.js';
 
 const o = new Command('bench:market')
@@ -17,19 +18,7 @@ const o = new Command('bench:market')
   .parse()
   .opts<{ offers: number; subtasks: number; seed: number; rounds: number }>();
 
-/** mulberry32: a small seeded generator, so every run sees the same market. */
-function rng(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-const rand = rng(o.seed);
+const rand = seededRandom(o.seed);
 const GiB = 1024 ** 3;
 const offers: MarketOffer[] = Array.from({ length: o.offers }, (_, i) => ({
   offer: {

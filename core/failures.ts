@@ -15,6 +15,7 @@ export enum FailureType {
   BlobHashMismatch = 'BlobHashMismatch',
   MergeFailed = 'MergeFailed',
   SubtaskFailed = 'SubtaskFailed',
+  NoQuorum = 'NoQuorum',
   JobCancelled = 'JobCancelled',
 }
 

@@ -40,6 +40,7 @@ export interface JobSpec {
     timeoutSeconds: number;
   };
   redundancy: number;
+  verification: { compare: 'exact'; maxExtraRuns: number };
   retries: { maxAttempts: number; heartbeatTimeoutSeconds: number };
   merge: { kind: MergeKind };
   maxParallel: number;
@@ -149,9 +150,18 @@ export const jobSpecJsonSchema = {
     redundancy: {
       type: 'integer',
       minimum: 1,
-      maximum: 1,
-      default: 1,
-      description: 'copies of each subtask run on different providers (only 1 until verification lands)',
+      maximum: 5,
+      default: 2,
+      description: 'copies of each subtask run on different providers and compared; a majority accepts a result',
+    },
+    verification: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        compare: { enum: ['exact'], default: 'exact', description: 'exact: sha256 of stdout and every output file' },
+        maxExtraRuns: { type: 'integer', minimum: 0, maximum: 5, default: 2, description: 'tie-breaking copies when copies disagree' },
+      },
     },
     retries: {
       type: 'object',

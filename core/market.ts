@@ -1,3 +1,5 @@
+import { REPUTATION_FLOOR } from './reputation.js';
+
 /**
  * The market's pure logic: which offers a demand can use (and, for each one it cannot, the
  * constraint that rules it out), how the eligible ones rank under a preference, and the
@@ -155,7 +157,7 @@ export function failedConstraint(m: MarketOffer, d: Demand, exclude: ReadonlySet
   if (d.maxPrice.start !== undefined && o.pricing.start > d.maxPrice.start) return 'maxPrice.start';
   if (d.maxPrice.cpuSecond !== undefined && o.pricing.cpuSecond > d.maxPrice.cpuSecond) return 'maxPrice.cpuSecond';
   if (d.maxPrice.envSecond !== undefined && o.pricing.envSecond > d.maxPrice.envSecond) return 'maxPrice.envSecond';
-  if (m.reputation < d.minReputation) return 'reputation';
+  if (m.reputation < d.minReputation || m.reputation < REPUTATION_FLOOR) return 'reputation';
   if (o.limits.maxSubtaskSeconds < d.maxDurationSeconds) return 'maxSubtaskSeconds';
   return undefined;
 }
@@ -185,7 +187,7 @@ export function describeExclusion(m: MarketOffer, d: Demand, c: Constraint): str
     case 'gpu':
       return !o.gpu || o.gpu.count < d.gpu.count ? `${o.gpu?.count ?? 0} GPUs < ${d.gpu.count}` : `GPU ${o.gpu.model} is not ${d.gpu.model}`;
     case 'reputation':
-      return `reputation ${m.reputation.toFixed(2)} < ${d.minReputation}`;
+      return `reputation ${m.reputation.toFixed(2)} < ${Math.max(d.minReputation, REPUTATION_FLOOR)}${d.minReputation < REPUTATION_FLOOR ? ' (the market floor)' : ''}`;
     case 'maxSubtaskSeconds':
       return `takes subtasks of at most ${o.limits.maxSubtaskSeconds} s, this one may run ${d.maxDurationSeconds} s`;
     default: {

@@ -77,6 +77,8 @@ export const subtasks = pgTable(
     error: text('error'),
     /** Why it waits, while it does (e.g. which constraints exclude the offers). */
     note: text('note'),
+    /** How its copies voted: result key -> number of copies. */
+    votes: jsonb('votes').$type<Record<string, number>>(),
     startedAt: at('started_at'),
     finishedAt: at('finished_at'),
   },
@@ -93,7 +95,13 @@ export const attempts = pgTable(
     number: integer('number').notNull(),
     providerId: text('provider_id').notNull(),
     agreementId: text('agreement_id'),
+    /** Which of the subtask's redundant copies this attempt is (0-based). */
+    copy: integer('copy').notNull().default(0),
     status: text('status').$type<AttemptStatus>().notNull().default('running'),
+    /** After comparison with the other copies: accepted (agreed with the majority) or rejected (a wrong result). */
+    verdict: text('verdict').$type<'accepted' | 'rejected'>(),
+    /** The comparison key of its result (for exact comparison: its stdout and output blobs). */
+    resultKey: text('result_key'),
     exitCode: integer('exit_code'),
     reason: text('reason'),
     failureType: text('failure_type'),

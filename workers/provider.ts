@@ -16,6 +16,7 @@ import Docker from 'dockerode';
 import { parse as parseYaml } from 'yaml';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { runBenchmark } from '../activities/benchmark.js';
+import { parseMisbehaviour, type Misbehaviour } from '../activities/misbehaviour.js';
 import { createProviderActivities } from '../activities/provider.js';
 import { LABEL_PREFIX, removeLabelled } from '../activities/sandbox.js';
 import { BlobClient } from '../blobs/client.js';
@@ -58,6 +59,8 @@ export interface ProviderOptions {
   /** Run the start-up benchmark (default true). */
   benchmark?: boolean;
   checkInIntervalMs?: number;
+  /** Test mode only: misbehave on purpose (wrong output, hang, exit half-way). */
+  misbehaviour?: Misbehaviour;
 }
 
 export interface ProviderNode {
@@ -116,6 +119,11 @@ export function providerTerms(o: ProviderOptions): { offer: OfferInput; policy: 
 export async function startProviderNode(o: ProviderOptions): Promise<ProviderNode> {
   installTemporalRuntime();
   const { offer, policy } = providerTerms(o);
+  if (o.misbehaviour)
+    logger.warn(
+      { provider: o.name, misbehaviour: o.misbehaviour },
+      `!!! TEST MODE: provider ${o.name} MISBEHAVES ON PURPOSE (${o.misbehaviour.mode}, probability ${o.misbehaviour.probability}); never run this for real work !!!`,
+    );
   const docker = new Docker();
   try {
     await docker.ping();
@@ -146,6 +154,7 @@ export async function startProviderNode(o: ProviderOptions): Promise<ProviderNod
       maxCpus: o.cpus,
       maxMemoryBytes: validateOffer(offer).memoryBytes,
       policy,
+      misbehaviour: o.misbehaviour,
     }),
     // Proposals are answered even while every slot runs a container.
     maxConcurrentActivityTaskExecutions: me.slots + 4,
@@ -240,6 +249,8 @@ export function providerCommand(): Command {
     .option('--work-dir <dir>', 'scratch space for subtasks')
     .option('--no-build-runtimes', 'do not build the project runtime images')
     .addOption(new Option('--no-benchmark', 'skip the start-up benchmark (the offer then has no score)'))
+    .option('--test-misbehave <mode>', 'TEST ONLY: misbehave on purpose: wrong-output[:probability], hang, exit-midway')
+    .option('--test-misbehave-seed <n>', 'TEST ONLY: seed of the misbehaviour draws', Number, 1)
     .action(async (opts) => {
       if ((opts.gpuModel === undefined) !== (opts.gpuCount === undefined)) throw new Error('--gpu-model and --gpu-count go together');
       const node = await startProviderNode({
@@ -262,6 +273,7 @@ export function providerCommand(): Command {
         workDir: opts.workDir,
         buildRuntimes: opts.buildRuntimes,
         benchmark: opts.benchmark,
+        misbehaviour: opts.testMisbehave ? parseMisbehaviour(opts.testMisbehave, opts.testMisbehaveSeed) : undefined,
       });
       closeOnSignals(() => node.close());
     });

@@ -109,7 +109,7 @@ export async function jobWorkflow(input: JobInput): Promise<JobOutcome> {
         try {
           const handle = await startChild(subtaskWorkflow, {
             workflowId: subtaskWorkflowId(jobId, index),
-            args: [{ jobId, index, maxAttempts: plan.maxAttempts, heartbeatTimeoutSeconds: plan.heartbeatTimeoutSeconds, offerDeadlineSeconds: plan.offerDeadlineSeconds }],
+            args: [{ jobId, index, maxAttempts: plan.maxAttempts, heartbeatTimeoutSeconds: plan.heartbeatTimeoutSeconds, offerDeadlineSeconds: plan.offerDeadlineSeconds, redundancy: plan.redundancy, maxExtraRuns: plan.maxExtraRuns }],
             parentClosePolicy: ParentClosePolicy.REQUEST_CANCEL,
           });
           await handle.result();

@@ -11,6 +11,7 @@ import {
   TimeoutFailure,
   isCancellation,
   proxyActivities,
+  condition,
   defineQuery,
   setHandler,
   sleep,
@@ -21,6 +22,7 @@ import type { RequestorActivities } from '../activities/requestor.js';
 import type { ProviderActivities } from '../activities/provider.js';
 import type { RunResult } from '../activities/types.js';
 import { FailureType } from '../core/failures.js';
+import { exactKey, judge, tally, type CopyResult } from '../core/verify.js';
 
 /** Bookkeeping on the requestor's own queue: quick, retried until the database answers. */
 const bookkeeping: ActivityOptions = {
@@ -72,6 +74,10 @@ export interface SubtaskInput {
   heartbeatTimeoutSeconds: number;
   /** How long to wait for a matching offer before giving up. */
   offerDeadlineSeconds: number;
+  /** Copies run on different providers and compared (1: no comparison). */
+  redundancy?: number;
+  /** Tie-breaking copies allowed when the copies disagree. */
+  maxExtraRuns?: number;
 }
 
 export interface SubtaskOutcome {
@@ -87,6 +93,8 @@ export interface SubtaskState {
   phase: 'scheduling' | 'negotiating' | 'waitingForOffers' | 'running' | 'done' | 'failed';
   agreementId: string | null;
   lastFailure: string | null;
+  copies: number;
+  results: number;
 }
 
 export const subtaskStateQuery = defineQuery<SubtaskState>('subtaskState');
@@ -113,13 +121,13 @@ class NoMatchingOffer extends Error {}
  * the proposal expire) is passed over for this attempt; with no eligible offer at all the
  * subtask waits, up to the demand's deadline, for the market to change.
  */
-async function negotiate(input: SubtaskInput, attempt: number, failedOn: string[], state: SubtaskState) {
+async function negotiate(input: SubtaskInput, attempt: number, copy: number, exclude: string[], avoid: string[], state: SubtaskState) {
   const { jobId, index } = input;
   const declined: string[] = [];
   let waitingSince: number | null = null;
   for (;;) {
     state.phase = 'negotiating';
-    const found = await market.proposeAgreement({ jobId, index, attempt, exclude: [...failedOn, ...declined] });
+    const found = await market.proposeAgreement({ jobId, index, attempt, exclude: [...exclude, ...declined], avoid });
     if (found.kind === 'noMatch') {
       state.phase = 'waitingForOffers';
       state.lastFailure = found.explanation;
@@ -142,23 +150,45 @@ async function negotiate(input: SubtaskInput, attempt: number, failedOn: string[
       if (isCancellation(e)) throw e;
       decision = { decision: 'expired' as const, reason: `provider ${found.providerId} did not answer within ${PROPOSAL_TIMEOUT_SECONDS} s` };
     }
-    const outcome = await market.decideAgreement({ agreementId: found.agreementId, decision });
+    const outcome = await market.decideAgreement({ agreementId: found.agreementId, copy, decision });
     if (outcome.approved) return found;
     declined.push(found.providerId);
   }
 }
 
+/** A copy that spent its attempts without a result. */
+class CopyFailed extends Error {}
+
+/** Short words for a result key in evidence: the first characters of each blob hash. */
+function shortKey(key: string): string {
+  return key
+    .split('\n')
+    .map((part) => part.replace(/sha256:([0-9a-f]{12})[0-9a-f]+/, 'sha256:$1…'))
+    .join(', ');
+}
+
 export async function subtaskWorkflow(input: SubtaskInput): Promise<SubtaskOutcome> {
   const { jobId, index, maxAttempts, heartbeatTimeoutSeconds } = input;
-  const state: SubtaskState = { attempt: 0, providerId: null, phase: 'scheduling', agreementId: null, lastFailure: null };
+  const redundancy = input.redundancy ?? 1;
+  const maxExtraRuns = input.maxExtraRuns ?? 0;
+  const state: SubtaskState = { attempt: 0, providerId: null, phase: 'scheduling', agreementId: null, lastFailure: null, results: 0, copies: 0 };
   setHandler(subtaskStateQuery, () => state);
 
   const task = await requestor.loadSubtask({ jobId, index });
+  // Providers that failed this subtask, and those that returned a result for it: a new copy
+  // goes to neither (a tie-breaker must be a fresh opinion).
   const failedOn: string[] = [];
-  try {
-    for (let attempt = 1; attempt <= maxAttempts; attempt++) {
+  const resultFrom: string[] = [];
+  const results: CopyResult[] = [];
+  let nextAttempt = 1;
+
+  /** One copy: attempts on one provider after another until one returns a result. */
+  async function runCopy(copy: number): Promise<CopyResult> {
+    let lastFailure = '';
+    for (let tries = 1; tries <= maxAttempts; tries++) {
+      const attempt = nextAttempt++;
       state.attempt = attempt;
-      const placement = await negotiate(input, attempt, failedOn, state);
+      const placement = await negotiate(input, attempt, copy, resultFrom, failedOn, state);
       state.phase = 'running';
       const provider = proxyActivities<ProviderActivities>(containerRun(placement.taskQueue, task.timeoutSeconds, heartbeatTimeoutSeconds));
       let result: RunResult | { status: 'failed'; failureType: string; reason: string };
@@ -168,28 +198,108 @@ export async function subtaskWorkflow(input: SubtaskInput): Promise<SubtaskOutco
         if (isCancellation(e)) throw e;
         result = { status: 'failed', ...describeFailure(e, placement.providerId, heartbeatTimeoutSeconds) };
       }
-      await requestor.finishAttempt({ jobId, index, attempt, providerId: placement.providerId, result });
-      if (result.status === 'succeeded') {
-        state.phase = 'done';
-        return { index, providerId: placement.providerId, attempts: attempt, stdoutRef: (result as RunResult).stdoutRef };
+      const key = result.status === 'succeeded' ? exactKey(result as RunResult) : null;
+      await requestor.finishAttempt({ jobId, index, attempt, providerId: placement.providerId, result, resultKey: key });
+      if (key !== null) {
+        resultFrom.push(placement.providerId);
+        return { attempt, providerId: placement.providerId, key };
       }
-      state.lastFailure = result.reason ?? 'failed';
+      lastFailure = result.reason ?? 'failed';
+      state.lastFailure = lastFailure;
       failedOn.push(placement.providerId);
+    }
+    throw new CopyFailed(`failed after ${maxAttempts} attempt${maxAttempts === 1 ? '' : 's'}: ${lastFailure}`);
+  }
+
+  const copies = new CancellationScope();
+  let launched = 0;
+  let settled = 0;
+  let copyFailure: string | null = null;
+  let noMatch: string | null = null;
+  const pending: Promise<void>[] = [];
+  const launch = () => {
+    const copy = launched++;
+    state.copies = launched;
+    pending.push(
+      copies
+        .run(() => runCopy(copy))
+        .then(
+          (r) => {
+            results.push(r);
+            state.results = results.length;
+          },
+          (e) => {
+            if (e instanceof NoMatchingOffer) noMatch ??= e.message;
+            else if (e instanceof CopyFailed) copyFailure ??= e.message;
+            else if (!isCancellation(e)) copyFailure ??= (e as Error)?.message ?? String(e);
+          },
+        )
+        .finally(() => {
+          settled++;
+        }),
+    );
+  };
+
+  const stopCopies = async () => {
+    copies.cancel();
+    await Promise.all(pending);
+  };
+
+  try {
+    for (let i = 0; i < redundancy; i++) launch();
+    let seen = 0;
+    for (;;) {
+      await condition(() => settled > seen);
+      seen = settled;
+      const judgement = judge(results, redundancy);
+      if (judgement.verdict === 'accepted') {
+        await stopCopies();
+        state.phase = 'done';
+        await requestor.acceptResult({
+          jobId,
+          index,
+          accepted: judgement.agreeing.map((r) => r.attempt),
+          rejected: judgement.disagreeing.map((r) => r.attempt),
+          votes: tally(results),
+        });
+        return { index, providerId: judgement.agreeing[0].providerId, attempts: nextAttempt - 1, stdoutRef: null };
+      }
+      if (noMatch || copyFailure) {
+        await stopCopies();
+        break;
+      }
+      if (settled === launched) {
+        if (launched - redundancy < maxExtraRuns) {
+          launch(); // a tie-breaker on a provider that has not answered yet
+          continue;
+        }
+        break;
+      }
     }
   } catch (e) {
     if (isCancellation(e)) {
-      await CancellationScope.nonCancellable(() => requestor.endSubtask({ jobId, index, status: 'cancelled', reason: 'job cancelled' }));
-    }
-    if (e instanceof NoMatchingOffer) {
-      state.phase = 'failed';
-      const reason = `subtask ${index}: ${e.message}`;
-      await requestor.endSubtask({ jobId, index, status: 'failed', reason });
-      throw ApplicationFailure.nonRetryable(reason, FailureType.NoMatchingOffer);
+      await CancellationScope.nonCancellable(async () => {
+        await stopCopies();
+        await requestor.endSubtask({ jobId, index, status: 'cancelled', reason: 'job cancelled' });
+      });
     }
     throw e;
   }
+
   state.phase = 'failed';
-  const reason = `subtask ${index} failed after ${maxAttempts} attempt${maxAttempts === 1 ? '' : 's'}: ${state.lastFailure}`;
-  await requestor.endSubtask({ jobId, index, status: 'failed', reason });
-  throw ApplicationFailure.nonRetryable(reason, FailureType.SubtaskFailed);
+  if (noMatch) {
+    const reason = `subtask ${index}: ${noMatch}`;
+    await requestor.endSubtask({ jobId, index, status: 'failed', reason });
+    throw ApplicationFailure.nonRetryable(reason, FailureType.NoMatchingOffer);
+  }
+  let reason: string;
+  if (copyFailure) reason = `subtask ${index} ${copyFailure}`;
+  else {
+    const groups = new Map<string, string[]>();
+    for (const r of results) groups.set(r.key, [...(groups.get(r.key) ?? []), r.providerId]);
+    const evidence = [...groups].map(([key, who]) => `[${who.join(', ')}] ${shortKey(key)}`).join('; ');
+    reason = `subtask ${index}: no result had a majority after ${results.length} runs: ${evidence}`;
+  }
+  await requestor.endSubtask({ jobId, index, status: 'failed', reason, votes: tally(results) });
+  throw ApplicationFailure.nonRetryable(reason, copyFailure ? FailureType.SubtaskFailed : FailureType.NoQuorum);
 }

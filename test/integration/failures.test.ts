@@ -33,6 +33,7 @@ describe('failures', () => {
       image,
       command: ['sh', '-c', 'echo "cannot open scene.pov" >&2; exit 3'],
       split: one,
+      redundancy: 1,
       retries: { maxAttempts: 2 },
     });
     const job = await waitForJob(market, id);
@@ -55,6 +56,7 @@ describe('failures', () => {
       image,
       command: ['sh', '-c', 'x=$(head -c 200000000 /dev/zero | tr "\\0" a); echo ${#x}'],
       split: one,
+      redundancy: 1,
       resources: { memory: '16m' },
       retries: { maxAttempts: 1 },
     });
@@ -66,7 +68,7 @@ describe('failures', () => {
 
   it('kills a container that passes its timeout', async () => {
     const started = Date.now();
-    const id = await submit(market, { image, command: ['sleep', '60'], split: one, resources: { timeoutSeconds: 2 }, retries: { maxAttempts: 1 } });
+    const id = await submit(market, { image, command: ['sleep', '60'], split: one, redundancy: 1, resources: { timeoutSeconds: 2 }, retries: { maxAttempts: 1 } });
     const job = await waitForJob(market, id);
     expect(job.status).toBe('FAILED');
     expect(job.subtasks[0].attempts[0].failureType).toBe('ContainerTimedOut');
@@ -84,6 +86,7 @@ describe('failures', () => {
         'id -u; grep CapEff /proc/self/status; touch /etc/x 2>/dev/null && echo root-writable || echo root-readonly; ls /sys/class/net; echo out > /out/result.txt',
       ],
       split: one,
+      redundancy: 1,
       merge: { kind: 'concat' },
     });
     const job = await waitForJob(market, id);
@@ -100,7 +103,7 @@ describe('failures', () => {
   });
 
   it('cancels a job: its running containers stop and it is marked cancelled', async () => {
-    const id = await submit(market, { image, command: ['sleep', '120'], split: { kind: 'range', start: 0, end: 4, step: 1 } });
+    const id = await submit(market, { image, command: ['sleep', '120'], split: { kind: 'range', start: 0, end: 4, step: 1 }, redundancy: 1 });
     await waitUntil('containers to run', async () => (await containersOfJob(id)).filter((c) => c.State === 'running').length === 2);
     const { cancelJob } = await market.gql('mutation($id: ID!) { cancelJob(id: $id, reason: "changed my mind") { id } }', { id });
     expect(cancelJob.id).toBe(id);
@@ -160,6 +163,7 @@ describe('a provider killed while its container runs', () => {
       image,
       command: ['sh', '-c', 'sleep 4; echo 42'],
       split: one,
+      redundancy: 1,
       merge: { kind: 'sum' },
       retries: { maxAttempts: 3, heartbeatTimeoutSeconds: 3 },
     });

@@ -61,6 +61,9 @@ describe('a range job through GraphQL, Temporal and Docker', () => {
     expect(used).toEqual(new Set(market.providers.map((p) => p.id)));
     for (const s of job.subtasks) {
       expect(s.status).toBe('SUCCEEDED');
+      // Both providers ran it and agreed.
+      expect(new Set(s.attempts.map((a: any) => a.providerId)).size).toBe(2);
+      expect(s.attempts.map((a: any) => a.verdict)).toEqual(['ACCEPTED', 'ACCEPTED']);
       expect(s.exitCode).toBe(0);
       expect(s.resultRef).toMatch(/^sha256:[0-9a-f]{64}$/);
       expect(s.attempts[0].wallSeconds).toBeGreaterThan(0);
@@ -75,7 +78,10 @@ describe('a range job through GraphQL, Temporal and Docker', () => {
     const types = events.map((e) => e.type);
     expect(types[0]).toBe('jobStarted');
     expect(types.at(-1)).toBe('jobSucceeded');
-    for (const t of ['subtaskScheduled', 'subtaskStarted', 'subtaskFinished']) expect(types.filter((x) => x === t)).toHaveLength(8);
+    // Two copies of each subtask (redundancy 2 by default), one accepted result each.
+    for (const t of ['subtaskScheduled', 'subtaskFinished']) expect(types.filter((x) => x === t)).toHaveLength(8);
+    for (const t of ['subtaskStarted', 'resultDelivered']) expect(types.filter((x) => x === t)).toHaveLength(16);
+    expect(types).not.toContain('resultRejected');
 
     // The stored result blob is served over HTTP and says what the subtask printed.
     const blob = await fetch(`${market.apiUrl}/blobs/sha256/${job.subtasks[0].resultRef.slice(7)}`);

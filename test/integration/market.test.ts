@@ -48,6 +48,7 @@ describe('the market', () => {
       command: ['sh', '-c', 'sleep 2; echo {start}'],
       split: { kind: 'range', start: 0, end: 2, step: 1 },
       resources: { cpus: 0.5 },
+      redundancy: 1,
       demand: { preference: 'cheapest' },
     });
     const job = await waitForJob(market, id);
@@ -90,6 +91,7 @@ describe('the market', () => {
       command: ['sh', '-c', 'sleep 2; echo 1'],
       split: { kind: 'range', start: 0, end: 5, step: 1 },
       merge: { kind: 'sum' },
+      redundancy: 1,
       resources: { cpus: 0.5 },
     });
     await waitFor('a subtask to run on the cheap provider', async () => {
@@ -118,6 +120,7 @@ describe('the market', () => {
       image,
       command: ['true'],
       split: { kind: 'range', start: 0, end: 1, step: 1 },
+      redundancy: 1,
       demand: { allowedProviders: [p.pricey.id], offerDeadlineSeconds: 6 },
     });
     await waitFor('the subtask to wait for offers', async () => {

@@ -125,7 +125,8 @@ export const JOB_QUERY = /* GraphQL */ `
         provider { id }
         agreement { id providerId state price { start cpuSecond envSecond } explanation decisionReason endedBy endReason }
         agreements { providerId state decisionReason }
-        attempts { number providerId status exitCode failureType reason stdoutTail stderrTail cpuSeconds wallSeconds }
+        attempts { number copy providerId status verdict resultKey exitCode failureType reason stdoutTail stderrTail cpuSeconds wallSeconds }
+        votes
       }
     }
   }

@@ -19,7 +19,8 @@ describe('job spec validation', () => {
     const spec = validateJobSpec(base);
     expect(spec.resources).toEqual({ cpus: 1, memory: '256m', gpu: 0, timeoutSeconds: 600 });
     expect(spec.retries).toEqual({ maxAttempts: 3, heartbeatTimeoutSeconds: 10 });
-    expect(spec.redundancy).toBe(1);
+    expect(spec.redundancy).toBe(2);
+    expect(spec.verification).toEqual({ compare: 'exact', maxExtraRuns: 2 });
     expect(spec.merge).toEqual({ kind: 'none' });
     expect(spec.maxParallel).toBe(50);
     expect(spec.inputs).toEqual([]);
@@ -59,7 +60,7 @@ describe('job spec validation', () => {
     const p = problems({
       ...base,
       resources: { cpus: 0, memory: 'lots', timeoutSeconds: 0 },
-      redundancy: 2,
+      redundancy: 9,
       budget: { amount: '-1' },
       inputs: [{ name: '../etc/passwd', ref: 'sha256:xyz' }],
     });

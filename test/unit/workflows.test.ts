@@ -31,10 +31,10 @@ const ok = (out: string): RunResult => ({ status: 'succeeded', exitCode: 0, stdo
 
 function fakeRequestor(fake: Fake, providers: string[], subtaskCount: number, maxParallel: number): Partial<RequestorActivities & MarketActivities> {
   return {
-    prepareJob: async () => ({ subtaskCount, maxParallel, maxAttempts: 2, heartbeatTimeoutSeconds: 5, timeoutSeconds: 30, offerDeadlineSeconds: 30 }),
+    prepareJob: async () => ({ subtaskCount, maxParallel, maxAttempts: 2, heartbeatTimeoutSeconds: 5, timeoutSeconds: 30, offerDeadlineSeconds: 30, redundancy: 1, maxExtraRuns: 0 }),
     loadSubtask: async ({ jobId, index }) => ({ jobId, index, image: 'x', command: ['x'], inputs: [], cpus: 1, memoryBytes: 1, timeoutSeconds: 30 }),
-    proposeAgreement: async ({ index, attempt, exclude }) => {
-      const provider = providers.find((p) => !exclude.includes(p)) ?? providers[0];
+    proposeAgreement: async ({ index, attempt, exclude, avoid = [] }) => {
+      const provider = providers.find((p) => !exclude.includes(p) && !avoid.includes(p)) ?? providers[0];
       fake.attempts.push({ index, attempt, provider });
       const agreementId = `${index}.${attempt}.${provider}`;
       return {
@@ -48,6 +48,7 @@ function fakeRequestor(fake: Fake, providers: string[], subtaskCount: number, ma
     decideAgreement: async () => ({ approved: true, reason: 'approved' }),
     finishAttempt: async () => undefined,
     endSubtask: async () => undefined,
+    acceptResult: async () => undefined,
     mergeJob: async () => ({ value: 'merged', ref: null }),
     finishJob: async ({ status, error }) => {
       fake.ended.push({ status, error });
