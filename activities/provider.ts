@@ -143,6 +143,10 @@ export function createProviderActivities(deps: ProviderDeps) {
         signal: ctx.cancellationSignal,
       });
       if (res.cancelled) throw new CancelledFailure('subtask cancelled; its container was killed');
+      if (misbehave === 'wrong-output' && res.exitCode === 0) {
+        log.warn('misbehaving on purpose: returning wrong output', { agreementId: req.agreementId });
+        await fs.writeFile(res.stdoutFile, corrupt(await fs.readFile(res.stdoutFile)));
+      }
       const stdoutTail = await tail(res.stdoutFile);
       const stderrTail = await tail(res.stderrFile);
       const base = { exitCode: res.exitCode, stdoutTail, stderrTail, cpuSeconds: res.cpuSeconds, wallSeconds: res.wallSeconds };
@@ -154,10 +158,6 @@ export function createProviderActivities(deps: ProviderDeps) {
         return { ...failed(FailureType.ContainerFailed, `exited with code ${res.exitCode}${why ? `: ${why}` : ''}`), ...base };
       }
       ctx.heartbeat({ phase: 'outputs' });
-      if (misbehave === 'wrong-output') {
-        log.warn('misbehaving on purpose: returning wrong output', { agreementId: req.agreementId });
-        await fs.writeFile(res.stdoutFile, corrupt(await fs.readFile(res.stdoutFile)));
-      }
       const stdoutRef = await refOfFile(res.stdoutFile);
       await deps.blobs.uploadFile(res.stdoutFile, stdoutRef);
       const outputs: OutputFile[] = [];
