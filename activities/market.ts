@@ -13,7 +13,7 @@ import type { Decision, Proposal } from '../core/policy.js';
 import type { Db } from '../schema/db.js';
 import { agreements, attempts, jobs, providers, subtasks, type MatchExplanation } from '../schema/tables.js';
 import type { CapacitySignal } from './capacity.js';
-import { ACTIVE_AGREEMENT_STATES, loadMarketOffers } from './marketData.js';
+import { ACTIVE_AGREEMENT_STATES, NEUTRAL, loadMarketOffers, loadReputations } from './marketData.js';
 import type { SubtaskRef } from './types.js';
 
 export interface MarketDeps {
@@ -27,7 +27,7 @@ export interface MarketDeps {
 
 /** What proposeAgreement found. */
 export type ProposeResult =
-  | { kind: 'proposed'; agreementId: string; providerId: string; taskQueue: string; proposal: Proposal }
+  | { kind: 'proposed'; agreementId: string; providerId: string; taskQueue: string; proposal: Proposal; track: { accepted: number; reputation: number } }
   | { kind: 'noMatch'; explanation: string };
 
 const LOCK_PLACEMENT = 1;
@@ -42,6 +42,12 @@ export function createMarketActivities(deps: MarketDeps) {
   const { db } = deps;
   const livenessMs = deps.providerLivenessMs ?? 15_000;
   const slotWaitMs = deps.slotWaitMs ?? 10_000;
+
+  /** A provider's record, for adaptive verification. */
+  async function trackOf(providerId: string): Promise<{ accepted: number; reputation: number }> {
+    const r = (await loadReputations(db, [providerId])).get(providerId) ?? NEUTRAL;
+    return { accepted: r.history.accepted, reputation: r.reputation };
+  }
 
   async function loadDemand(jobId: string): Promise<Demand> {
     const [job] = await db.select({ spec: jobs.spec, requestorId: jobs.requestorId }).from(jobs).where(eq(jobs.id, jobId));
@@ -74,7 +80,7 @@ export function createMarketActivities(deps: MarketDeps) {
       });
       if (open[0]) {
         const [p] = await db.select({ taskQueue: providers.taskQueue }).from(providers).where(eq(providers.id, open[0].providerId));
-        return { kind: 'proposed', agreementId: open[0].id, providerId: open[0].providerId, taskQueue: p.taskQueue, proposal: proposalOf(open[0]) };
+        return { kind: 'proposed', agreementId: open[0].id, providerId: open[0].providerId, taskQueue: p.taskQueue, proposal: proposalOf(open[0]), track: await trackOf(open[0].providerId) };
       }
 
       const tryPropose = () =>
@@ -129,7 +135,7 @@ export function createMarketActivities(deps: MarketDeps) {
             })
             .returning();
           const [p] = await tx.select({ taskQueue: providers.taskQueue }).from(providers).where(eq(providers.id, winner.providerId));
-          return { kind: 'proposed' as const, agreementId: row.id, providerId: row.providerId, taskQueue: p.taskQueue, proposal: proposalOf(row) };
+          return { kind: 'proposed' as const, agreementId: row.id, providerId: row.providerId, taskQueue: p.taskQueue, proposal: proposalOf(row), track: { accepted: 0, reputation: 0 } };
         });
 
       // Wait here a while for a slot (cheap polling, woken at once when one frees in this process);
@@ -149,6 +155,7 @@ export function createMarketActivities(deps: MarketDeps) {
           .where(and(eq(subtasks.jobId, jobId), eq(subtasks.index, index)));
         await deps.addEvent(jobId, `waiting/${index}/${attempt}`, 'subtaskWaitingForOffers', { subtaskIndex: index, message: result.explanation });
       } else {
+        result.track = await trackOf(result.providerId);
         await deps.addEvent(jobId, `proposed/${result.agreementId}`, 'agreementProposed', { subtaskIndex: index, providerId: result.providerId, message: result.agreementId });
       }
       return result;

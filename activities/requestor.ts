@@ -82,6 +82,7 @@ export function createRequestorActivities(deps: RequestorDeps) {
         offerDeadlineSeconds: spec.demand.offerDeadlineSeconds,
         redundancy: spec.redundancy,
         maxExtraRuns: spec.verification.maxExtraRuns,
+        adaptive: spec.verification.adaptive ?? null,
       };
     },
 
@@ -189,6 +190,11 @@ export function createRequestorActivities(deps: RequestorDeps) {
         providerId: winner.providerId,
         message: `${who.length} of ${accepted.length + rejected.length} copies agree (${who.join(', ')}); exit code ${winner.exitCode} in ${(winner.wallSeconds ?? 0).toFixed(1)} s`,
       });
+    },
+
+    /** Records how a subtask is verified and why (the adaptive draws), for an audit. */
+    async noteVerification({ jobId, index, reason }: SubtaskRef & { reason: string }): Promise<void> {
+      await addEvent(jobId, `verification/${index}`, 'verificationPlanned', { subtaskIndex: index, message: reason });
     },
 
     /** Marks a subtask failed for good (its attempts are spent, or no result had a majority) or cancelled. */

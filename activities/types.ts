@@ -4,6 +4,7 @@
  */
 import type { InputFile } from '../core/jobSpec.js';
 import type { FailureType } from '../core/failures.js';
+import type { AdaptivePolicy } from '../core/verify.js';
 import type { OutputFile } from '../schema/tables.js';
 
 export interface SubtaskRef {
@@ -21,6 +22,7 @@ export interface JobPlan {
   offerDeadlineSeconds: number;
   redundancy: number;
   maxExtraRuns: number;
+  adaptive: AdaptivePolicy | null;
 }
 
 /** Everything a provider needs to run one subtask. */

@@ -8,6 +8,7 @@ import addFormatsModule from 'ajv-formats';
 import { YAMLParseError, LineCounter, parseDocument } from 'yaml';
 import { InvalidJobSpecError, type SpecProblem } from './failures.js';
 import { parseSize } from './units.js';
+import type { AdaptivePolicy } from './verify.js';
 
 export const BLOB_REF_PATTERN = '^sha256:[0-9a-f]{64}$';
 export const MAX_SUBTASKS = 100_000;
@@ -40,7 +41,7 @@ export interface JobSpec {
     timeoutSeconds: number;
   };
   redundancy: number;
-  verification: { compare: 'exact'; maxExtraRuns: number };
+  verification: { compare: 'exact'; maxExtraRuns: number; adaptive?: AdaptivePolicy };
   retries: { maxAttempts: number; heartbeatTimeoutSeconds: number };
   merge: { kind: MergeKind };
   maxParallel: number;
@@ -161,6 +162,17 @@ export const jobSpecJsonSchema = {
       properties: {
         compare: { enum: ['exact'], default: 'exact', description: 'exact: sha256 of stdout and every output file' },
         maxExtraRuns: { type: 'integer', minimum: 0, maximum: 5, default: 2, description: 'tie-breaking copies when copies disagree' },
+        adaptive: {
+          type: 'object',
+          additionalProperties: false,
+          description: 'let trusted providers work alone at a rate, spot-checked at random (off unless given)',
+          properties: {
+            trustAfter: { type: 'integer', minimum: 1, default: 10 },
+            minReputation: { type: 'number', minimum: 0, maximum: 1, default: 0.9 },
+            soloRate: { type: 'number', minimum: 0, maximum: 1, default: 0.5 },
+            spotCheckRate: { type: 'number', minimum: 0, maximum: 1, default: 0.25 },
+          },
+        },
       },
     },
     retries: {

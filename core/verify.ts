@@ -48,3 +48,39 @@ export function judge(results: CopyResult[], redundancy: number): Judgement {
   }
   return { verdict: 'undecided', votes };
 }
+
+/** Adaptive verification, as BOINC does it: trusted providers sometimes work alone, spot-checked at random. */
+export interface AdaptivePolicy {
+  /** Accepted results a provider needs before it may work alone. */
+  trustAfter: number;
+  minReputation: number;
+  /** Share of a trusted provider's subtasks it runs alone. */
+  soloRate: number;
+  /** Share of those solo results re-run elsewhere and compared. */
+  spotCheckRate: number;
+}
+
+export type VerificationPlan = { copies: number; reason: string };
+
+/**
+ * How many copies a subtask needs, given who got its first copy and two draws in [0, 1) from
+ * the job's recorded seed (so an audit can replay every decision).
+ */
+export function planVerification(
+  redundancy: number,
+  policy: AdaptivePolicy | null,
+  first: { providerId: string; accepted: number; reputation: number },
+  draws: { solo: number; spot: number },
+): VerificationPlan {
+  if (!policy || redundancy <= 1) return { copies: redundancy, reason: `redundancy ${redundancy}` };
+  const trusted = first.accepted >= policy.trustAfter && first.reputation >= policy.minReputation;
+  if (!trusted)
+    return {
+      copies: redundancy,
+      reason: `${first.providerId} not trusted yet (${first.accepted.toFixed(1)} accepted results, reputation ${first.reputation.toFixed(2)}): ${redundancy} copies`,
+    };
+  if (draws.solo >= policy.soloRate) return { copies: redundancy, reason: `${first.providerId} trusted, solo draw ${draws.solo.toFixed(3)} >= ${policy.soloRate}: ${redundancy} copies` };
+  if (draws.spot < policy.spotCheckRate)
+    return { copies: 2, reason: `${first.providerId} trusted, alone (solo draw ${draws.solo.toFixed(3)}), spot check (draw ${draws.spot.toFixed(3)} < ${policy.spotCheckRate}): 2 copies` };
+  return { copies: 1, reason: `${first.providerId} trusted, alone (solo draw ${draws.solo.toFixed(3)} < ${policy.soloRate}; no spot check, draw ${draws.spot.toFixed(3)})` };
+}

@@ -41,7 +41,7 @@ const requestor = proxyActivities<RequestorActivities>(bookkeeping);
 export interface JobInput {
   jobId: string;
   /** Set when the workflow continues as new. */
-  resume?: { plan: JobPlan; nextIndex: number; succeeded: number };
+  resume?: { plan: JobPlan; nextIndex: number; succeeded: number; seed: number };
 }
 
 export interface JobProgress {
@@ -94,6 +94,8 @@ export async function jobWorkflow(input: JobInput): Promise<JobOutcome> {
 
   try {
     const plan = input.resume?.plan ?? (await requestor.prepareJob({ jobId }));
+    // Drawn once per job (workflow randomness replays), handed to each subtask in its recorded input.
+    const seed = input.resume?.seed ?? Math.floor(Math.random() * 2 ** 31);
     progress.total = plan.subtaskCount;
     progress.status = 'running';
 
@@ -109,7 +111,7 @@ export async function jobWorkflow(input: JobInput): Promise<JobOutcome> {
         try {
           const handle = await startChild(subtaskWorkflow, {
             workflowId: subtaskWorkflowId(jobId, index),
-            args: [{ jobId, index, maxAttempts: plan.maxAttempts, heartbeatTimeoutSeconds: plan.heartbeatTimeoutSeconds, offerDeadlineSeconds: plan.offerDeadlineSeconds, redundancy: plan.redundancy, maxExtraRuns: plan.maxExtraRuns }],
+            args: [{ jobId, index, maxAttempts: plan.maxAttempts, heartbeatTimeoutSeconds: plan.heartbeatTimeoutSeconds, offerDeadlineSeconds: plan.offerDeadlineSeconds, redundancy: plan.redundancy, maxExtraRuns: plan.maxExtraRuns, adaptive: plan.adaptive, seed }],
             parentClosePolicy: ParentClosePolicy.REQUEST_CANCEL,
           });
           await handle.result();
@@ -145,7 +147,7 @@ export async function jobWorkflow(input: JobInput): Promise<JobOutcome> {
     if (failure) return await finish('failed', failure);
     if (rolling) {
       await condition(allHandlersFinished);
-      return await continueAsNew<typeof jobWorkflow>({ jobId, resume: { plan, nextIndex: next, succeeded: progress.succeeded } });
+      return await continueAsNew<typeof jobWorkflow>({ jobId, resume: { plan, nextIndex: next, succeeded: progress.succeeded, seed } });
     }
 
     progress.status = 'merging';

@@ -22,7 +22,9 @@ import type { RequestorActivities } from '../activities/requestor.js';
 import type { ProviderActivities } from '../activities/provider.js';
 import type { RunResult } from '../activities/types.js';
 import { FailureType } from '../core/failures.js';
-import { exactKey, judge, tally, type CopyResult } from '../core/verify.js';
+import { exactKey, judge, planVerification, tally, type AdaptivePolicy, type CopyResult } from '../core/verify.js';
+import { seededRandom } from '../core/random.js';
+import type { ProposeResult } from '../activities/market.js';
 
 /** Bookkeeping on the requestor's own queue: quick, retried until the database answers. */
 const bookkeeping: ActivityOptions = {
@@ -78,6 +80,10 @@ export interface SubtaskInput {
   redundancy?: number;
   /** Tie-breaking copies allowed when the copies disagree. */
   maxExtraRuns?: number;
+  /** Adaptive verification: trusted providers may work alone (null: always `redundancy` copies). */
+  adaptive?: AdaptivePolicy | null;
+  /** The job's seed for the adaptive draws, recorded here so an audit can replay them. */
+  seed?: number;
 }
 
 export interface SubtaskOutcome {
@@ -112,6 +118,8 @@ function describeFailure(e: unknown, providerId: string, heartbeatTimeoutSeconds
   if (cause instanceof ApplicationFailure) return { failureType: cause.type ?? 'ProviderError', reason: `provider ${providerId}: ${cause.message}` };
   return { failureType: 'ProviderError', reason: `provider ${providerId}: ${(cause as Error)?.message ?? String(cause)}` };
 }
+
+type Placement = Extract<ProposeResult, { kind: 'proposed' }>;
 
 /** No offer matched for longer than the demand allows. */
 class NoMatchingOffer extends Error {}
@@ -183,12 +191,12 @@ export async function subtaskWorkflow(input: SubtaskInput): Promise<SubtaskOutco
   let nextAttempt = 1;
 
   /** One copy: attempts on one provider after another until one returns a result. */
-  async function runCopy(copy: number): Promise<CopyResult> {
+  async function runCopy(copy: number, first?: { attempt: number; placement: Placement }): Promise<CopyResult> {
     let lastFailure = '';
     for (let tries = 1; tries <= maxAttempts; tries++) {
-      const attempt = nextAttempt++;
+      const attempt = tries === 1 && first ? first.attempt : nextAttempt++;
       state.attempt = attempt;
-      const placement = await negotiate(input, attempt, copy, resultFrom, failedOn, state);
+      const placement = tries === 1 && first ? first.placement : await negotiate(input, attempt, copy, resultFrom, failedOn, state);
       state.phase = 'running';
       const provider = proxyActivities<ProviderActivities>(containerRun(placement.taskQueue, task.timeoutSeconds, heartbeatTimeoutSeconds));
       let result: RunResult | { status: 'failed'; failureType: string; reason: string };
@@ -217,12 +225,12 @@ export async function subtaskWorkflow(input: SubtaskInput): Promise<SubtaskOutco
   let copyFailure: string | null = null;
   let noMatch: string | null = null;
   const pending: Promise<void>[] = [];
-  const launch = () => {
+  const launch = (first?: { attempt: number; placement: Placement }) => {
     const copy = launched++;
     state.copies = launched;
     pending.push(
       copies
-        .run(() => runCopy(copy))
+        .run(() => runCopy(copy, first))
         .then(
           (r) => {
             results.push(r);
@@ -245,13 +253,27 @@ export async function subtaskWorkflow(input: SubtaskInput): Promise<SubtaskOutco
     await Promise.all(pending);
   };
 
+  let needed = redundancy;
   try {
-    for (let i = 0; i < redundancy; i++) launch();
+    let first: { attempt: number; placement: Placement } | undefined;
+    if (input.adaptive && redundancy > 1) {
+      // The first copy's provider decides how many copies: negotiate it, then draw.
+      const rand = seededRandom(((input.seed ?? 0) + Math.imul(index + 1, 2654435761)) >>> 0);
+      const draws = { solo: rand(), spot: rand() };
+      const attempt = nextAttempt++;
+      const placement = await copies.run(() => negotiate(input, attempt, 0, resultFrom, failedOn, state));
+      const plan = planVerification(redundancy, input.adaptive, { providerId: placement.providerId, ...placement.track }, draws);
+      needed = plan.copies;
+      await requestor.noteVerification({ jobId, index, reason: `seed ${input.seed}, draws solo ${draws.solo.toFixed(3)} spot ${draws.spot.toFixed(3)}: ${plan.reason}` });
+      first = { attempt, placement };
+    }
+    launch(first);
+    for (let i = 1; i < needed; i++) launch();
     let seen = 0;
     for (;;) {
       await condition(() => settled > seen);
       seen = settled;
-      const judgement = judge(results, redundancy);
+      const judgement = judge(results, needed);
       if (judgement.verdict === 'accepted') {
         await stopCopies();
         state.phase = 'done';
@@ -269,7 +291,7 @@ export async function subtaskWorkflow(input: SubtaskInput): Promise<SubtaskOutco
         break;
       }
       if (settled === launched) {
-        if (launched - redundancy < maxExtraRuns) {
+        if (launched - needed < maxExtraRuns) {
           launch(); // a tie-breaker on a provider that has not answered yet
           continue;
         }
@@ -282,8 +304,11 @@ export async function subtaskWorkflow(input: SubtaskInput): Promise<SubtaskOutco
         await stopCopies();
         await requestor.endSubtask({ jobId, index, status: 'cancelled', reason: 'job cancelled' });
       });
+      throw e;
     }
-    throw e;
+    // The first copy's negotiation (adaptive verification) found no offer in time.
+    if (!(e instanceof NoMatchingOffer)) throw e;
+    noMatch = e.message;
   }
 
   state.phase = 'failed';

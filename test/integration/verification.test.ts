@@ -105,3 +105,43 @@ describe('a provider that hangs', () => {
     expect(Date.now() - started).toBeLessThan(20_000);
   });
 });
+
+describe('adaptive verification', () => {
+  let market: TestMarket;
+  beforeAll(async () => {
+    market = await startMarket(['x1', 'x2', 'x3']);
+  });
+  afterAll(async () => {
+    await market?.close();
+  });
+
+  const spec = (adaptive?: object) => ({
+    image,
+    command: ['echo', '{start}'],
+    split: { kind: 'range', start: 0, end: 6, step: 1 },
+    merge: { kind: 'concat' },
+    redundancy: 2,
+    maxParallel: 3,
+    ...(adaptive ? { verification: { adaptive } } : {}),
+  });
+  const plans = async (id: string) =>
+    (await market.gql('query($id: ID!) { job(id: $id) { events { type message } } }', { id })).job.events.filter((e: any) => e.type === 'verificationPlanned').map((e: any) => e.message);
+
+  it('lets providers with a record work alone, spot-checks them at the rate asked, and records each draw', async () => {
+    // A first job builds every provider's record (two copies of each subtask agree).
+    const warmup = await waitForJob(market, await submit(market, spec()));
+    expect(warmup.status).toBe('SUCCEEDED');
+
+    const solo = await waitForJob(market, await submit(market, spec({ trustAfter: 2, minReputation: 0.6, soloRate: 1, spotCheckRate: 0 })));
+    expect(solo.status).toBe('SUCCEEDED');
+    expect(solo.subtasks.map((s: any) => s.attempts.length)).toEqual([1, 1, 1, 1, 1, 1]);
+    const soloPlans = await plans(solo.id);
+    expect(soloPlans).toHaveLength(6);
+    for (const p of soloPlans) expect(p).toMatch(/^seed \d+, draws solo 0\.\d{3} spot 0\.\d{3}: .* trusted, alone/);
+
+    const checked = await waitForJob(market, await submit(market, spec({ trustAfter: 2, minReputation: 0.6, soloRate: 1, spotCheckRate: 1 })));
+    expect(checked.status).toBe('SUCCEEDED');
+    expect(checked.subtasks.map((s: any) => s.attempts.length)).toEqual([2, 2, 2, 2, 2, 2]);
+    for (const p of await plans(checked.id)) expect(p).toContain('spot check');
+  });
+});

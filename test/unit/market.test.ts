@@ -13,6 +13,8 @@ import {
 import { validateOffer, InvalidOfferError } from '../../core/offer.js';
 import { reviewProposal, type ProviderPolicy, type Proposal } from '../../core/policy.js';
 import { resolvePreset } from '../../core/presets.js';
+import { decay, reputationOf } from '../../core/reputation.js';
+import { exactKey, judge, planVerification, quorumOf } from '../../core/verify.js';
 
 const GiB = 1024 ** 3;
 
@@ -221,5 +223,49 @@ describe('a provider’s policy', () => {
   it('counters a proposal below its lowest price with its offer price', () => {
     const low = { ...proposal, pricing: { start: 0, cpuSecond: 0.00005, envSecond: 0.00005 } };
     expect(reviewProposal(policy, low, 0)).toMatchObject({ decision: 'counter', pricing: policy.offerPricing });
+  });
+});
+
+describe('quorum and adaptive verification', () => {
+  const r = (attempt: number, providerId: string, key: string) => ({ attempt, providerId, key });
+
+  it('accepts a majority and rejects the rest; a tie stays undecided', () => {
+    expect(judge([r(1, 'a', 'x'), r(2, 'b', 'x')], 2)).toMatchObject({ verdict: 'accepted', key: 'x', disagreeing: [] });
+    expect(judge([r(1, 'a', 'x'), r(2, 'b', 'y')], 2)).toEqual({ verdict: 'undecided', votes: { x: 1, y: 1 } });
+    const j = judge([r(1, 'a', 'x'), r(2, 'b', 'y'), r(3, 'c', 'x')], 2);
+    expect(j).toMatchObject({ verdict: 'accepted', key: 'x' });
+    expect(j.verdict === 'accepted' && j.disagreeing.map((d) => d.providerId)).toEqual(['b']);
+    expect(judge([r(1, 'a', 'x')], 1)).toMatchObject({ verdict: 'accepted' });
+    expect(quorumOf(3)).toBe(2);
+  });
+
+  it('compares stdout and every output file, in any order', () => {
+    const a = exactKey({ stdoutRef: 'sha256:1', outputs: [{ path: 'b.png', ref: 'sha256:3' }, { path: 'a.png', ref: 'sha256:2' }] });
+    const b = exactKey({ stdoutRef: 'sha256:1', outputs: [{ path: 'a.png', ref: 'sha256:2' }, { path: 'b.png', ref: 'sha256:3' }] });
+    expect(a).toBe(b);
+    expect(exactKey({ stdoutRef: 'sha256:1', outputs: [{ path: 'a.png', ref: 'sha256:9' }, { path: 'b.png', ref: 'sha256:3' }] })).not.toBe(a);
+  });
+
+  const policy = { trustAfter: 10, minReputation: 0.9, soloRate: 0.5, spotCheckRate: 0.25 };
+  const trusted = { providerId: 'p', accepted: 20, reputation: 0.95 };
+
+  it('lets a trusted provider work alone at the solo rate, spot-checked at its rate, from the draws', () => {
+    expect(planVerification(2, policy, trusted, { solo: 0.2, spot: 0.9 })).toMatchObject({ copies: 1 });
+    expect(planVerification(2, policy, trusted, { solo: 0.2, spot: 0.1 })).toMatchObject({ copies: 2, reason: expect.stringContaining('spot check') });
+    expect(planVerification(2, policy, trusted, { solo: 0.7, spot: 0.9 })).toMatchObject({ copies: 2 });
+    expect(planVerification(2, policy, { ...trusted, accepted: 3 }, { solo: 0, spot: 0.9 })).toMatchObject({ copies: 2, reason: expect.stringContaining('not trusted') });
+    expect(planVerification(2, null, trusted, { solo: 0, spot: 0.9 })).toMatchObject({ copies: 2 });
+  });
+});
+
+describe('reputation', () => {
+  it('is neutral with no history, rises with accepted results, falls far with one wrong result', () => {
+    expect(reputationOf({ accepted: 0, wrong: 0, failures: 0, timeouts: 0 })).toBe(0.5);
+    expect(reputationOf({ accepted: 20, wrong: 0, failures: 0, timeouts: 0 })).toBeGreaterThan(0.9);
+    const oneWrong = reputationOf({ accepted: 0, wrong: 1, failures: 0, timeouts: 0 });
+    const oneFailure = reputationOf({ accepted: 0, wrong: 0, failures: 1, timeouts: 0 });
+    expect(oneWrong).toBeLessThan(0.2);
+    expect(oneFailure).toBeGreaterThan(0.2);
+    expect(decay(3.5 * 24 * 3600)).toBeCloseTo(0.5);
   });
 });

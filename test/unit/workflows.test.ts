@@ -31,7 +31,7 @@ const ok = (out: string): RunResult => ({ status: 'succeeded', exitCode: 0, stdo
 
 function fakeRequestor(fake: Fake, providers: string[], subtaskCount: number, maxParallel: number): Partial<RequestorActivities & MarketActivities> {
   return {
-    prepareJob: async () => ({ subtaskCount, maxParallel, maxAttempts: 2, heartbeatTimeoutSeconds: 5, timeoutSeconds: 30, offerDeadlineSeconds: 30, redundancy: 1, maxExtraRuns: 0 }),
+    prepareJob: async () => ({ subtaskCount, maxParallel, maxAttempts: 2, heartbeatTimeoutSeconds: 5, timeoutSeconds: 30, offerDeadlineSeconds: 30, redundancy: 1, maxExtraRuns: 0, adaptive: null }),
     loadSubtask: async ({ jobId, index }) => ({ jobId, index, image: 'x', command: ['x'], inputs: [], cpus: 1, memoryBytes: 1, timeoutSeconds: 30 }),
     proposeAgreement: async ({ index, attempt, exclude, avoid = [] }) => {
       const provider = providers.find((p) => !exclude.includes(p) && !avoid.includes(p)) ?? providers[0];
@@ -43,6 +43,7 @@ function fakeRequestor(fake: Fake, providers: string[], subtaskCount: number, ma
         providerId: provider,
         taskQueue: `q-${provider}`,
         proposal: { agreementId, requestorId: 'r', jobId: 'j', subtaskIndex: index, image: 'x', pricing: { start: 0, cpuSecond: 0, envSecond: 0 }, maxDurationSeconds: 30 },
+        track: { accepted: 0, reputation: 0.5 },
       };
     },
     decideAgreement: async () => ({ approved: true, reason: 'approved' }),
