@@ -158,6 +158,17 @@ export function jobResolvers(deps: ApiDeps) {
           return null;
         }
       },
+      waiting: async (j: JobRow) =>
+        (await db.select({ n: sql<number>`count(*)::int` }).from(subtasks).where(and(eq(subtasks.jobId, j.id), eq(subtasks.status, 'waiting'))))[0].n,
+      note: async (j: JobRow) => {
+        const [w] = await db
+          .select({ index: subtasks.index, note: subtasks.note })
+          .from(subtasks)
+          .where(and(eq(subtasks.jobId, j.id), eq(subtasks.status, 'waiting')))
+          .orderBy(asc(subtasks.index))
+          .limit(1);
+        return w?.note ? `subtask ${w.index}: ${w.note}` : null;
+      },
       subtasks: (j: JobRow, args: { first: number; offset: number; status?: string[] }) =>
         db
           .select()

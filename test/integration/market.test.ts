@@ -129,6 +129,8 @@ describe('the market', () => {
     }, 20_000, 200);
     const { job: waiting } = await market.gql(JOB_QUERY, { id });
     expect(waiting.subtasks[0].note).toMatch(/^waiting for offers: \d+ offers, none eligible: 1 by offline, \d+ by notAllowed/);
+    const { job: summary } = await market.gql('query($id: ID!) { job(id: $id) { status waiting note } }', { id });
+    expect(summary).toMatchObject({ status: 'RUNNING', waiting: 1, note: expect.stringMatching(/^subtask 0: waiting for offers: .*1 by offline/) });
     const job = await waitForJob(market, id);
     expect(job.status).toBe('FAILED');
     expect(job.error).toMatch(/subtask 0: no offer matched for 6 s: .*1 by offline/);
