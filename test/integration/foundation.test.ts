@@ -5,19 +5,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Client, Connection } from '@temporalio/client';
 import { subscribe } from '../../infra/sse.js';
+import { countPrimesBelow } from '../support/primes.js';
 import { startMarket, submit, waitForJob, type TestMarket } from '../support/harness.js';
 
-/** Primes below n, by a plain sieve: the answer the market must reproduce. */
-function countPrimesBelow(n: number): number {
-  const composite = new Uint8Array(n);
-  let count = 0;
-  for (let i = 2; i < n; i++) {
-    if (composite[i]) continue;
-    count++;
-    for (let j = i * i; j < n; j += i) composite[j] = 1;
-  }
-  return count;
-}
 
 /** Collects a subscription's payloads until the server ends it. */
 async function readSubscription(apiUrl: string, query: string, variables: Record<string, unknown>): Promise<any[]> {
