@@ -8,7 +8,6 @@ import { subscribe } from '../../infra/sse.js';
 import { countPrimesBelow } from '../support/primes.js';
 import { startMarket, submit, waitForJob, type TestMarket } from '../support/harness.js';
 
-
 /** Collects a subscription's payloads until the server ends it. */
 async function readSubscription(apiUrl: string, query: string, variables: Record<string, unknown>): Promise<any[]> {
   const events = [];
