@@ -13,7 +13,7 @@ import type { Decision, Proposal } from '../core/policy.js';
 import type { Db } from '../schema/db.js';
 import { agreements, attempts, jobs, providers, subtasks, type MatchExplanation } from '../schema/tables.js';
 import type { CapacitySignal } from './capacity.js';
-import { ACTIVE_AGREEMENT_STATES, NEUTRAL, loadMarketOffers, loadReputations } from './marketData.js';
+import { ACTIVE_AGREEMENT_STATES, NEUTRAL, cachedReputations, loadMarketOffers, loadReputations } from './marketData.js';
 import type { SubtaskRef } from './types.js';
 
 export interface MarketDeps {
@@ -42,6 +42,7 @@ export function createMarketActivities(deps: MarketDeps) {
   const { db } = deps;
   const livenessMs = deps.providerLivenessMs ?? 15_000;
   const slotWaitMs = deps.slotWaitMs ?? 10_000;
+  const reputations = cachedReputations(db);
 
   /** A provider's record, for adaptive verification. */
   async function trackOf(providerId: string): Promise<{ accepted: number; reputation: number }> {
@@ -83,10 +84,13 @@ export function createMarketActivities(deps: MarketDeps) {
         return { kind: 'proposed', agreementId: open[0].id, providerId: open[0].providerId, taskQueue: p.taskQueue, proposal: proposalOf(open[0]), track: await trackOf(open[0].providerId) };
       }
 
-      const tryPropose = () =>
-        db.transaction(async (tx) => {
+      const tryPropose = async () => {
+        // Read outside the transaction: PGlite has one connection, and a query on `db` while the
+        // transaction holds it would wait for ever.
+        const known = await reputations();
+        return db.transaction(async (tx) => {
           await tx.execute(sql`select pg_advisory_xact_lock(${LOCK_PLACEMENT}, 0)`);
-          const offers = await loadMarketOffers(tx as unknown as Db, livenessMs);
+          const offers = await loadMarketOffers(tx as unknown as Db, livenessMs, { reputations: async () => known });
           // Never two copies of one subtask on one provider: those holding one (an open agreement)
           // or that ran one (a result delivered) are out too, whatever the caller knew when it asked.
           const holding = await tx
@@ -137,6 +141,7 @@ export function createMarketActivities(deps: MarketDeps) {
           const [p] = await tx.select({ taskQueue: providers.taskQueue }).from(providers).where(eq(providers.id, winner.providerId));
           return { kind: 'proposed' as const, agreementId: row.id, providerId: row.providerId, taskQueue: p.taskQueue, proposal: proposalOf(row), track: { accepted: 0, reputation: 0 } };
         });
+      };
 
       // Wait here a while for a slot (cheap polling, woken at once when one frees in this process);
       // only then fail, so that Temporal's retry takes over without filling the history.

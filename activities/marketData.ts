@@ -49,8 +49,31 @@ export function uptimeOf(p: Pick<Row, 'registeredAt' | 'onlineSeconds'>, now = D
   return span <= 0 ? 1 : Math.min(1, p.onlineSeconds / span);
 }
 
+/**
+ * Reputations change slowly and cost an aggregate over every attempt: placements, which run for
+ * each proposal, read them through a cache of a couple of seconds.
+ */
+export function cachedReputations(db: Db, ttlMs = 2000): () => Promise<Map<string, { reputation: number; history: History }>> {
+  let at = 0;
+  let value: Promise<Map<string, { reputation: number; history: History }>> | undefined;
+  return () => {
+    if (!value || Date.now() - at > ttlMs) {
+      at = Date.now();
+      value = loadReputations(db).catch((e) => {
+        value = undefined;
+        throw e;
+      });
+    }
+    return value;
+  };
+}
+
 /** Every published, not withdrawn offer, as the market sees it now. */
-export async function loadMarketOffers(db: Db, livenessMs: number, opts: { includeOffline?: boolean } = {}): Promise<MarketOffer[]> {
+export async function loadMarketOffers(
+  db: Db,
+  livenessMs: number,
+  opts: { includeOffline?: boolean; reputations?: () => Promise<Map<string, { reputation: number; history: History }>> } = {},
+): Promise<MarketOffer[]> {
   const now = Date.now();
   const rows = await db
     .select()
@@ -62,7 +85,7 @@ export async function loadMarketOffers(db: Db, livenessMs: number, opts: { inclu
     .where(inArray(agreements.state, [...ACTIVE_AGREEMENT_STATES]))
     .groupBy(agreements.providerId);
   const active = new Map(load.map((l) => [l.providerId, l.n]));
-  const reputations = await loadReputations(db);
+  const reputations = await (opts.reputations ? opts.reputations() : loadReputations(db));
   return rows
     .map((p) => ({
       offer: p.offer!,

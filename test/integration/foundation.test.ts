@@ -106,3 +106,27 @@ describe('a range job through GraphQL, Temporal and Docker', () => {
     expect(ok.edges).toHaveLength(0);
   });
 });
+
+describe('the embedded PGlite database, the demo default', () => {
+  let market: TestMarket;
+  beforeAll(async () => {
+    market = await startMarket(['lite-a', 'lite-b', 'lite-c'], { pglite: true });
+  });
+  afterAll(async () => {
+    await market?.close();
+  });
+
+  it('runs a verified job end to end', async () => {
+    expect(market.node.database.location).toContain('pglite');
+    const id = await submit(market, {
+      image: 'golemflow/compute:1',
+      command: ['primes', '{start}', '{end}'],
+      split: { kind: 'range', start: 0, end: 200_000, step: 50_000 },
+      merge: { kind: 'sum' },
+      redundancy: 2,
+    });
+    const job = await waitForJob(market, id);
+    expect(job.status).toBe('SUCCEEDED');
+    expect(job.result.value).toBe(String(countPrimesBelow(200_000)));
+  });
+});
