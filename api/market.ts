@@ -1,6 +1,6 @@
 /** Provider, Offer, Agreement and MarketStats: the market's side of the API. */
 import { and, asc, desc, eq, inArray, sql } from 'drizzle-orm';
-import { filterOffers, type Demand, type MarketOffer } from '../core/market.js';
+import { decisiveConstraint, describeCounts, filterOffers, type Demand, type MarketOffer } from '../core/market.js';
 import { InvalidOfferError, validateOffer, type OfferInput } from '../core/offer.js';
 import { parseSize } from '../core/units.js';
 import { providerTaskQueue } from '../infra/config.js';
@@ -171,12 +171,11 @@ export async function checkDemandSatisfiable(deps: ApiDeps, demand: Demand): Pro
   if (!offers.length) return;
   const { eligible, counts, excluded } = filterOffers(offers, demand);
   if (eligible.length) return;
-  const ranked = Object.entries(counts).sort((a, b) => b[1]! - a[1]!);
-  const [top, topCount] = ranked[0];
+  const top = decisiveConstraint(counts)!;
   const detail = excluded.find((e) => e.constraint === top)?.detail;
   throw userError(
     ErrorCode.NoMatchingOffer,
-    `no offer can ever satisfy this demand: ${top} rules out ${topCount} of ${offers.length} offers${detail ? ` (e.g. ${detail})` : ''}; excluded ${ranked.map(([c, n]) => `${n} by ${c}`).join(', ')}`,
+    `no offer can ever satisfy this demand: ${top} rules out ${counts[top]} of ${offers.length} offers${detail ? ` (e.g. ${detail})` : ''}; excluded ${describeCounts(counts)}`,
     { excludedCounts: counts, offers: offers.length },
   );
 }

@@ -90,7 +90,6 @@ export interface SubtaskOutcome {
   index: number;
   providerId: string;
   attempts: number;
-  stdoutRef: string | null;
 }
 
 export interface SubtaskState {
@@ -284,7 +283,7 @@ export async function subtaskWorkflow(input: SubtaskInput): Promise<SubtaskOutco
           rejected: judgement.disagreeing.map((r) => r.attempt),
           votes: tally(results),
         });
-        return { index, providerId: judgement.agreeing[0].providerId, attempts: nextAttempt - 1, stdoutRef: null };
+        return { index, providerId: judgement.agreeing[0].providerId, attempts: nextAttempt - 1 };
       }
       if (noMatch || copyFailure) {
         await stopCopies();
