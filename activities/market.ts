@@ -13,7 +13,7 @@ import type { Decision, Proposal } from '../core/policy.js';
 import type { Db } from '../schema/db.js';
 import { agreements, attempts, jobs, providers, subtasks, type MatchExplanation } from '../schema/tables.js';
 import type { CapacitySignal } from './capacity.js';
-import { ACTIVE_AGREEMENT_STATES, NEUTRAL, cachedReputations, loadMarketOffers, loadReputations } from './marketData.js';
+import { ACTIVE_AGREEMENT_STATES, NEUTRAL, cachedReputations, loadMarketOffers } from './marketData.js';
 import type { SubtaskRef } from './types.js';
 
 export interface MarketDeps {
@@ -44,9 +44,9 @@ export function createMarketActivities(deps: MarketDeps) {
   const slotWaitMs = deps.slotWaitMs ?? 10_000;
   const reputations = cachedReputations(db);
 
-  /** A provider's record, for adaptive verification. */
+  /** A provider's record, for adaptive verification (from the same cache placement reads). */
   async function trackOf(providerId: string): Promise<{ accepted: number; reputation: number }> {
-    const r = (await loadReputations(db, [providerId])).get(providerId) ?? NEUTRAL;
+    const r = (await reputations()).get(providerId) ?? NEUTRAL;
     return { accepted: r.history.accepted, reputation: r.reputation };
   }
 
@@ -175,7 +175,6 @@ export function createMarketActivities(deps: MarketDeps) {
       if (!a) throw ApplicationFailure.nonRetryable(`agreement ${agreementId} does not exist`, 'AgreementNotFound');
       // Decided already (this is a retry): the stored reason says how.
       if (a.state !== 'proposed') return { approved: a.decisionReason?.startsWith('approved') ?? false, reason: a.decisionReason };
-      const demand = await loadDemand(a.jobId);
       let state: 'approved' | 'rejected' | 'expired';
       let reason: string;
       let pricing = a.pricing;
@@ -183,7 +182,8 @@ export function createMarketActivities(deps: MarketDeps) {
         state = 'approved';
         reason = 'approved: proposal accepted';
       } else if (decision.decision === 'counter') {
-        if (withinMax(decision.pricing, demand)) {
+        // Only a counter-proposal needs the demand: is its price within the highest accepted?
+        if (withinMax(decision.pricing, await loadDemand(a.jobId))) {
           state = 'approved';
           pricing = decision.pricing;
           reason = `approved: counter-proposal accepted (${decision.reason})`;
