@@ -6,11 +6,11 @@ import { InvalidJobSpecError } from '../core/failures.js';
 import { parseJobSpec, validateJobSpec, jobSpecJsonSchema, type JobSpec } from '../core/jobSpec.js';
 import { countSubtasks } from '../core/split.js';
 import { workflowUiUrl } from '../infra/config.js';
-import { attempts, jobEvents, jobs, providers, subtasks, type JobStatus, type OutputFile, type SubtaskStatus } from '../schema/tables.js';
+import { attempts, jobEvents, jobs, subtasks, type JobStatus, type OutputFile, type SubtaskStatus } from '../schema/tables.js';
 import type { JobProgress, jobWorkflow } from '../workflows/job.js';
 import { demandFromSpec } from '../core/demand.js';
 import type { ApiDeps } from './deps.js';
-import { checkDemandSatisfiable } from './market.js';
+import { checkDemandSatisfiable, providerById } from './market.js';
 import { ErrorCode, invalidSpec, userError } from './errors.js';
 
 type JobRow = typeof jobs.$inferSelect;
@@ -43,12 +43,6 @@ function blobUrl(deps: ApiDeps, ref: string): string {
 }
 
 const outputFiles = (deps: ApiDeps, files: OutputFile[] | null) => (files ?? []).map((f) => ({ ...f, url: blobUrl(deps, f.ref) }));
-
-async function loadProvider(deps: ApiDeps, id: string | null) {
-  if (!id) return null;
-  const [p] = await deps.db.select().from(providers).where(eq(providers.id, id));
-  return p ?? null;
-}
 
 function parseSubmittedSpec(args: { spec?: unknown; specText?: string | null }): JobSpec {
   if ((args.spec == null) === (args.specText == null)) throw userError(ErrorCode.BadInput, 'give exactly one of spec (JSON) or specText (YAML or JSON text)');
@@ -186,7 +180,7 @@ export function jobResolvers(deps: ApiDeps) {
     },
     Subtask: {
       status: (s: SubtaskRow) => up(s.status),
-      provider: (s: SubtaskRow) => loadProvider(deps, s.providerId),
+      provider: (s: SubtaskRow) => providerById(db, s.providerId),
       outputs: (s: SubtaskRow) => outputFiles(deps, s.outputs),
       attempts: (s: SubtaskRow) =>
         db
@@ -206,7 +200,7 @@ export function jobResolvers(deps: ApiDeps) {
     Attempt: {
       status: (a: AttemptRow) => up(a.status),
       verdict: (a: AttemptRow) => a.verdict?.toUpperCase() ?? null,
-      provider: (a: AttemptRow) => loadProvider(deps, a.providerId),
+      provider: (a: AttemptRow) => providerById(db, a.providerId),
       outputs: (a: AttemptRow) => outputFiles(deps, a.outputs),
     },
   };

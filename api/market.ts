@@ -29,10 +29,15 @@ function offerView(m: MarketOffer) {
   return { ...m.offer, online: m.online };
 }
 
+/** A provider's row by id, or null (for an absent id too). */
+export async function providerById(db: ApiDeps['db'], id: string | null) {
+  if (!id) return null;
+  return (await db.select().from(providers).where(eq(providers.id, id)))[0] ?? null;
+}
+
 export function marketResolvers(deps: ApiDeps) {
   const { db } = deps;
   const livenessMs = deps.config.providerLivenessMs;
-  const providerById = async (id: string) => (await db.select().from(providers).where(eq(providers.id, id)))[0] ?? null;
 
   return {
     Query: {
@@ -40,7 +45,7 @@ export function marketResolvers(deps: ApiDeps) {
         const rows = await db.select().from(providers).orderBy(providers.id);
         return onlineOnly ? rows.filter((p) => isOnline(p, livenessMs)) : rows;
       },
-      provider: (_: unknown, { id }: { id: string }) => providerById(id),
+      provider: (_: unknown, { id }: { id: string }) => providerById(db, id),
       offers: async (_: unknown, { filter }: { filter?: { onlineOnly?: boolean; minCpus?: number; minMemory?: string; image?: string; maxPrice?: Demand['maxPrice'] } }) => {
         let offers = await loadMarketOffers(db, livenessMs);
         if (filter?.onlineOnly !== false) offers = offers.filter((m) => m.online);
@@ -133,12 +138,12 @@ export function marketResolvers(deps: ApiDeps) {
       offer: (p: ProviderRow) => (p.offer ? { ...p.offer, online: isOnline(p, livenessMs) } : null),
     },
     Offer: {
-      provider: (o: { providerId: string }) => providerById(o.providerId),
+      provider: (o: { providerId: string }) => providerById(db, o.providerId),
     },
     Agreement: {
       state: (a: AgreementRow) => a.state.toUpperCase(),
       price: (a: AgreementRow) => a.pricing,
-      provider: (a: AgreementRow) => providerById(a.providerId),
+      provider: (a: AgreementRow) => providerById(db, a.providerId),
       endedBy: (a: AgreementRow) => a.endedBy?.toUpperCase() ?? null,
     },
     Subtask: {
