@@ -62,6 +62,11 @@ export interface AdaptivePolicy {
 
 export type VerificationPlan = { copies: number; reason: string };
 
+/** A draw in [0, 1) to three places, truncated: rounding would print 0.9996 as "1.000 < 1". */
+export function formatDraw(draw: number): string {
+  return (Math.floor(draw * 1000) / 1000).toFixed(3);
+}
+
 /**
  * How many copies a subtask needs, given who got its first copy and two draws in [0, 1) from
  * the job's recorded seed (so an audit can replay every decision).
@@ -79,8 +84,8 @@ export function planVerification(
       copies: redundancy,
       reason: `${first.providerId} not trusted yet (${first.accepted.toFixed(1)} accepted results, reputation ${first.reputation.toFixed(2)}): ${redundancy} copies`,
     };
-  if (draws.solo >= policy.soloRate) return { copies: redundancy, reason: `${first.providerId} trusted, solo draw ${draws.solo.toFixed(3)} >= ${policy.soloRate}: ${redundancy} copies` };
+  if (draws.solo >= policy.soloRate) return { copies: redundancy, reason: `${first.providerId} trusted, solo draw ${formatDraw(draws.solo)} >= ${policy.soloRate}: ${redundancy} copies` };
   if (draws.spot < policy.spotCheckRate)
-    return { copies: 2, reason: `${first.providerId} trusted, alone (solo draw ${draws.solo.toFixed(3)}), spot check (draw ${draws.spot.toFixed(3)} < ${policy.spotCheckRate}): 2 copies` };
-  return { copies: 1, reason: `${first.providerId} trusted, alone (solo draw ${draws.solo.toFixed(3)} < ${policy.soloRate}; no spot check, draw ${draws.spot.toFixed(3)})` };
+    return { copies: 2, reason: `${first.providerId} trusted, alone (solo draw ${formatDraw(draws.solo)}), spot check (draw ${formatDraw(draws.spot)} < ${policy.spotCheckRate}): 2 copies` };
+  return { copies: 1, reason: `${first.providerId} trusted, alone (solo draw ${formatDraw(draws.solo)} < ${policy.soloRate}; no spot check, draw ${formatDraw(draws.spot)})` };
 }

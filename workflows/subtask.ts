@@ -22,7 +22,7 @@ import type { RequestorActivities } from '../activities/requestor.js';
 import type { ProviderActivities } from '../activities/provider.js';
 import type { RunResult } from '../activities/types.js';
 import { FailureType } from '../core/failures.js';
-import { exactKey, judge, planVerification, tally, type AdaptivePolicy, type CopyResult } from '../core/verify.js';
+import { exactKey, formatDraw, judge, planVerification, tally, type AdaptivePolicy, type CopyResult } from '../core/verify.js';
 import { seededRandom } from '../core/random.js';
 import type { ProposeResult } from '../activities/market.js';
 
@@ -263,7 +263,7 @@ export async function subtaskWorkflow(input: SubtaskInput): Promise<SubtaskOutco
       const placement = await copies.run(() => negotiate(input, attempt, 0, resultFrom, failedOn, state));
       const plan = planVerification(redundancy, input.adaptive, { providerId: placement.providerId, ...placement.track }, draws);
       needed = plan.copies;
-      await requestor.noteVerification({ jobId, index, reason: `seed ${input.seed}, draws solo ${draws.solo.toFixed(3)} spot ${draws.spot.toFixed(3)}: ${plan.reason}` });
+      await requestor.noteVerification({ jobId, index, reason: `seed ${input.seed}, draws solo ${formatDraw(draws.solo)} spot ${formatDraw(draws.spot)}: ${plan.reason}` });
       first = { attempt, placement };
     }
     launch(first);

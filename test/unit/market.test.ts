@@ -14,7 +14,7 @@ import { validateOffer, InvalidOfferError } from '../../core/offer.js';
 import { reviewProposal, type ProviderPolicy, type Proposal } from '../../core/policy.js';
 import { resolvePreset } from '../../core/presets.js';
 import { decay, reputationOf } from '../../core/reputation.js';
-import { exactKey, judge, planVerification, quorumOf } from '../../core/verify.js';
+import { exactKey, formatDraw, judge, planVerification, quorumOf } from '../../core/verify.js';
 
 const GiB = 1024 ** 3;
 
@@ -255,6 +255,9 @@ describe('quorum and adaptive verification', () => {
     expect(planVerification(2, policy, trusted, { solo: 0.7, spot: 0.9 })).toMatchObject({ copies: 2 });
     expect(planVerification(2, policy, { ...trusted, accepted: 3 }, { solo: 0, spot: 0.9 })).toMatchObject({ copies: 2, reason: expect.stringContaining('not trusted') });
     expect(planVerification(2, null, trusted, { solo: 0, spot: 0.9 })).toMatchObject({ copies: 2 });
+    // A draw just under 1 must never print as 1.000 (it would read "1.000 < 1").
+    expect(formatDraw(0.99962)).toBe('0.999');
+    expect(planVerification(2, { ...policy, soloRate: 1 }, trusted, { solo: 0.99962, spot: 0.9 }).reason).toContain('solo draw 0.999 < 1');
   });
 });
 
