@@ -3,9 +3,16 @@
  * (always, or with a probability), hangs (stops heartbeating and never answers), or exits
  * half-way. Turned on only by the provider's `--test-misbehave` flag, which logs loudly.
  */
+import { PNG } from 'pngjs';
 import { seededRandom } from '../core/random.js';
 
-export type MisbehaviourMode = 'wrong-output' | 'hang' | 'exit-midway';
+/**
+ * noisy-output is not dishonest: it stands for a provider whose renderer or FPU differs a
+ * little (a few pixels off by a few levels), which exact comparison rejects and an image
+ * tolerance accepts.
+ */
+export type MisbehaviourMode = 'wrong-output' | 'noisy-output' | 'hang' | 'exit-midway';
+const MODES: MisbehaviourMode[] = ['wrong-output', 'noisy-output', 'hang', 'exit-midway'];
 
 export interface Misbehaviour {
   mode: MisbehaviourMode;
@@ -17,7 +24,7 @@ export interface Misbehaviour {
 /** Parses `wrong-output`, `wrong-output:0.3`, `hang`, `exit-midway`. */
 export function parseMisbehaviour(text: string, seed = 1): Misbehaviour {
   const [mode, p] = text.split(':');
-  if (!['wrong-output', 'hang', 'exit-midway'].includes(mode)) throw new Error(`--test-misbehave: ${JSON.stringify(mode)} is not one of wrong-output[:probability], hang, exit-midway`);
+  if (!(MODES as string[]).includes(mode)) throw new Error(`--test-misbehave: ${JSON.stringify(mode)} is not one of wrong-output[:probability], noisy-output[:probability], hang, exit-midway`);
   const probability = p === undefined ? 1 : Number(p);
   if (!(probability > 0 && probability <= 1)) throw new Error(`--test-misbehave: probability ${JSON.stringify(p)} must be above 0 and at most 1`);
   return { mode: mode as MisbehaviourMode, probability, seed };
@@ -38,4 +45,31 @@ export function corrupt(output: Buffer): Buffer {
   const copy = Buffer.from(output);
   copy[0] ^= 1;
   return copy;
+}
+
+/**
+ * Changes a PNG's pixels: `noise` moves about one pixel in 5,000 by at most 3 levels (within any
+ * sane tolerance); `wrong` paints a grey block over a tenth of the image (a wrong render).
+ */
+export function perturbPng(bytes: Buffer, how: 'noise' | 'wrong', seed: number): Buffer {
+  const png = PNG.sync.read(bytes);
+  const rand = seededRandom(seed);
+  const pixels = png.width * png.height;
+  if (how === 'noise') {
+    const n = Math.max(1, Math.floor(pixels / 5000));
+    for (let k = 0; k < n; k++) {
+      const i = Math.floor(rand() * pixels) * 4;
+      for (let c = 0; c < 3; c++) png.data[i + c] = Math.max(0, Math.min(255, png.data[i + c] + (rand() < 0.5 ? -3 : 3)));
+    }
+  } else {
+    const w = Math.max(1, Math.floor(png.width / 3));
+    const h = Math.max(1, Math.floor(png.height / 3));
+    for (let y = 0; y < h; y++)
+      for (let x = 0; x < w; x++) {
+        const i = (y * png.width + x) * 4;
+        png.data[i] = png.data[i + 1] = png.data[i + 2] = 128;
+        png.data[i + 3] = 255;
+      }
+  }
+  return PNG.sync.write(png);
 }

@@ -12,7 +12,7 @@ import { formatSize } from '../core/units.js';
 import { reviewProposal, type Decision, type Proposal, type ProviderPolicy } from '../core/policy.js';
 import { refOfFile, type BlobClient } from '../blobs/client.js';
 import type { OutputFile } from '../schema/tables.js';
-import { corrupt, misbehaviourDecider, type Misbehaviour } from './misbehaviour.js';
+import { corrupt, perturbPng, misbehaviourDecider, type Misbehaviour } from './misbehaviour.js';
 import { LABEL_PREFIX, runInSandbox } from './sandbox.js';
 import type { RunRequest, RunResult } from './types.js';
 
@@ -146,6 +146,17 @@ export function createProviderActivities(deps: ProviderDeps) {
       if (misbehave === 'wrong-output' && res.exitCode === 0) {
         log.warn('misbehaving on purpose: returning wrong output', { agreementId: req.agreementId });
         await fs.writeFile(res.stdoutFile, corrupt(await fs.readFile(res.stdoutFile)));
+      }
+      if ((misbehave === 'wrong-output' || misbehave === 'noisy-output') && res.exitCode === 0) {
+        for (const rel of (await listFiles(outDir)).filter((f) => /\.png$/i.test(f))) {
+          const file = path.join(outDir, rel);
+          const bytes = await fs.readFile(file);
+          try {
+            await fs.writeFile(file, perturbPng(bytes, misbehave === 'wrong-output' ? 'wrong' : 'noise', req.index + 1));
+          } catch {
+            // Not a PNG after all: leave it as it is.
+          }
+        }
       }
       const stdoutTail = await tail(res.stdoutFile);
       const stderrTail = await tail(res.stderrFile);

@@ -6,7 +6,7 @@
 import { ApplicationFailure, log } from '@temporalio/activity';
 import { and, asc, eq, gte, inArray, isNull, notInArray, sql } from 'drizzle-orm';
 import { FailureType, InvalidJobSpecError } from '../core/failures.js';
-import { validateJobSpec } from '../core/jobSpec.js';
+import { compareSpecOf, validateJobSpec } from '../core/jobSpec.js';
 import { mergeOutputs } from '../core/merge.js';
 import { countSubtasks, planSubtask } from '../core/split.js';
 import { parseSize } from '../core/units.js';
@@ -83,6 +83,7 @@ export function createRequestorActivities(deps: RequestorDeps) {
         redundancy: spec.redundancy,
         maxExtraRuns: spec.verification.maxExtraRuns,
         adaptive: spec.verification.adaptive ?? null,
+        compare: compareSpecOf(spec),
       };
     },
 

@@ -5,6 +5,7 @@
 import type { InputFile } from '../core/jobSpec.js';
 import type { FailureType } from '../core/failures.js';
 import type { AdaptivePolicy } from '../core/verify.js';
+import type { CompareSpec } from '../core/compare.js';
 import type { OutputFile } from '../schema/tables.js';
 
 export interface SubtaskRef {
@@ -23,6 +24,8 @@ export interface JobPlan {
   redundancy: number;
   maxExtraRuns: number;
   adaptive: AdaptivePolicy | null;
+  /** How copies' results are compared (absent in plans recorded before comparison had a choice: exact). */
+  compare?: CompareSpec;
 }
 
 /** Everything a provider needs to run one subtask. */

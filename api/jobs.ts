@@ -200,6 +200,7 @@ export function jobResolvers(deps: ApiDeps) {
     Attempt: {
       status: (a: AttemptRow) => up(a.status),
       verdict: (a: AttemptRow) => a.verdict?.toUpperCase() ?? null,
+      comparisons: (a: AttemptRow) => a.comparisons ?? [],
       provider: (a: AttemptRow) => providerById(db, a.providerId),
       outputs: (a: AttemptRow) => outputFiles(deps, a.outputs),
     },

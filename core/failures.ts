@@ -16,6 +16,8 @@ export enum FailureType {
   MergeFailed = 'MergeFailed',
   SubtaskFailed = 'SubtaskFailed',
   NoQuorum = 'NoQuorum',
+  /** The user's comparator command could not give a verdict (not the providers' fault). */
+  ComparatorFailed = 'ComparatorFailed',
   JobCancelled = 'JobCancelled',
 }
 

@@ -8,6 +8,7 @@ import addFormatsModule from 'ajv-formats';
 import { YAMLParseError, LineCounter, parseDocument } from 'yaml';
 import { InvalidJobSpecError, type SpecProblem } from './failures.js';
 import { parseSize } from './units.js';
+import type { CompareSpec, ComparatorCommand, ImageTolerance } from './compare.js';
 import type { AdaptivePolicy } from './verify.js';
 
 export const BLOB_REF_PATTERN = '^sha256:[0-9a-f]{64}$';
@@ -41,7 +42,15 @@ export interface JobSpec {
     timeoutSeconds: number;
   };
   redundancy: number;
-  verification: { compare: 'exact'; maxExtraRuns: number; adaptive?: AdaptivePolicy };
+  verification: {
+    compare: 'exact' | 'image' | 'command';
+    /** For `compare: image`: how far two copies' PNG outputs may differ and still agree. */
+    image: ImageTolerance;
+    /** For `compare: command`: the user's comparator, run in a container. */
+    comparator?: ComparatorCommand;
+    maxExtraRuns: number;
+    adaptive?: AdaptivePolicy;
+  };
   retries: { maxAttempts: number; heartbeatTimeoutSeconds: number };
   merge: { kind: MergeKind };
   maxParallel: number;
@@ -160,7 +169,33 @@ export const jobSpecJsonSchema = {
       additionalProperties: false,
       default: {},
       properties: {
-        compare: { enum: ['exact'], default: 'exact', description: 'exact: sha256 of stdout and every output file' },
+        compare: {
+          enum: ['exact', 'image', 'command'],
+          default: 'exact',
+          description:
+            'exact: sha256 of stdout and every output file; image: PNG outputs within the `image` tolerance, other outputs exact, stdout ignored; command: the `comparator` decides',
+        },
+        image: {
+          type: 'object',
+          additionalProperties: false,
+          default: {},
+          properties: {
+            pixelThreshold: { type: 'number', minimum: 0, maximum: 1, default: 0.1, description: 'per-pixel colour distance still counted equal (pixelmatch)' },
+            maxDiffRatio: { type: 'number', minimum: 0, maximum: 1, default: 0.001, description: 'largest share of differing pixels' },
+            minPsnr: { type: ['number', 'null'], minimum: 0, default: 40, description: 'smallest PSNR in dB (null: not checked)' },
+          },
+        },
+        comparator: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['image', 'command'],
+          description: 'run with the two results under /in/a and /in/b (stdout in stdout, outputs by name); exit 0: same, 1: different',
+          properties: {
+            image: { type: 'string', minLength: 1, maxLength: 256, pattern: '^[a-z0-9][a-z0-9._/:@-]*$' },
+            command: { type: 'array', minItems: 1, maxItems: 256, items: { type: 'string', maxLength: 4096 } },
+            timeoutSeconds: { type: 'integer', minimum: 1, maximum: 3600, default: 60 },
+          },
+        },
         maxExtraRuns: { type: 'integer', minimum: 0, maximum: 5, default: 2, description: 'tie-breaking copies when copies disagree' },
         adaptive: {
           type: 'object',
@@ -327,6 +362,11 @@ function ruleProblems(spec: JobSpec): SpecProblem[] {
         problems.push({ path: `/command/${i}`, message: `placeholder {${m[1]}} is not provided by a ${s.kind} split` });
     }
   });
+  const v = spec.verification;
+  if (v.compare === 'command' && !v.comparator)
+    problems.push({ path: '/verification/comparator', message: 'is required when compare is "command" (an image and a command)' });
+  if (v.compare !== 'command' && v.comparator)
+    problems.push({ path: '/verification/compare', message: 'must be "command" when a comparator is given' });
   const names = new Set<string>();
   spec.inputs.forEach((f, i) => {
     if (names.has(f.name)) problems.push({ path: `/inputs/${i}/name`, message: `duplicates the name ${JSON.stringify(f.name)}` });
@@ -375,4 +415,12 @@ export function parseJobSpec(text: string, source = 'job spec'): JobSpec {
     });
     throw new InvalidJobSpecError(located);
   }
+}
+
+/** The comparison a job's subtasks use, as the workflow receives it. */
+export function compareSpecOf(spec: JobSpec): CompareSpec {
+  const v = spec.verification;
+  if (v.compare === 'image') return { kind: 'image', ...v.image };
+  if (v.compare === 'command') return { kind: 'command', ...v.comparator! };
+  return { kind: 'exact' };
 }

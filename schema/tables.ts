@@ -29,6 +29,17 @@ export const ATTEMPT_STATUSES = ['running', 'succeeded', 'failed', 'cancelled'] 
 export type AttemptStatus = (typeof ATTEMPT_STATUSES)[number];
 
 /** An output file a container wrote under /out, stored as a blob. */
+/** One comparison of a result with another (tolerance or comparator), and its evidence. */
+export interface Comparison {
+  /** The attempt compared with. */
+  against: number;
+  same: boolean;
+  detail: string;
+  /** Image comparison: the worst share of differing pixels and the lowest PSNR (dB; null when identical). */
+  diffRatio?: number;
+  psnr?: number | null;
+}
+
 export interface OutputFile {
   path: string;
   ref: string;
@@ -102,6 +113,8 @@ export const attempts = pgTable(
     verdict: text('verdict').$type<'accepted' | 'rejected'>(),
     /** The comparison key of its result (for exact comparison: its stdout and output blobs). */
     resultKey: text('result_key'),
+    /** Comparisons with earlier results under a tolerance or the user's comparator, with their evidence. */
+    comparisons: jsonb('comparisons').$type<Comparison[]>(),
     exitCode: integer('exit_code'),
     reason: text('reason'),
     failureType: text('failure_type'),

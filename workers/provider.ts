@@ -249,7 +249,7 @@ export function providerCommand(): Command {
     .option('--work-dir <dir>', 'scratch space for subtasks')
     .option('--no-build-runtimes', 'do not build the project runtime images')
     .addOption(new Option('--no-benchmark', 'skip the start-up benchmark (the offer then has no score)'))
-    .option('--test-misbehave <mode>', 'TEST ONLY: misbehave on purpose: wrong-output[:probability], hang, exit-midway')
+    .option('--test-misbehave <mode>', 'TEST ONLY: misbehave on purpose: wrong-output[:probability], noisy-output[:probability] (PNG pixels a little off), hang, exit-midway')
     .option('--test-misbehave-seed <n>', 'TEST ONLY: seed of the misbehaviour draws', Number, 1)
     .action(async (opts) => {
       if ((opts.gpuModel === undefined) !== (opts.gpuCount === undefined)) throw new Error('--gpu-model and --gpu-count go together');

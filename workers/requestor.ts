@@ -9,8 +9,10 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
+import Docker from 'dockerode';
 import { CapacitySignal } from '../activities/capacity.js';
 import { eventWriter } from '../activities/events.js';
+import { createCompareActivities } from '../activities/compare.js';
 import { createMarketActivities } from '../activities/market.js';
 import { createRequestorActivities } from '../activities/requestor.js';
 import { EventBus } from '../api/events.js';
@@ -22,6 +24,15 @@ import { openDatabase, type Database } from '../schema/db.js';
 import { installTemporalRuntime } from './temporalRuntime.js';
 
 export const workflowsPath = path.join(path.dirname(fileURLToPath(import.meta.url)), '../workflows/index.ts');
+
+/** The requestor's own Docker engine, needed only for users' comparator commands. */
+async function requestorDocker(): Promise<Docker> {
+  const docker = new Docker();
+  await docker.ping().catch((e: Error) => {
+    throw new Error(`the Docker engine does not answer (${e.message}); start it on the requestor's machine`);
+  });
+  return docker;
+}
 
 export interface RequestorNode {
   apiUrl: string;
@@ -57,6 +68,7 @@ export async function startRequestorNode(config: Config, opts: { workflowBundle?
       ...(opts.workflowBundle ? { workflowBundle: opts.workflowBundle } : { workflowsPath }),
       activities: {
         ...createRequestorActivities({ db: database.db, blobs, capacity, onEvent }),
+        ...createCompareActivities({ db: database.db, blobs, docker: requestorDocker, workRoot: path.join(config.dataDir, 'compare') }),
         ...createMarketActivities({ db: database.db, capacity, providerLivenessMs: config.providerLivenessMs, addEvent: eventWriter(database.db, onEvent) }),
       },
     });

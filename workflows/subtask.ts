@@ -25,6 +25,8 @@ import { FailureType } from '../core/failures.js';
 import { exactKey, formatDraw, judge, planVerification, tally, type AdaptivePolicy, type CopyResult } from '../core/verify.js';
 import { seededRandom } from '../core/random.js';
 import type { ProposeResult } from '../activities/market.js';
+import type { CompareActivities } from '../activities/compare.js';
+import type { CompareSpec } from '../core/compare.js';
 
 /** Bookkeeping on the requestor's own queue: quick, retried until the database answers. */
 const bookkeeping: ActivityOptions = {
@@ -66,7 +68,14 @@ function containerRun(taskQueue: string, timeoutSeconds: number, heartbeatTimeou
   };
 }
 
+/** Comparing two results under a tolerance or with the user's comparator container: minutes at most. */
+const comparison: ActivityOptions = {
+  startToCloseTimeout: '5 minutes',
+  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds', maximumAttempts: 5, nonRetryableErrorTypes: [FailureType.ComparatorFailed] },
+};
+
 const requestor = proxyActivities<RequestorActivities>(bookkeeping);
+const comparer = proxyActivities<CompareActivities>(comparison);
 const market = proxyActivities<MarketActivities>(waitForProvider);
 
 export interface SubtaskInput {
@@ -84,6 +93,8 @@ export interface SubtaskInput {
   adaptive?: AdaptivePolicy | null;
   /** The job's seed for the adaptive draws, recorded here so an audit can replay them. */
   seed?: number;
+  /** How copies' results are compared (default: exactly). */
+  compare?: CompareSpec;
 }
 
 export interface SubtaskOutcome {
@@ -166,6 +177,9 @@ async function negotiate(input: SubtaskInput, attempt: number, copy: number, exc
 /** A copy that spent its attempts without a result. */
 class CopyFailed extends Error {}
 
+/** Results that could not be compared (the user's comparator failed): no provider is to blame. */
+class ComparisonFailed extends CopyFailed {}
+
 /** Short words for a result key in evidence: the first characters of each blob hash. */
 function shortKey(key: string): string {
   return key
@@ -188,6 +202,42 @@ export async function subtaskWorkflow(input: SubtaskInput): Promise<SubtaskOutco
   const resultFrom: string[] = [];
   const results: CopyResult[] = [];
   let nextAttempt = 1;
+  const compare: CompareSpec = input.compare ?? { kind: 'exact' };
+  // Results sorted into groups that agree: the first result of each group stands for it.
+  const groups: Array<{ key: string; exact: string; attempt: number }> = [];
+  let sorting: Promise<unknown> = Promise.resolve();
+
+  /**
+   * The group key of a new result: its exact key, unless (under a tolerance or a comparator) it
+   * agrees with a group's first result. One result is sorted at a time, so two similar results
+   * finishing together cannot found two groups.
+   */
+  function groupOf(attempt: number, exact: string): Promise<string> {
+    const sorted = sorting.then(async () => {
+      const same = groups.find((g) => g.exact === exact);
+      if (same) return same.key;
+      if (compare.kind !== 'exact') {
+        for (const g of groups) {
+          let verdict;
+          try {
+            verdict = await comparer.compareResults({ jobId, index, attempt, against: g.attempt, compare });
+          } catch (e) {
+            if (isCancellation(e)) throw e;
+            const cause = e instanceof ActivityFailure && e.cause ? e.cause : e;
+            throw new ComparisonFailed(`could not compare results: ${(cause as Error).message}`);
+          }
+          if (verdict.same) {
+            await comparer.setResultKey({ jobId, index, attempt, resultKey: g.key });
+            return g.key;
+          }
+        }
+      }
+      groups.push({ key: exact, exact, attempt });
+      return exact;
+    });
+    sorting = sorted.catch(() => undefined);
+    return sorted;
+  }
 
   /** One copy: attempts on one provider after another until one returns a result. */
   async function runCopy(copy: number, first?: { attempt: number; placement: Placement }): Promise<CopyResult> {
@@ -209,7 +259,7 @@ export async function subtaskWorkflow(input: SubtaskInput): Promise<SubtaskOutco
       await requestor.finishAttempt({ jobId, index, attempt, providerId: placement.providerId, result, resultKey: key });
       if (key !== null) {
         resultFrom.push(placement.providerId);
-        return { attempt, providerId: placement.providerId, key };
+        return { attempt, providerId: placement.providerId, key: await groupOf(attempt, key) };
       }
       lastFailure = result.reason ?? 'failed';
       state.lastFailure = lastFailure;

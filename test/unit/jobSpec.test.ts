@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { InvalidJobSpecError } from '../../core/failures.js';
-import { parseJobSpec, validateJobSpec } from '../../core/jobSpec.js';
+import { compareSpecOf, parseJobSpec, validateJobSpec } from '../../core/jobSpec.js';
 
 const base = { image: 'golemflow/compute:1', command: ['primes', '{start}', '{end}'], split: { kind: 'range', start: 0, end: 100, step: 10 } };
 
@@ -20,7 +20,7 @@ describe('job spec validation', () => {
     expect(spec.resources).toEqual({ cpus: 1, memory: '256m', gpu: 0, timeoutSeconds: 600 });
     expect(spec.retries).toEqual({ maxAttempts: 3, heartbeatTimeoutSeconds: 10 });
     expect(spec.redundancy).toBe(2);
-    expect(spec.verification).toEqual({ compare: 'exact', maxExtraRuns: 2 });
+    expect(spec.verification).toEqual({ compare: 'exact', image: { pixelThreshold: 0.1, maxDiffRatio: 0.001, minPsnr: 40 }, maxExtraRuns: 2 });
     expect(spec.merge).toEqual({ kind: 'none' });
     expect(spec.maxParallel).toBe(50);
     expect(spec.inputs).toEqual([]);
@@ -80,5 +80,18 @@ describe('job spec validation', () => {
     }
     expect(() => parseJobSpec('image: [unclosed', 'job.yaml')).toThrow(/job.yaml:\d+: cannot be parsed/);
     expect(parseJobSpec(JSON.stringify(base)).image).toBe('golemflow/compute:1');
+  });
+});
+
+describe('comparison settings', () => {
+  const base = { image: 'golemflow/compute:1', command: ['true'], split: { kind: 'range', start: 0, end: 1, step: 1 } };
+  it('needs a comparator for compare: command, and refuses one otherwise', () => {
+    expect(() => validateJobSpec({ ...base, verification: { compare: 'command' } })).toThrow(/\/verification\/comparator: is required when compare is "command"/);
+    expect(() => validateJobSpec({ ...base, verification: { comparator: { image: 'x', command: ['y'] } } })).toThrow(/\/verification\/compare: must be "command"/);
+    expect(() => validateJobSpec({ ...base, verification: { compare: 'image', image: { maxDiffRatio: 2 } } })).toThrow(/\/verification\/image\/maxDiffRatio: must be <= 1/);
+  });
+  it('hands the workflow the comparison it asked for, with defaults', () => {
+    expect(compareSpecOf(validateJobSpec({ ...base, verification: { compare: 'image', image: { minPsnr: null } } }))).toEqual({ kind: 'image', pixelThreshold: 0.1, maxDiffRatio: 0.001, minPsnr: null });
+    expect(compareSpecOf(validateJobSpec({ ...base, verification: { compare: 'command', comparator: { image: 'c:1', command: ['cmp'] } } }))).toEqual({ kind: 'command', image: 'c:1', command: ['cmp'], timeoutSeconds: 60 });
   });
 });
