@@ -12,7 +12,8 @@ import { ApplicationFailure } from '@temporalio/activity';
 import { and, eq, inArray } from 'drizzle-orm';
 import type Docker from 'dockerode';
 import { PNG } from 'pngjs';
-import { compareImages, type CompareSpec, type DecodedImage } from '../core/compare.js';
+import { compareImages, cropImage, type CompareSpec, type DecodedImage, type ImageTolerance } from '../core/compare.js';
+import type { CropRect } from '../core/verify.js';
 import { FailureType } from '../core/failures.js';
 import type { BlobStore } from '../blobs/store.js';
 import type { Db } from '../schema/db.js';
@@ -173,6 +174,74 @@ export function createCompareActivities(deps: CompareDeps) {
       await db
         .update(attempts)
         .set({ comparisons: [...kept, comparison] })
+        .where(and(eq(attempts.jobId, jobId), eq(attempts.subtaskIndex, index), eq(attempts.number, attempt)));
+      return comparison;
+    },
+
+    /** The size of a result's first PNG output (null: it has none, so no crop check). */
+    async imageSize({ jobId, index, attempt }: SubtaskRef & { attempt: number }): Promise<{ width: number; height: number } | null> {
+      const [row] = await db
+        .select({ outputs: attempts.outputs })
+        .from(attempts)
+        .where(and(eq(attempts.jobId, jobId), eq(attempts.subtaskIndex, index), eq(attempts.number, attempt)));
+      const png = (row?.outputs ?? []).filter((o) => /\.png$/i.test(o.path)).sort((a, b) => (a.path < b.path ? -1 : 1))[0];
+      if (!png) return null;
+      const img = decodePng(await deps.blobs.read(png.ref), png.path);
+      return { width: img.width, height: img.height };
+    },
+
+    /**
+     * A crop spot check: each `NAME.crop-K.png` of the check's outputs is compared, inside
+     * rectangle K, with `NAME.png` of the result checked. The check's images may be the whole
+     * frame (only the crop rendered) or just the crop. Records the evidence on the check.
+     */
+    async compareCrops({ jobId, index, attempt, against, rects, tolerance }: SubtaskRef & { attempt: number; against: number; rects: CropRect[]; tolerance: ImageTolerance }): Promise<CompareOutcome> {
+      const rows = await db
+        .select({ number: attempts.number, outputs: attempts.outputs })
+        .from(attempts)
+        .where(and(eq(attempts.jobId, jobId), eq(attempts.subtaskIndex, index), inArray(attempts.number, [attempt, against])));
+      const check = new Map((rows.find((r) => r.number === attempt)?.outputs ?? []).map((o) => [o.path, o.ref]));
+      const frames = (rows.find((r) => r.number === against)?.outputs ?? []).filter((o) => /\.png$/i.test(o.path));
+      const details: string[] = [];
+      let same = frames.length > 0;
+      let worstRatio = 0;
+      let worstPsnr = Infinity;
+      if (!frames.length) details.push('the result checked has no PNG output');
+      for (const frame of frames) {
+        const full = decodePng(await deps.blobs.read(frame.ref), frame.path);
+        for (const [k, r] of rects.entries()) {
+          const name = frame.path.replace(/(\.png)$/i, `.crop-${k}$1`);
+          const ref = check.get(name);
+          if (!ref) {
+            same = false;
+            details.push(`${name}: missing from the check's outputs`);
+            continue;
+          }
+          const w = r.x1 - r.x0;
+          const h = r.y1 - r.y0;
+          let crop: DecodedImage;
+          try {
+            crop = decodePng(await deps.blobs.read(ref), name);
+          } catch (e) {
+            same = false;
+            details.push((e as Error).message);
+            continue;
+          }
+          if (crop.width === full.width && crop.height === full.height) crop = cropImage(crop, r.x0, r.y0, w, h);
+          const cmp = compareImages(cropImage(full, r.x0, r.y0, w, h), crop, tolerance);
+          worstRatio = Math.max(worstRatio, cmp.diffRatio);
+          worstPsnr = Math.min(worstPsnr, cmp.psnr);
+          if (!cmp.same) {
+            same = false;
+            details.push(`${frame.path} crop ${k} (${r.x0},${r.y0})-(${r.x1},${r.y1}): ${cmp.detail}`);
+          }
+        }
+      }
+      if (same) details.push(`${frames.length * rects.length} crops of ${frames.length} frame${frames.length === 1 ? '' : 's'} match (worst: ${(worstRatio * 100).toFixed(3)}% of pixels differ)`);
+      const comparison: Comparison = { against, same, detail: details.join('; '), diffRatio: worstRatio, psnr: Number.isFinite(worstPsnr) ? worstPsnr : null };
+      await db
+        .update(attempts)
+        .set({ comparisons: [comparison] })
         .where(and(eq(attempts.jobId, jobId), eq(attempts.subtaskIndex, index), eq(attempts.number, attempt)));
       return comparison;
     },

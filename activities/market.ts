@@ -100,7 +100,7 @@ export function createMarketActivities(deps: MarketDeps) {
           const delivered = await tx
             .select({ providerId: attempts.providerId })
             .from(attempts)
-            .where(and(eq(attempts.jobId, jobId), eq(attempts.subtaskIndex, index), inArray(attempts.status, ['running', 'succeeded'])));
+            .where(and(eq(attempts.jobId, jobId), eq(attempts.subtaskIndex, index), inArray(attempts.status, ['running', 'succeeded']), eq(attempts.role, 'copy')));
           const excluded = new Set([...exclude, ...holding.map((h) => h.providerId), ...delivered.map((d) => d.providerId)]);
           // Providers that failed this subtask are avoided while others are eligible, and used when none is.
           let filtered = filterOffers(offers, demand, new Set([...excluded, ...avoid]), EXCLUDED_KEPT);

@@ -49,7 +49,7 @@ export function corrupt(output: Buffer): Buffer {
 
 /**
  * Changes a PNG's pixels: `noise` moves about one pixel in 5,000 by at most 3 levels (within any
- * sane tolerance); `wrong` paints a grey block over a tenth of the image (a wrong render).
+ * sane tolerance); `wrong` halves every pixel's brightness (a wrong render, visible in any crop).
  */
 export function perturbPng(bytes: Buffer, how: 'noise' | 'wrong', seed: number): Buffer {
   const png = PNG.sync.read(bytes);
@@ -62,14 +62,8 @@ export function perturbPng(bytes: Buffer, how: 'noise' | 'wrong', seed: number):
       for (let c = 0; c < 3; c++) png.data[i + c] = Math.max(0, Math.min(255, png.data[i + c] + (rand() < 0.5 ? -3 : 3)));
     }
   } else {
-    const w = Math.max(1, Math.floor(png.width / 3));
-    const h = Math.max(1, Math.floor(png.height / 3));
-    for (let y = 0; y < h; y++)
-      for (let x = 0; x < w; x++) {
-        const i = (y * png.width + x) * 4;
-        png.data[i] = png.data[i + 1] = png.data[i + 2] = 128;
-        png.data[i + 3] = 255;
-      }
+    // A whole-frame error (wrong lighting, say): every pixel at half its brightness.
+    for (let i = 0; i < png.data.length; i += 4) for (let c = 0; c < 3; c++) png.data[i + c] >>= 1;
   }
   return PNG.sync.write(png);
 }

@@ -8,7 +8,7 @@ import { and, asc, eq, gte, inArray, isNull, notInArray, sql } from 'drizzle-orm
 import { FailureType, InvalidJobSpecError } from '../core/failures.js';
 import { compareSpecOf, validateJobSpec } from '../core/jobSpec.js';
 import { mergeOutputs } from '../core/merge.js';
-import { countSubtasks, planSubtask } from '../core/split.js';
+import { countSubtasks, fillCommand, planSubtask } from '../core/split.js';
 import { parseSize } from '../core/units.js';
 import type { BlobStore } from '../blobs/store.js';
 import type { Db } from '../schema/db.js';
@@ -84,6 +84,7 @@ export function createRequestorActivities(deps: RequestorDeps) {
         maxExtraRuns: spec.verification.maxExtraRuns,
         adaptive: spec.verification.adaptive ?? null,
         compare: compareSpecOf(spec),
+        cropCheck: spec.verification.cropCheck ? { crops: spec.verification.cropCheck.crops, size: spec.verification.cropCheck.size, rate: spec.verification.cropCheck.rate } : null,
       };
     },
 
@@ -112,6 +113,25 @@ export function createRequestorActivities(deps: RequestorDeps) {
       };
     },
 
+    /** The run request of a crop spot check: the spec's crop command, filled with the subtask's parameters and the rectangles. */
+    async loadCropCheck({ jobId, index, crops }: SubtaskRef & { crops: string }): Promise<Omit<RunRequest, 'attempt' | 'agreementId'>> {
+      const { spec } = await loadSpec(jobId);
+      const check = validateJobSpec(spec).verification.cropCheck;
+      if (!check) throw ApplicationFailure.nonRetryable(`job ${jobId} has no crop check`, FailureType.InvalidJobSpec);
+      const [row] = await db.select().from(subtasks).where(and(eq(subtasks.jobId, jobId), eq(subtasks.index, index)));
+      if (!row) throw ApplicationFailure.nonRetryable(`subtask ${jobId}/${index} does not exist`, 'SubtaskNotFound');
+      return {
+        jobId,
+        index,
+        image: spec.image,
+        command: fillCommand(check.command, { ...row.params, crops }),
+        inputs: row.inputs,
+        cpus: spec.resources.cpus,
+        memoryBytes: parseSize(spec.resources.memory)!,
+        timeoutSeconds: spec.resources.timeoutSeconds,
+      };
+    },
+
     /** Stores how an attempt ended and, when it succeeded, the subtask's result. */
     async finishAttempt(o: AttemptOutcome): Promise<void> {
       const r = o.result;
@@ -131,6 +151,7 @@ export function createRequestorActivities(deps: RequestorDeps) {
           cpuSeconds: full?.cpuSeconds ?? null,
           wallSeconds: full?.wallSeconds ?? null,
           resultKey: o.resultKey ?? null,
+          role: o.role ?? 'copy',
           finishedAt: sql`coalesce(${attempts.finishedAt}, now())`,
         })
         .where(where);
@@ -194,8 +215,8 @@ export function createRequestorActivities(deps: RequestorDeps) {
     },
 
     /** Records how a subtask is verified and why (the adaptive draws), for an audit. */
-    async noteVerification({ jobId, index, reason }: SubtaskRef & { reason: string }): Promise<void> {
-      await addEvent(jobId, `verification/${index}`, 'verificationPlanned', { subtaskIndex: index, message: reason });
+    async noteVerification({ jobId, index, reason, step }: SubtaskRef & { reason: string; step?: string }): Promise<void> {
+      await addEvent(jobId, `verification/${index}${step ? `/${step}` : ''}`, 'verificationPlanned', { subtaskIndex: index, message: reason });
     },
 
     /** Marks a subtask failed for good (its attempts are spent, or no result had a majority) or cancelled. */

@@ -26,6 +26,8 @@ export interface JobPlan {
   adaptive: AdaptivePolicy | null;
   /** How copies' results are compared (absent in plans recorded before comparison had a choice: exact). */
   compare?: CompareSpec;
+  /** Crop spot checks of lone image results (null: none). */
+  cropCheck?: { crops: number; size: number; rate: number } | null;
 }
 
 /** Everything a provider needs to run one subtask. */
@@ -58,6 +60,8 @@ export interface RunResult {
 export interface AttemptOutcome extends SubtaskRef {
   attempt: number;
   providerId: string;
+  /** A crop check renders crops of another result: not a result of its own. */
+  role?: 'copy' | 'cropCheck';
   /** The comparison key of a result (null when the attempt gave none). */
   resultKey?: string | null;
   /** The provider's report, or why there is none (it died, timed out, was cancelled). */

@@ -201,6 +201,7 @@ export function jobResolvers(deps: ApiDeps) {
       status: (a: AttemptRow) => up(a.status),
       verdict: (a: AttemptRow) => a.verdict?.toUpperCase() ?? null,
       comparisons: (a: AttemptRow) => a.comparisons ?? [],
+      role: (a: AttemptRow) => (a.role === 'cropCheck' ? 'CROP_CHECK' : 'COPY'),
       provider: (a: AttemptRow) => providerById(db, a.providerId),
       outputs: (a: AttemptRow) => outputFiles(deps, a.outputs),
     },

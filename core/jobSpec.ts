@@ -13,7 +13,7 @@ import type { AdaptivePolicy } from './verify.js';
 
 export const BLOB_REF_PATTERN = '^sha256:[0-9a-f]{64}$';
 export const MAX_SUBTASKS = 100_000;
-export const PLACEHOLDERS = ['start', 'end', 'frame', 'input', 'index'] as const;
+export const PLACEHOLDERS = ['start', 'end', 'frame', 'first', 'last', 'input', 'index'] as const;
 
 /** Input file given to a subtask: mounted read-only at `/in/<name>`. */
 export interface InputFile {
@@ -48,6 +48,8 @@ export interface JobSpec {
     image: ImageTolerance;
     /** For `compare: command`: the user's comparator, run in a container. */
     comparator?: ComparatorCommand;
+    /** Spot checks for renders: a few random crops of a lone result re-rendered elsewhere. */
+    cropCheck?: CropCheckSpec;
     maxExtraRuns: number;
     adaptive?: AdaptivePolicy;
   };
@@ -56,6 +58,20 @@ export interface JobSpec {
   maxParallel: number;
   budget?: { amount: string; token: string };
   demand: DemandSpec;
+}
+
+/**
+ * A crop spot check, as Golem's old Blender verifier did: `command` re-renders only the
+ * rectangles in {crops} ("x0,y0,x1,y1 …", pixels, end exclusive), writing `NAME.crop-K.png`
+ * for each output `NAME.png` and rectangle K; those pixels are compared with the result's.
+ */
+export interface CropCheckSpec {
+  command: string[];
+  crops: number;
+  /** Each crop's width and height as a share of the frame's. */
+  size: number;
+  /** Share of lone results (not compared with a full copy) that get a crop check. */
+  rate: number;
 }
 
 /** What the requestor asks of the market (the defaults take the rest from `resources`). */
@@ -107,7 +123,7 @@ export const jobSpecJsonSchema = {
       minItems: 1,
       maxItems: 256,
       items: { type: 'string', maxLength: 4096 },
-      description: 'argv; placeholders {start} {end} {frame} {input} {index} are filled per subtask',
+      description: 'argv; placeholders {start} {end} {frame} {first} {last} {input} {index} are filled per subtask ({first} {last}: the whole animation\'s frames)',
     },
     split: {
       type: 'object',
@@ -194,6 +210,18 @@ export const jobSpecJsonSchema = {
             image: { type: 'string', minLength: 1, maxLength: 256, pattern: '^[a-z0-9][a-z0-9._/:@-]*$' },
             command: { type: 'array', minItems: 1, maxItems: 256, items: { type: 'string', maxLength: 4096 } },
             timeoutSeconds: { type: 'integer', minimum: 1, maximum: 3600, default: 60 },
+          },
+        },
+        cropCheck: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['command'],
+          description: 'spot-check lone image results by re-rendering random crops elsewhere (used when a subtask runs one copy)',
+          properties: {
+            command: { type: 'array', minItems: 1, maxItems: 256, items: { type: 'string', maxLength: 4096 }, description: 'like command, plus {crops}' },
+            crops: { type: 'integer', minimum: 1, maximum: 16, default: 3 },
+            size: { type: 'number', exclusiveMinimum: 0, maximum: 1, default: 0.1 },
+            rate: { type: 'number', minimum: 0, maximum: 1, default: 1 },
           },
         },
         maxExtraRuns: { type: 'integer', minimum: 0, maximum: 5, default: 2, description: 'tie-breaking copies when copies disagree' },
@@ -336,7 +364,7 @@ function schemaProblems(input: unknown, errors: ErrorObject[]): SpecProblem[] {
 /** Placeholders each split kind provides. */
 const provided: Record<SplitSpec['kind'], readonly string[]> = {
   range: ['start', 'end', 'index'],
-  frames: ['start', 'end', 'frame', 'index'],
+  frames: ['start', 'end', 'frame', 'first', 'last', 'index'],
   inputs: ['input', 'index'],
 };
 
@@ -354,14 +382,22 @@ function ruleProblems(spec: JobSpec): SpecProblem[] {
   } else if (s.inputs.length > MAX_SUBTASKS) {
     problems.push({ path: '/split/inputs', message: `has more than ${MAX_SUBTASKS} entries` });
   }
-  spec.command.forEach((arg, i) => {
-    for (const m of arg.matchAll(/\{([a-z]+)\}/g)) {
-      if (!(PLACEHOLDERS as readonly string[]).includes(m[1]))
-        problems.push({ path: `/command/${i}`, message: `unknown placeholder {${m[1]}}; known: ${PLACEHOLDERS.map((p) => `{${p}}`).join(' ')}` });
-      else if (!provided[s.kind].includes(m[1]))
-        problems.push({ path: `/command/${i}`, message: `placeholder {${m[1]}} is not provided by a ${s.kind} split` });
-    }
-  });
+  const checkPlaceholders = (command: string[], where: string, extra: string[]) =>
+    command.forEach((arg, i) => {
+      for (const m of arg.matchAll(/\{([a-z]+)\}/g)) {
+        const known = [...PLACEHOLDERS, ...extra];
+        if (!known.includes(m[1]))
+          problems.push({ path: `${where}/${i}`, message: `unknown placeholder {${m[1]}}; known: ${known.map((p) => `{${p}}`).join(' ')}` });
+        else if (!provided[s.kind].includes(m[1]) && !extra.includes(m[1]))
+          problems.push({ path: `${where}/${i}`, message: `placeholder {${m[1]}} is not provided by a ${s.kind} split` });
+      }
+    });
+  checkPlaceholders(spec.command, '/command', []);
+  if (spec.verification.cropCheck) {
+    checkPlaceholders(spec.verification.cropCheck.command, '/verification/cropCheck/command', ['crops']);
+    if (!spec.verification.cropCheck.command.some((a) => a.includes('{crops}')))
+      problems.push({ path: '/verification/cropCheck/command', message: 'must pass the rectangles with {crops}' });
+  }
   const v = spec.verification;
   if (v.compare === 'command' && !v.comparator)
     problems.push({ path: '/verification/comparator', message: 'is required when compare is "command" (an image and a command)' });
@@ -382,6 +418,8 @@ export function validateJobSpec(input: unknown): JobSpec {
   const copy = structuredClone(input);
   if (!validateSchema(copy)) throw new InvalidJobSpecError(schemaProblems(copy, validateSchema.errors ?? []));
   const spec = copy as unknown as JobSpec;
+  // ajv fills no defaults inside oneOf branches.
+  if (spec.split.kind === 'frames') spec.split.framesPerSubtask ??= 1;
   const problems = ruleProblems(spec);
   if (problems.length) throw new InvalidJobSpecError(problems);
   return spec;

@@ -37,7 +37,7 @@ export function planSubtask(spec: JobSpec, index: number): SubtaskPlan {
   } else if (s.kind === 'frames') {
     const start = s.first + index * s.framesPerSubtask;
     const end = Math.min(start + s.framesPerSubtask - 1, s.last);
-    params = { index, start, end, frame: start };
+    params = { index, start, end, frame: start, first: s.first, last: s.last };
   } else {
     const input = s.inputs[index];
     params = { index, input: `/in/${input.name}` };

@@ -60,7 +60,8 @@ export interface AdaptivePolicy {
   spotCheckRate: number;
 }
 
-export type VerificationPlan = { copies: number; reason: string };
+/** `spotCheck`: the second copy is there only as a spot check (a crop check may stand in for it). */
+export type VerificationPlan = { copies: number; reason: string; spotCheck?: boolean };
 
 /** A draw in [0, 1) to three places, truncated: rounding would print 0.9996 as "1.000 < 1". */
 export function formatDraw(draw: number): string {
@@ -86,6 +87,32 @@ export function planVerification(
     };
   if (draws.solo >= policy.soloRate) return { copies: redundancy, reason: `${first.providerId} trusted, solo draw ${formatDraw(draws.solo)} >= ${policy.soloRate}: ${redundancy} copies` };
   if (draws.spot < policy.spotCheckRate)
-    return { copies: 2, reason: `${first.providerId} trusted, alone (solo draw ${formatDraw(draws.solo)}), spot check (draw ${formatDraw(draws.spot)} < ${policy.spotCheckRate}): 2 copies` };
+    return { copies: 2, spotCheck: true, reason: `${first.providerId} trusted, alone (solo draw ${formatDraw(draws.solo)}), spot check (draw ${formatDraw(draws.spot)} < ${policy.spotCheckRate}): 2 copies` };
   return { copies: 1, reason: `${first.providerId} trusted, alone (solo draw ${formatDraw(draws.solo)} < ${policy.soloRate}; no spot check, draw ${formatDraw(draws.spot)})` };
+}
+
+export interface CropRect {
+  x0: number;
+  y0: number;
+  /** Exclusive. */
+  x1: number;
+  y1: number;
+}
+
+/** Random crops of a frame for a spot check: `count` rectangles, each `size` of the frame's sides (at least 8 pixels). */
+export function planCrops(width: number, height: number, count: number, size: number, rand: () => number): CropRect[] {
+  const w = Math.min(width, Math.max(8, Math.round(width * size)));
+  const h = Math.min(height, Math.max(8, Math.round(height * size)));
+  const rects: CropRect[] = [];
+  for (let k = 0; k < count; k++) {
+    const x0 = Math.floor(rand() * (width - w + 1));
+    const y0 = Math.floor(rand() * (height - h + 1));
+    rects.push({ x0, y0, x1: x0 + w, y1: y0 + h });
+  }
+  return rects;
+}
+
+/** The {crops} argument of a crop check: "x0,y0,x1,y1 x0,y0,x1,y1". */
+export function formatCrops(rects: CropRect[]): string {
+  return rects.map((r) => `${r.x0},${r.y0},${r.x1},${r.y1}`).join(' ');
 }

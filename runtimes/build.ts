@@ -28,6 +28,13 @@ export interface Recipe {
   links?: Record<string, string>;
   busyboxApplets?: string[];
   files?: Record<string, string>;
+  /** Directories copied whole from the extracted packages (data files, includes, config). */
+  trees?: string[];
+  /**
+   * Take the shared libraries from Debian's packages too, not from the host: the library
+   * packages (`lib*`) in the dependency closure of `packages` are downloaded and extracted.
+   */
+  libraryClosure?: boolean;
   env?: Record<string, string>;
 }
 
@@ -74,11 +81,41 @@ async function aptDownload(pkg: string, debDir: string): Promise<string> {
   return path.join(debDir, got);
 }
 
-/** The shared libraries (and loader) a binary links, as absolute host paths. */
-async function linkedLibraries(binary: string): Promise<string[]> {
+/** The library packages (`lib*`) the given packages depend on, recursively (virtual packages left out). */
+async function libraryClosure(pkgs: string[]): Promise<string[]> {
+  const { stdout } = await run(
+    'apt-cache',
+    ['depends', '--recurse', '--no-recommends', '--no-suggests', '--no-conflicts', '--no-breaks', '--no-replaces', '--no-enhances', ...pkgs],
+    { maxBuffer: 64 * 1024 * 1024 },
+  );
+  const names = new Set<string>();
+  for (const line of stdout.split('\n')) if (/^lib[a-z0-9][a-z0-9+.-]*$/.test(line) && !line.endsWith('-dev')) names.add(line);
+  for (const p of pkgs) names.delete(p);
+  return [...names].sort();
+}
+
+/** Where the extracted packages keep their shared libraries. */
+function libraryPath(extract: string): string {
+  return ['lib/x86_64-linux-gnu', 'usr/lib/x86_64-linux-gnu', 'lib', 'usr/lib', 'usr/lib/x86_64-linux-gnu/pulseaudio'].map((d) => path.join(extract, d)).join(':');
+}
+
+/** Downloads, in one apt-get call, the packages not yet in `debDir`. */
+async function aptDownloadMany(pkgs: string[], debDir: string): Promise<void> {
+  const have = await fs.readdir(debDir);
+  const missing = pkgs.filter((p) => !have.some((f) => f.startsWith(`${p}_`) && f.endsWith('.deb')));
+  if (!missing.length) return;
+  try {
+    await run('apt-get', ['download', ...missing], { cwd: debDir, maxBuffer: 16 * 1024 * 1024 });
+  } catch {
+    // One package at a time (below) says which one is missing.
+  }
+}
+
+/** The shared libraries (and loader) a binary links, as absolute paths (in the extracted packages first, else the host's). */
+async function linkedLibraries(binary: string, searchPath?: string): Promise<string[]> {
   let out = '';
   try {
-    out = (await run('ldd', [binary])).stdout;
+    out = (await run('ldd', [binary], searchPath ? { env: { ...process.env, LD_LIBRARY_PATH: searchPath } } : {})).stdout;
   } catch (e) {
     const msg = String((e as { stdout?: string; stderr?: string }).stdout ?? '') + String((e as { stderr?: string }).stderr ?? '');
     if (/not a dynamic executable|statically linked/.test(msg)) return [];
@@ -108,15 +145,29 @@ async function assembleRootfs(dir: string, recipe: Recipe, work: string, log: Lo
   await fs.rm(rootfs, { recursive: true, force: true });
   await fs.mkdir(debDir, { recursive: true });
   await fs.mkdir(extract, { recursive: true });
-  for (const pkg of recipe.packages) {
+  const libs = recipe.libraryClosure ? await libraryClosure(recipe.packages) : [];
+  if (libs.length) log(`  ${libs.length} library packages in the dependency closure`);
+  await aptDownloadMany([...recipe.packages, ...libs], debDir);
+  for (const pkg of [...recipe.packages, ...libs]) {
     const deb = await aptDownload(pkg, debDir);
-    log(`  package ${path.basename(deb)}`);
+    if (recipe.packages.includes(pkg)) log(`  package ${path.basename(deb)}`);
     await run('dpkg-deb', ['-x', deb, extract]);
   }
+  const searchPath = recipe.libraryClosure ? libraryPath(extract) : undefined;
   for (const bin of recipe.binaries) {
     const src = path.join(extract, bin);
     await copyInto(rootfs, src, bin);
-    for (const lib of await linkedLibraries(src)) await copyInto(rootfs, lib);
+    for (const lib of await linkedLibraries(src, searchPath)) {
+      // A library from the packages goes where the package put it; a host library where it is on the host.
+      const dest = lib.startsWith(extract + path.sep) ? lib.slice(extract.length) : lib;
+      await copyInto(rootfs, lib, dest);
+    }
+  }
+  for (const tree of recipe.trees ?? []) {
+    await fs.mkdir(path.dirname(path.join(rootfs, tree)), { recursive: true });
+    // Links into packages not taken (fonts, say) are left out rather than failing the build.
+    const exists = (p: string) => fs.stat(p).then(() => true, () => false);
+    await fs.cp(path.join(extract, tree), path.join(rootfs, tree), { recursive: true, dereference: true, filter: exists });
   }
   for (const applet of recipe.busyboxApplets ?? []) {
     const link = path.join(rootfs, 'bin', applet);

@@ -108,6 +108,8 @@ export const attempts = pgTable(
     agreementId: text('agreement_id'),
     /** Which of the subtask's redundant copies this attempt is (0-based). */
     copy: integer('copy').notNull().default(0),
+    /** copy: a full run of the subtask; cropCheck: a few crops of another result re-rendered. */
+    role: text('role').$type<'copy' | 'cropCheck'>().notNull().default('copy'),
     status: text('status').$type<AttemptStatus>().notNull().default('running'),
     /** After comparison with the other copies: accepted (agreed with the majority) or rejected (a wrong result). */
     verdict: text('verdict').$type<'accepted' | 'rejected'>(),

@@ -111,7 +111,7 @@ export async function jobWorkflow(input: JobInput): Promise<JobOutcome> {
         try {
           const handle = await startChild(subtaskWorkflow, {
             workflowId: subtaskWorkflowId(jobId, index),
-            args: [{ jobId, index, maxAttempts: plan.maxAttempts, heartbeatTimeoutSeconds: plan.heartbeatTimeoutSeconds, offerDeadlineSeconds: plan.offerDeadlineSeconds, redundancy: plan.redundancy, maxExtraRuns: plan.maxExtraRuns, adaptive: plan.adaptive, compare: plan.compare, seed }],
+            args: [{ jobId, index, maxAttempts: plan.maxAttempts, heartbeatTimeoutSeconds: plan.heartbeatTimeoutSeconds, offerDeadlineSeconds: plan.offerDeadlineSeconds, redundancy: plan.redundancy, maxExtraRuns: plan.maxExtraRuns, adaptive: plan.adaptive, compare: plan.compare, cropCheck: plan.cropCheck, seed }],
             parentClosePolicy: ParentClosePolicy.REQUEST_CANCEL,
           });
           await handle.result();

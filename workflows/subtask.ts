@@ -22,7 +22,7 @@ import type { RequestorActivities } from '../activities/requestor.js';
 import type { ProviderActivities } from '../activities/provider.js';
 import type { RunResult } from '../activities/types.js';
 import { FailureType } from '../core/failures.js';
-import { exactKey, formatDraw, judge, planVerification, tally, type AdaptivePolicy, type CopyResult } from '../core/verify.js';
+import { exactKey, formatCrops, formatDraw, judge, planCrops, planVerification, tally, type AdaptivePolicy, type CopyResult } from '../core/verify.js';
 import { seededRandom } from '../core/random.js';
 import type { ProposeResult } from '../activities/market.js';
 import type { CompareActivities } from '../activities/compare.js';
@@ -95,6 +95,8 @@ export interface SubtaskInput {
   seed?: number;
   /** How copies' results are compared (default: exactly). */
   compare?: CompareSpec;
+  /** Crop spot checks of lone image results. */
+  cropCheck?: { crops: number; size: number; rate: number } | null;
 }
 
 export interface SubtaskOutcome {
@@ -268,6 +270,63 @@ export async function subtaskWorkflow(input: SubtaskInput): Promise<SubtaskOutco
     throw new CopyFailed(`failed after ${maxAttempts} attempt${maxAttempts === 1 ? '' : 's'}: ${lastFailure}`);
   }
 
+  type CropCheckOutcome = { kind: 'agreed' | 'disagreed'; attempt: number } | { kind: 'skipped' };
+  const cropRand = seededRandom(((input.seed ?? 0) ^ Math.imul(index + 1, 0x9e3779b1) ^ 0x5eed) >>> 0);
+
+  /**
+   * Re-renders a few random crops of a lone result on another provider and compares those
+   * pixels (Golem's old Blender verifier did this): far cheaper than a second full copy. A
+   * check that cannot run (no PNG, no provider) is skipped with a note, never failing the work.
+   */
+  async function cropSpotCheck(result: CopyResult): Promise<CropCheckOutcome> {
+    const check = input.cropCheck!;
+    const size = await comparer.imageSize({ jobId, index, attempt: result.attempt });
+    if (!size) {
+      await requestor.noteVerification({ jobId, index, step: 'crop', reason: 'crop check skipped: the result has no PNG output' });
+      return { kind: 'skipped' };
+    }
+    const rects = planCrops(size.width, size.height, check.crops, check.size, cropRand);
+    const checkTask = await requestor.loadCropCheck({ jobId, index, crops: formatCrops(rects) });
+    const tolerance = compare.kind === 'image' ? compare : { pixelThreshold: 0, maxDiffRatio: 0, minPsnr: null };
+    let lastFailure = '';
+    for (let tries = 1; tries <= maxAttempts; tries++) {
+      const attempt = nextAttempt++;
+      let placement: Placement;
+      try {
+        placement = await negotiate(input, attempt, 1, resultFrom, failedOn, state);
+      } catch (e) {
+        if (!(e instanceof NoMatchingOffer)) throw e;
+        lastFailure = e.message;
+        break;
+      }
+      state.phase = 'running';
+      const provider = proxyActivities<ProviderActivities>(containerRun(placement.taskQueue, checkTask.timeoutSeconds, heartbeatTimeoutSeconds));
+      let run: RunResult | { status: 'failed'; failureType: string; reason: string };
+      try {
+        run = await provider.runSubtask({ ...checkTask, attempt, agreementId: placement.agreementId });
+      } catch (e) {
+        if (isCancellation(e)) throw e;
+        run = { status: 'failed', ...describeFailure(e, placement.providerId, heartbeatTimeoutSeconds) };
+      }
+      await requestor.finishAttempt({ jobId, index, attempt, providerId: placement.providerId, result: run, resultKey: null, role: 'cropCheck' });
+      if (run.status === 'succeeded') {
+        const verdict = await comparer.compareCrops({ jobId, index, attempt, against: result.attempt, rects, tolerance });
+        await requestor.noteVerification({
+          jobId,
+          index,
+          step: 'crop',
+          reason: `crop check of ${result.providerId}'s result by ${placement.providerId} (attempt ${attempt}, crops ${formatCrops(rects)}): ${verdict.same ? 'agrees' : 'disagrees'}: ${verdict.detail}`,
+        });
+        // The checker rendered crops, not a result: it may still run a full copy if the result is in doubt.
+        return { kind: verdict.same ? 'agreed' : 'disagreed', attempt };
+      }
+      lastFailure = run.reason ?? 'failed';
+      failedOn.push(placement.providerId);
+    }
+    await requestor.noteVerification({ jobId, index, step: 'crop', reason: `crop check skipped: ${lastFailure}` });
+    return { kind: 'skipped' };
+  }
+
   const copies = new CancellationScope();
   let launched = 0;
   let settled = 0;
@@ -303,18 +362,41 @@ export async function subtaskWorkflow(input: SubtaskInput): Promise<SubtaskOutco
   };
 
   let needed = redundancy;
+  // A crop check stands in for a second copy when a result would otherwise stand alone (or be spot-checked whole).
+  let cropCheckDue = false;
+  // The crop check that found the lone result wrong: right if the result is then rejected.
+  let doubtedBy: number | null = null;
   try {
     let first: { attempt: number; placement: Placement } | undefined;
+    const rand = seededRandom(((input.seed ?? 0) + Math.imul(index + 1, 2654435761)) >>> 0);
     if (input.adaptive && redundancy > 1) {
       // The first copy's provider decides how many copies: negotiate it, then draw.
-      const rand = seededRandom(((input.seed ?? 0) + Math.imul(index + 1, 2654435761)) >>> 0);
       const draws = { solo: rand(), spot: rand() };
       const attempt = nextAttempt++;
       const placement = await copies.run(() => negotiate(input, attempt, 0, resultFrom, failedOn, state));
       const plan = planVerification(redundancy, input.adaptive, { providerId: placement.providerId, ...placement.track }, draws);
       needed = plan.copies;
-      await requestor.noteVerification({ jobId, index, reason: `seed ${input.seed}, draws solo ${formatDraw(draws.solo)} spot ${formatDraw(draws.spot)}: ${plan.reason}` });
+      let reason = plan.reason;
+      if (plan.spotCheck && input.cropCheck) {
+        needed = 1;
+        cropCheckDue = true;
+        reason += ', as a crop check';
+      }
+      await requestor.noteVerification({ jobId, index, reason: `seed ${input.seed}, draws solo ${formatDraw(draws.solo)} spot ${formatDraw(draws.spot)}: ${reason}` });
       first = { attempt, placement };
+    } else {
+      rand();
+      rand();
+    }
+    if (input.cropCheck && needed === 1 && !cropCheckDue) {
+      const draw = rand();
+      cropCheckDue = draw < input.cropCheck.rate;
+      await requestor.noteVerification({
+        jobId,
+        index,
+        step: 'crop-draw',
+        reason: `seed ${input.seed}, crop draw ${formatDraw(draw)}: ${cropCheckDue ? `crop check (draw < ${input.cropCheck.rate})` : `no crop check (draw >= ${input.cropCheck.rate})`}`,
+      });
     }
     launch(first);
     for (let i = 1; i < needed; i++) launch();
@@ -323,14 +405,33 @@ export async function subtaskWorkflow(input: SubtaskInput): Promise<SubtaskOutco
       await condition(() => settled > seen);
       seen = settled;
       const judgement = judge(results, needed);
+      if (judgement.verdict === 'accepted' && cropCheckDue && launched === 1) {
+        cropCheckDue = false;
+        const check = await copies.run(() => cropSpotCheck(judgement.agreeing[0]));
+        if (check.kind === 'disagreed') {
+          // The lone result is in doubt: settle it with full copies and a majority, as without trust.
+          doubtedBy = check.attempt;
+          needed = Math.max(2, redundancy);
+          for (let i = launched; i < needed; i++) launch();
+          continue;
+        }
+        if (check.kind === 'agreed') {
+          state.phase = 'done';
+          await requestor.acceptResult({ jobId, index, accepted: [judgement.agreeing[0].attempt, check.attempt], rejected: [], votes: tally(results) });
+          return { index, providerId: judgement.agreeing[0].providerId, attempts: nextAttempt - 1 };
+        }
+      }
       if (judgement.verdict === 'accepted') {
         await stopCopies();
         state.phase = 'done';
+        // A crop check that doubted the lone result was right if that result lost, wrong if it won.
+        const lone = results[0]?.attempt;
+        const checkRight = doubtedBy !== null && judgement.disagreeing.some((r) => r.attempt === lone);
         await requestor.acceptResult({
           jobId,
           index,
-          accepted: judgement.agreeing.map((r) => r.attempt),
-          rejected: judgement.disagreeing.map((r) => r.attempt),
+          accepted: [...judgement.agreeing.map((r) => r.attempt), ...(doubtedBy !== null && checkRight ? [doubtedBy] : [])],
+          rejected: [...judgement.disagreeing.map((r) => r.attempt), ...(doubtedBy !== null && !checkRight ? [doubtedBy] : [])],
           votes: tally(results),
         });
         return { index, providerId: judgement.agreeing[0].providerId, attempts: nextAttempt - 1 };

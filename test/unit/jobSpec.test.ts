@@ -95,3 +95,10 @@ describe('comparison settings', () => {
     expect(compareSpecOf(validateJobSpec({ ...base, verification: { compare: 'command', comparator: { image: 'c:1', command: ['cmp'] } } }))).toEqual({ kind: 'command', image: 'c:1', command: ['cmp'], timeoutSeconds: 60 });
   });
 });
+
+describe('frames split', () => {
+  it('renders one frame per subtask unless told otherwise', () => {
+    const spec = validateJobSpec({ image: 'golemflow/render:1', command: ['render', '{start}', '{end}', '{first}', '{last}'], split: { kind: 'frames', first: 0, last: 4 } });
+    expect(spec.split).toEqual({ kind: 'frames', first: 0, last: 4, framesPerSubtask: 1 });
+  });
+});

@@ -1,0 +1,141 @@
+/**
+ * A frame-split POV-Ray render on the real stack, verified by crop spot checks: each lone
+ * frame range is checked by re-rendering random crops on another provider. The frames that
+ * come out are identical, pixel for pixel, to the same frames rendered directly in one
+ * container; a provider whose renders are wrong is caught by the crops.
+ */
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import Docker from 'dockerode';
+import { PNG } from 'pngjs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runInSandbox } from '../../activities/sandbox.js';
+import type { ProviderNode } from '../../workers/provider.js';
+import { startMarket, submit, waitForJob, type TestMarket } from '../support/harness.js';
+
+const image = 'golemflow/render:1';
+export const SCENE = `#version 3.7;
+#include "colors.inc"
+global_settings { assumed_gamma 1.0 }
+camera { location <0, 2, -6> look_at <0, 0.5, 0> }
+light_source { <4, 6, -4> color White }
+plane { y, 0 pigment { checker color rgb <0.9, 0.9, 0.9> color rgb <0.2, 0.3, 0.5> } }
+sphere { <2 * sin(clock * 2 * pi), 1, 2 * cos(clock * 2 * pi)>, 0.8 pigment { color rgb <0.9, 0.3, 0.2> } finish { phong 0.8 reflection 0.2 } }
+box { <-0.5, 0, -0.5>, <0.5, 1.2, 0.5> rotate y * clock * 360 pigment { color rgb <0.2, 0.8, 0.3> } }
+`;
+const W = 160;
+const H = 120;
+
+async function upload(market: TestMarket, bytes: Buffer | string): Promise<string> {
+  const res = await fetch(`${market.apiUrl}/blobs`, { method: 'POST', body: typeof bytes === 'string' ? bytes : new Uint8Array(bytes) });
+  return ((await res.json()) as { ref: string }).ref;
+}
+
+/** Renders frames first..last in one container, outside Golemflow, for comparison. */
+async function renderDirectly(first: number, last: number, animFirst: number, animLast: number): Promise<Map<string, Buffer>> {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'golemflow-direct-'));
+  try {
+    await fs.mkdir(path.join(dir, 'in'));
+    await fs.mkdir(path.join(dir, 'out'));
+    await fs.chmod(path.join(dir, 'out'), 0o777);
+    await fs.writeFile(path.join(dir, 'in', 'scene.pov'), SCENE);
+    const res = await runInSandbox(new Docker(), {
+      name: `golemflow-direct-${path.basename(dir)}`,
+      image,
+      command: ['render', '/in/scene.pov', String(first), String(last), String(animFirst), String(animLast), String(W), String(H)],
+      inputDir: path.join(dir, 'in'),
+      outputDir: path.join(dir, 'out'),
+      logDir: path.join(dir, 'log'),
+      cpus: 1,
+      memoryBytes: 512 * 1024 * 1024,
+      timeoutMs: 120_000,
+    });
+    expect(res.exitCode).toBe(0);
+    const frames = new Map<string, Buffer>();
+    for (const f of await fs.readdir(path.join(dir, 'out'))) frames.set(f, await fs.readFile(path.join(dir, 'out', f)));
+    return frames;
+  } finally {
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+}
+
+const pixels = (png: Buffer) => PNG.sync.read(png).data;
+
+describe('a frame-split render with crop spot checks', () => {
+  let market: TestMarket;
+  let liar: ProviderNode;
+  beforeAll(async () => {
+    market = await startMarket([]);
+    liar = await market.addProvider('a-liar', { misbehaviour: { mode: 'wrong-output', probability: 1, seed: 11 } });
+    await market.addProvider('b-honest');
+    await market.addProvider('c-honest');
+  });
+  afterAll(async () => {
+    await market?.close();
+  });
+
+  it('renders the frames identically to a direct render, and the crops catch a wrong renderer', async () => {
+    const scene = await upload(market, SCENE);
+    const id = await submit(market, {
+      image,
+      command: ['render', '/in/scene.pov', '{start}', '{end}', '{first}', '{last}', String(W), String(H)],
+      inputs: [{ name: 'scene.pov', ref: scene }],
+      split: { kind: 'frames', first: 0, last: 5, framesPerSubtask: 2 },
+      redundancy: 1,
+      maxParallel: 3,
+      verification: {
+        compare: 'image',
+        image: { pixelThreshold: 0, maxDiffRatio: 0, minPsnr: null },
+        cropCheck: { command: ['render', '/in/scene.pov', '{start}', '{end}', '{first}', '{last}', String(W), String(H), '{crops}'], crops: 2, size: 0.2 },
+      },
+    });
+    const job = await waitForJob(market, id, 240_000).catch(async (e) => {
+      console.log(JSON.stringify((await market.gql(`query($id: ID!) { job(id: $id) { events { type message } } }`, { id })).job.events, null, 1));
+      throw e;
+    });
+    expect(job.status).toBe('SUCCEEDED');
+
+    const { job: detail } = await market.gql(
+      `query($id: ID!) { job(id: $id) { subtasks { index outputs { path url } provider { id } attempts { number providerId status verdict comparisons { same detail } } } } }`,
+      { id },
+    );
+    const direct = await renderDirectly(0, 5, 0, 5);
+    expect([...direct.keys()].sort()).toEqual(['frame-0000.png', 'frame-0001.png', 'frame-0002.png', 'frame-0003.png', 'frame-0004.png', 'frame-0005.png']);
+    const got: string[] = [];
+    for (const s of detail.subtasks) {
+      expect(s.provider.id).not.toBe(liar.id);
+      for (const o of s.outputs) {
+        got.push(o.path);
+        const bytes = Buffer.from(await (await fetch(o.url)).arrayBuffer());
+        expect(Buffer.compare(pixels(bytes), pixels(direct.get(o.path)!)), `${o.path} differs from the direct render`).toBe(0);
+      }
+      // Every lone result was crop-checked by another provider; none of the liar's work was accepted.
+      const done = s.attempts.filter((a: any) => a.status === 'SUCCEEDED');
+      expect(done.length).toBeGreaterThanOrEqual(2);
+      for (const a of done.filter((x: any) => x.providerId === liar.id)) expect(a.verdict).toBe('REJECTED');
+    }
+    expect(got.sort()).toEqual([...direct.keys()].sort());
+
+    const all = detail.subtasks.flatMap((s: any) => s.attempts);
+    expect(all.some((a: any) => a.comparisons.some((c: any) => c.same && /crops of 2 frames match/.test(c.detail)))).toBe(true);
+    expect(all.some((a: any) => a.providerId === liar.id && a.verdict === 'REJECTED')).toBe(true);
+    const { job: withEvents } = await market.gql(`query($id: ID!) { job(id: $id) { events { type message } } }`, { id });
+    expect(withEvents.events.some((e: any) => /crop check of .* by .*: agrees/.test(e.message ?? ''))).toBe(true);
+  }, 300_000);
+
+  it("shows the renderer's own error when a scene does not parse", async () => {
+    const bad = await upload(market, 'sphere { <0, 0, 0> 1 pigment { colr Red } }\n');
+    const id = await submit(market, {
+      image,
+      command: ['render', '/in/scene.pov', '{start}', '{end}', '{first}', '{last}', '32', '24'],
+      inputs: [{ name: 'scene.pov', ref: bad }],
+      split: { kind: 'frames', first: 0, last: 0 },
+      redundancy: 1,
+      retries: { maxAttempts: 1 },
+    });
+    const job = await waitForJob(market, id, 120_000);
+    expect(job.status).toBe('FAILED');
+    expect(job.subtasks[0].error).toContain("File 'scene.pov' line 1: Parse Error: No matching } in 'pigment', undeclared identifier 'colr' found instead");
+  });
+});
