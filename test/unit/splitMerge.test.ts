@@ -20,9 +20,9 @@ describe('split', () => {
   it('groups frames, inclusive of the last', () => {
     const spec = validateJobSpec({ image: 'x', command: ['render', '{start}', '{end}', '{frame}'], split: { kind: 'frames', first: 1, last: 5, framesPerSubtask: 2 } });
     expect(splitJob(spec).map((s) => s.params)).toEqual([
-      { index: 0, start: 1, end: 2, frame: 1 },
-      { index: 1, start: 3, end: 4, frame: 3 },
-      { index: 2, start: 5, end: 5, frame: 5 },
+      { index: 0, start: 1, end: 2, frame: 1, first: 1, last: 5 },
+      { index: 1, start: 3, end: 4, frame: 3, first: 1, last: 5 },
+      { index: 2, start: 5, end: 5, frame: 5, first: 1, last: 5 },
     ]);
   });
 
