@@ -12,7 +12,8 @@ import { countSubtasks, fillCommand, planSubtask } from '../core/split.js';
 import { parseSize } from '../core/units.js';
 import type { BlobStore } from '../blobs/store.js';
 import type { Db } from '../schema/db.js';
-import { agreements, attempts, blobs, jobs, subtasks, type JobStatus } from '../schema/tables.js';
+import { agreements, attempts, blobs, invoices, jobs, providers, subtasks, type JobStatus } from '../schema/tables.js';
+import { costWei, glmToWei, paymentIdOf } from '../core/payments.js';
 import type { CapacitySignal } from './capacity.js';
 import { endAgreement, eventWriter } from './events.js';
 import type { AttemptOutcome, JobPlan, RunRequest, SubtaskRef } from './types.js';
@@ -46,6 +47,50 @@ export function createRequestorActivities(deps: RequestorDeps) {
     const [job] = await db.select({ spec: jobs.spec, status: jobs.status }).from(jobs).where(eq(jobs.id, jobId));
     if (!job) throw ApplicationFailure.nonRetryable(`job ${jobId} does not exist`, 'JobNotFound');
     return job;
+  }
+
+  /**
+   * Invoices for a judged subtask, when the job pays (has a budget): each accepted attempt is
+   * owed its agreed price for what it used; each rejected one is refused, with the evidence.
+   * Keyed by payment id (job, subtask, provider): a repeated call writes nothing new.
+   */
+  async function invoice(jobId: string, index: number, rows: Array<typeof attempts.$inferSelect>, accepted: number[], votes: Record<string, number>): Promise<string> {
+    const { spec } = await loadSpec(jobId);
+    if (!spec.budget) return '0';
+    let total = 0n;
+    for (const a of rows) {
+      const [agreement] = a.agreementId ? await db.select({ pricing: agreements.pricing }).from(agreements).where(eq(agreements.id, a.agreementId)) : [];
+      const [provider] = await db.select({ offer: providers.offer }).from(providers).where(eq(providers.id, a.providerId));
+      const pricing = agreement?.pricing ?? { start: 0, cpuSecond: 0, envSecond: 0 };
+      const basis = { pricing, cpuSeconds: a.cpuSeconds ?? 0, wallSeconds: a.wallSeconds ?? 0 };
+      const amount = costWei(pricing, basis.cpuSeconds, basis.wallSeconds);
+      const ok = accepted.includes(a.number);
+      const evidence = (a.comparisons ?? []).map((c) => `vs attempt ${c.against}: ${c.detail}`).join('; ');
+      const address = provider?.offer?.paymentAddress ?? null;
+      const reason = ok
+        ? address
+          ? null
+          : `provider ${a.providerId} published no payment address`
+        : `result rejected: it disagreed with the accepted result (votes ${Object.values(votes).join(':')})${evidence ? `; ${evidence}` : ''}`;
+      await db
+        .insert(invoices)
+        .values({
+          paymentId: paymentIdOf(jobId, index, a.providerId),
+          jobId,
+          subtaskIndex: index,
+          attempt: a.number,
+          providerId: a.providerId,
+          providerAddress: address,
+          agreementId: a.agreementId,
+          amountWei: String(amount),
+          basis,
+          status: ok ? 'accepted' : 'rejected',
+          reason,
+        })
+        .onConflictDoNothing();
+      if (ok) total += amount;
+    }
+    return String(total);
   }
 
   return {
@@ -84,6 +129,7 @@ export function createRequestorActivities(deps: RequestorDeps) {
         maxExtraRuns: spec.verification.maxExtraRuns,
         adaptive: spec.verification.adaptive ?? null,
         compare: compareSpecOf(spec),
+        budgetWei: spec.budget ? String(glmToWei(spec.budget.amount)) : null,
         cropCheck: spec.verification.cropCheck ? { crops: spec.verification.cropCheck.crops, size: spec.verification.cropCheck.size, rate: spec.verification.cropCheck.rate } : null,
       };
     },
@@ -179,7 +225,7 @@ export function createRequestorActivities(deps: RequestorDeps) {
      * The copies' verdict: the agreeing attempts are accepted (the subtask takes their result),
      * the others rejected as wrong results, each with its agreement's end saying so.
      */
-    async acceptResult({ jobId, index, accepted, rejected, votes }: SubtaskRef & { accepted: number[]; rejected: number[]; votes: Record<string, number> }): Promise<void> {
+    async acceptResult({ jobId, index, accepted, rejected, votes }: SubtaskRef & { accepted: number[]; rejected: number[]; votes: Record<string, number> }): Promise<{ costWei: string }> {
       const byNumbers = (numbers: number[]) => and(eq(attempts.jobId, jobId), eq(attempts.subtaskIndex, index), inArray(attempts.number, numbers.length ? numbers : [-1]));
       await db.update(attempts).set({ verdict: 'accepted' }).where(byNumbers(accepted));
       await db.update(attempts).set({ verdict: 'rejected' }).where(byNumbers(rejected));
@@ -189,6 +235,7 @@ export function createRequestorActivities(deps: RequestorDeps) {
         if (a.agreementId) await db.update(agreements).set({ endReason: verdict }).where(eq(agreements.id, a.agreementId));
       }
       const winner = rows.find((a) => a.number === accepted[0])!;
+      const costWei = await invoice(jobId, index, rows, accepted, votes);
       await db
         .update(subtasks)
         .set({
@@ -212,6 +259,7 @@ export function createRequestorActivities(deps: RequestorDeps) {
         providerId: winner.providerId,
         message: `${who.length} of ${accepted.length + rejected.length} copies agree (${who.join(', ')}); exit code ${winner.exitCode} in ${(winner.wallSeconds ?? 0).toFixed(1)} s`,
       });
+      return { costWei };
     },
 
     /** Records how a subtask is verified and why (the adaptive draws), for an audit. */

@@ -28,6 +28,8 @@ export interface JobPlan {
   compare?: CompareSpec;
   /** Crop spot checks of lone image results (null: none). */
   cropCheck?: { crops: number; size: number; rate: number } | null;
+  /** The job's budget in wei (decimal text) when it pays its providers in GLM; null: unpaid. */
+  budgetWei?: string | null;
 }
 
 /** Everything a provider needs to run one subtask. */

@@ -3,6 +3,7 @@ import type { Client } from '@temporalio/client';
 import type { BlobStore } from '../blobs/store.js';
 import type { Config } from '../infra/config.js';
 import type { Db } from '../schema/db.js';
+import type { Chain } from '../activities/chain.js';
 import type { EventBus } from './events.js';
 
 export interface ApiDeps {
@@ -11,4 +12,6 @@ export interface ApiDeps {
   temporal: Client;
   config: Pick<Config, 'temporalUiUrl' | 'temporalNamespace' | 'requestorTaskQueue' | 'providerLivenessMs' | 'publicApiUrl' | 'requestorId'>;
   events: EventBus;
+  /** The requestor's wallet (balances); absent on nodes that pay no one. */
+  chain?: () => Promise<Chain>;
 }

@@ -12,6 +12,7 @@ export const ErrorCode = {
   Conflict: 'CONFLICT',
   Unavailable: 'UNAVAILABLE',
   NoMatchingOffer: 'NO_MATCHING_OFFER',
+  BudgetTooLow: 'BUDGET_TOO_LOW',
 } as const;
 
 export function userError(code: (typeof ErrorCode)[keyof typeof ErrorCode], message: string, extra: Record<string, unknown> = {}): GraphQLError {

@@ -10,7 +10,7 @@ import { attempts, jobEvents, jobs, subtasks, type JobStatus, type OutputFile, t
 import type { JobProgress, jobWorkflow } from '../workflows/job.js';
 import { demandFromSpec } from '../core/demand.js';
 import type { ApiDeps } from './deps.js';
-import { checkDemandSatisfiable, providerById } from './market.js';
+import { checkBudget, checkDemandSatisfiable, providerById } from './market.js';
 import { ErrorCode, invalidSpec, userError } from './errors.js';
 
 type JobRow = typeof jobs.$inferSelect;
@@ -44,7 +44,7 @@ function blobUrl(deps: ApiDeps, ref: string): string {
 
 const outputFiles = (deps: ApiDeps, files: OutputFile[] | null) => (files ?? []).map((f) => ({ ...f, url: blobUrl(deps, f.ref) }));
 
-function parseSubmittedSpec(args: { spec?: unknown; specText?: string | null }): JobSpec {
+export function parseSubmittedSpec(args: { spec?: unknown; specText?: string | null }): JobSpec {
   if ((args.spec == null) === (args.specText == null)) throw userError(ErrorCode.BadInput, 'give exactly one of spec (JSON) or specText (YAML or JSON text)');
   try {
     return args.specText != null ? parseJobSpec(args.specText, 'specText') : validateJobSpec(args.spec);
@@ -86,7 +86,9 @@ export function jobResolvers(deps: ApiDeps) {
       submitJob: async (_: unknown, args: { spec?: unknown; specText?: string }) => {
         const spec = parseSubmittedSpec(args);
         const requestorId = deps.config.requestorId;
-        await checkDemandSatisfiable(deps, demandFromSpec(spec, requestorId));
+        const demand = demandFromSpec(spec, requestorId);
+        await checkDemandSatisfiable(deps, demand);
+        if (spec.budget) await checkBudget(deps, demand, spec.budget.amount, countSubtasks(spec), spec.redundancy);
         const id = newJobId();
         const [job] = await db.insert(jobs).values({ id, name: spec.name ?? null, requestorId, spec, subtaskCount: countSubtasks(spec) }).returning();
         try {

@@ -1,6 +1,7 @@
 /** Provider, Offer, Agreement and MarketStats: the market's side of the API. */
 import { and, asc, desc, eq, inArray, sql } from 'drizzle-orm';
-import { decisiveConstraint, describeCounts, filterOffers, type Demand, type MarketOffer } from '../core/market.js';
+import { decisiveConstraint, describeCounts, expectedCost, filterOffers, type Demand, type MarketOffer } from '../core/market.js';
+import { glmToWei, quoteWei, weiToGlm } from '../core/payments.js';
 import { InvalidOfferError, validateOffer, type OfferInput } from '../core/offer.js';
 import { parseSize } from '../core/units.js';
 import { providerTaskQueue } from '../infra/config.js';
@@ -183,4 +184,52 @@ export async function checkDemandSatisfiable(deps: ApiDeps, demand: Demand): Pro
     `no offer can ever satisfy this demand: ${top} rules out ${counts[top]} of ${offers.length} offers${detail ? ` (e.g. ${detail})` : ''}; excluded ${describeCounts(counts)}`,
     { excludedCounts: counts, offers: offers.length },
   );
+}
+
+export interface Quote {
+  /** Expected cost of the whole job, wei as decimal text, and in GLM. */
+  wei: string;
+  glm: string;
+  /** Expected cost of one run (one copy of one subtask), GLM. */
+  perRun: number;
+  runs: number;
+  offersPriced: number;
+  basis: string;
+}
+
+/**
+ * The market's quote for a job before it runs: every subtask on `redundancy` providers for the
+ * demand's estimated seconds, at the median expected cost among the offers it could use
+ * (live ones first). With no such offer, the demand's highest prices; with none of those, 0.
+ */
+export async function quoteJob(deps: ApiDeps, demand: Demand, subtasks: number, redundancy: number): Promise<Quote> {
+  const offers = await loadMarketOffers(deps.db, deps.config.providerLivenessMs, { includeOffline: true });
+  const live = filterOffers(offers.filter((o) => o.online), demand).eligible;
+  const usable = live.length ? live : filterOffers(offers.map((o) => ({ ...o, online: true })), demand).eligible;
+  const costs = usable.map((o) => expectedCost(o.offer.pricing, demand.minCpus, demand.estimateSeconds)).sort((a, b) => a - b);
+  let perRun: number;
+  let basis: string;
+  if (costs.length) {
+    perRun = costs[Math.floor((costs.length - 1) / 2)];
+    basis = `median of ${costs.length} offers at ${demand.minCpus} cpus for ${demand.estimateSeconds} s`;
+  } else {
+    const p = { start: demand.maxPrice.start ?? 0, cpuSecond: demand.maxPrice.cpuSecond ?? 0, envSecond: demand.maxPrice.envSecond ?? 0 };
+    perRun = expectedCost(p, demand.minCpus, demand.estimateSeconds);
+    basis = 'no offer to price it: the demand\'s highest prices';
+  }
+  const runs = subtasks * redundancy;
+  const wei = quoteWei(subtasks, redundancy, perRun);
+  return { wei: String(wei), glm: weiToGlm(wei), perRun, runs, offersPriced: costs.length, basis };
+}
+
+/** Refuses a paid job whose quote is above its budget, with the quote. */
+export async function checkBudget(deps: ApiDeps, demand: Demand, budget: string, subtasks: number, redundancy: number): Promise<Quote> {
+  const quote = await quoteJob(deps, demand, subtasks, redundancy);
+  if (BigInt(quote.wei) > glmToWei(budget))
+    throw userError(
+      ErrorCode.BudgetTooLow,
+      `the budget of ${budget} GLM is below the market's quote of ${quote.glm} GLM (${quote.runs} runs × ${quote.perRun} GLM, ${quote.basis}); raise budget.amount or lower the redundancy`,
+      { quote },
+    );
+  return quote;
 }

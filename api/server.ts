@@ -9,6 +9,7 @@ import { handleBlobRoute } from './blobRoutes.js';
 import type { ApiDeps } from './deps.js';
 import { jobResolvers } from './jobs.js';
 import { marketResolvers } from './market.js';
+import { paymentResolvers } from './payments.js';
 
 export const typeDefs = readFileSync(path.join(path.dirname(fileURLToPath(import.meta.url)), 'schema.graphql'), 'utf8');
 
@@ -22,7 +23,7 @@ function mergeResolvers(...parts: Record<string, object>[]): Record<string, obje
 export function createApi(deps: ApiDeps) {
   const schema = createSchema({
     typeDefs,
-    resolvers: mergeResolvers({ JSON: JSONResolver, DateTime: DateTimeResolver } as Record<string, object>, jobResolvers(deps), marketResolvers(deps)),
+    resolvers: mergeResolvers({ JSON: JSONResolver, DateTime: DateTimeResolver } as Record<string, object>, jobResolvers(deps), marketResolvers(deps), paymentResolvers(deps)),
   });
   return createYoga({ schema, graphqlEndpoint: '/graphql', landingPage: false, logging: 'warn' });
 }

@@ -20,5 +20,6 @@ export function demandFromSpec(spec: JobSpec, requestorId: string): Demand {
     preference: d.preference,
     maxDurationSeconds: spec.resources.timeoutSeconds,
     estimateSeconds: d.estimateSeconds,
+    paid: !!spec.budget,
   };
 }

@@ -18,6 +18,12 @@ export enum FailureType {
   NoQuorum = 'NoQuorum',
   /** The user's comparator command could not give a verdict (not the providers' fault). */
   ComparatorFailed = 'ComparatorFailed',
+  /** The chain does not answer, or the requestor's wallet cannot pay: the job waits. */
+  ChainUnavailable = 'ChainUnavailable',
+  /** The escrow refused a payment (already paid, over budget): waiting will not help. */
+  PaymentRefused = 'PaymentRefused',
+  /** The job's quote is above its budget. */
+  BudgetTooLow = 'BudgetTooLow',
   JobCancelled = 'JobCancelled',
 }
 

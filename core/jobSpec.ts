@@ -312,7 +312,7 @@ export const jobSpecJsonSchema = {
       additionalProperties: false,
       required: ['amount'],
       properties: {
-        amount: { type: 'string', pattern: '^\\d+(\\.\\d{1,18})?$', description: 'GLM, decimal' },
+        amount: { type: 'string', pattern: '^\\d+(\\.\\d{1,18})?$', description: 'GLM, decimal, above 0: locked in the escrow when the job starts' },
         token: { type: 'string', default: 'GLM' },
       },
     },
@@ -397,6 +397,10 @@ function ruleProblems(spec: JobSpec): SpecProblem[] {
     checkPlaceholders(spec.verification.cropCheck.command, '/verification/cropCheck/command', ['crops']);
     if (!spec.verification.cropCheck.command.some((a) => a.includes('{crops}')))
       problems.push({ path: '/verification/cropCheck/command', message: 'must pass the rectangles with {crops}' });
+  }
+  if (spec.budget) {
+    if (/^0+(\.0+)?$/.test(spec.budget.amount)) problems.push({ path: '/budget/amount', message: 'must be a positive amount of GLM' });
+    if (spec.budget.token !== 'GLM') problems.push({ path: '/budget/token', message: `${JSON.stringify(spec.budget.token)} is not a known token (known: GLM)` });
   }
   const v = spec.verification;
   if (v.compare === 'command' && !v.comparator)

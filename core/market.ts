@@ -26,6 +26,7 @@ export interface Offer {
   limits: { maxConcurrentAgreements: number; maxSubtaskSeconds: number };
   benchmark: { score: number; seconds: number } | null;
   preset: string | null;
+  paymentAddress?: string | null;
 }
 
 /** An offer as the market sees it now. */
@@ -66,6 +67,8 @@ export interface Demand {
   maxDurationSeconds: number;
   /** Expected wall seconds of one subtask, for comparing prices. */
   estimateSeconds: number;
+  /** A paid job needs providers it can pay: an offer with a payment address. */
+  paid?: boolean;
 }
 
 export const CONSTRAINTS = [
@@ -84,6 +87,7 @@ export const CONSTRAINTS = [
   'maxPrice.envSecond',
   'reputation',
   'maxSubtaskSeconds',
+  'paymentAddress',
 ] as const;
 export type Constraint = (typeof CONSTRAINTS)[number];
 
@@ -159,6 +163,7 @@ export function failedConstraint(m: MarketOffer, d: Demand, exclude: ReadonlySet
   if (d.maxPrice.envSecond !== undefined && o.pricing.envSecond > d.maxPrice.envSecond) return 'maxPrice.envSecond';
   if (m.reputation < d.minReputation || m.reputation < REPUTATION_FLOOR) return 'reputation';
   if (o.limits.maxSubtaskSeconds < d.maxDurationSeconds) return 'maxSubtaskSeconds';
+  if (d.paid && !o.paymentAddress) return 'paymentAddress';
   return undefined;
 }
 
@@ -190,6 +195,8 @@ export function describeExclusion(m: MarketOffer, d: Demand, c: Constraint): str
       return `reputation ${m.reputation.toFixed(2)} < ${Math.max(d.minReputation, REPUTATION_FLOOR)}${d.minReputation < REPUTATION_FLOOR ? ' (the market floor)' : ''}`;
     case 'maxSubtaskSeconds':
       return `takes subtasks of at most ${o.limits.maxSubtaskSeconds} s, this one may run ${d.maxDurationSeconds} s`;
+    case 'paymentAddress':
+      return 'publishes no payment address, and this job pays in GLM';
     default: {
       const k = c.slice('maxPrice.'.length) as keyof Pricing;
       return `${k} price ${o.pricing[k]} GLM > ${d.maxPrice[k]}`;

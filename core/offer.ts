@@ -1,4 +1,5 @@
 /** Checking a provider's offer before it enters the market. Pure. */
+import { isAddress } from 'viem';
 import type { Offer } from './market.js';
 import { formatSize, parseSize } from './units.js';
 
@@ -19,6 +20,8 @@ export interface OfferInput {
   limits?: { maxConcurrentAgreements?: number | null; maxSubtaskSeconds?: number | null } | null;
   benchmark?: { score: number; seconds: number } | null;
   preset?: string | null;
+  /** Where GLM for its accepted results is paid (an EVM address); null: it cannot take paid jobs. */
+  paymentAddress?: string | null;
   /** What the machine has, as the provider node measured it. */
   machine?: { cpus: number; memory: string } | null;
 }
@@ -63,6 +66,8 @@ export function validateOffer(input: OfferInput): Offer {
   if (!Number.isInteger(maxSubtaskSeconds) || maxSubtaskSeconds < 1 || maxSubtaskSeconds > MAX_SUBTASK_SECONDS)
     problems.push(`limits.maxSubtaskSeconds: must be a whole number of seconds from 1 to ${MAX_SUBTASK_SECONDS}, got ${maxSubtaskSeconds}`);
   if (input.benchmark && !(input.benchmark.score >= 0 && input.benchmark.seconds > 0)) problems.push('benchmark: score must be 0 or more and seconds above 0');
+  if (input.paymentAddress != null && !isAddress(input.paymentAddress, { strict: false }))
+    problems.push(`paymentAddress: ${JSON.stringify(input.paymentAddress)} is not an address (0x and 40 hex digits)`);
   if (problems.length) throw new InvalidOfferError(problems);
   return {
     providerId: input.name,
@@ -76,5 +81,6 @@ export function validateOffer(input: OfferInput): Offer {
     limits: { maxConcurrentAgreements, maxSubtaskSeconds },
     benchmark: input.benchmark ?? null,
     preset: input.preset ?? null,
+    paymentAddress: input.paymentAddress ?? null,
   };
 }

@@ -15,7 +15,20 @@ export interface Config {
   providerLivenessMs: number;
   /** Who this node's jobs are for, as providers' policies see it. */
   requestorId: string;
+  /** Where GLM payments go: an EVM JSON-RPC endpoint (local: Anvil, started by the stack). */
+  chain: {
+    rpcUrl: string;
+    network: string;
+    /** The requestor's wallet key (local: Anvil's first development account). */
+    privateKey: string;
+    confirmations: number;
+    replaceAfterMs: number;
+    escrowAddress?: string;
+  };
 }
+
+/** Anvil's first development account: holds test ETH on the local chain only. */
+export const ANVIL_FIRST_KEY = '0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80';
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const dataDir = path.resolve(env.GOLEMFLOW_DATA ?? '.data');
@@ -35,6 +48,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     publicApiUrl: env.PUBLIC_API_URL ?? `http://${apiHost === '0.0.0.0' ? '127.0.0.1' : apiHost}:${apiPort}`,
     providerLivenessMs: Number(env.PROVIDER_LIVENESS_MS ?? 15_000),
     requestorId: env.GOLEMFLOW_REQUESTOR_ID ?? 'requestor',
+    chain: {
+      rpcUrl: env.CHAIN_RPC_URL ?? 'http://127.0.0.1:8545',
+      network: env.CHAIN_NETWORK ?? 'local',
+      privateKey: env.REQUESTOR_PRIVATE_KEY ?? ANVIL_FIRST_KEY,
+      confirmations: Number(env.PAYMENT_CONFIRMATIONS ?? ((env.CHAIN_NETWORK ?? 'local') === 'local' ? 1 : 12)),
+      replaceAfterMs: Number(env.PAYMENT_REPLACE_AFTER_MS ?? 60_000),
+      escrowAddress: env.ESCROW_ADDRESS || undefined,
+    },
   };
 }
 

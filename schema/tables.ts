@@ -10,6 +10,7 @@ import {
   index,
   integer,
   jsonb,
+  numeric,
   pgTable,
   primaryKey,
   text,
@@ -216,3 +217,100 @@ export const jobEvents = pgTable(
 );
 
 export const tables = { jobs, subtasks, attempts, providers, agreements, blobs, jobEvents };
+
+/** Contracts the project deployed on a chain (the local one), found again after a restart. */
+export const deployments = pgTable(
+  'deployments',
+  {
+    chainId: integer('chain_id').notNull(),
+    name: text('name').notNull(),
+    address: text('address').notNull(),
+    /** Hash of the compiled sources: a change deploys anew. */
+    sourceHash: text('source_hash').notNull(),
+    deployedAt: at('deployed_at').notNull().defaultNow(),
+  },
+  (t) => [primaryKey({ columns: [t.chainId, t.name, t.sourceHash] })],
+);
+
+export type AllocationState = 'pending' | 'locked' | 'closed';
+
+/** A job's budget locked in the escrow: locked, released to providers, returned at the end (wei, as decimal text). */
+export const allocations = pgTable('allocations', {
+  jobId: text('job_id')
+    .primaryKey()
+    .references(() => jobs.id, { onDelete: 'cascade' }),
+  allocationId: text('allocation_id').notNull(),
+  chainId: integer('chain_id').notNull(),
+  escrow: text('escrow').notNull(),
+  token: text('token').notNull(),
+  requestor: text('requestor').notNull(),
+  state: text('state').$type<AllocationState>().notNull().default('pending'),
+  lockedWei: numeric('locked_wei', { precision: 78, scale: 0 }).notNull().default('0'),
+  releasedWei: numeric('released_wei', { precision: 78, scale: 0 }).notNull().default('0'),
+  returnedWei: numeric('returned_wei', { precision: 78, scale: 0 }),
+  deadline: at('deadline').notNull(),
+  lockTx: text('lock_tx'),
+  closeTx: text('close_tx'),
+  /** While payments wait (chain unreachable, wallet empty, budget spent): why. */
+  note: text('note'),
+  createdAt: at('created_at').notNull().defaultNow(),
+  closedAt: at('closed_at'),
+});
+
+export type InvoiceStatus = 'accepted' | 'rejected' | 'paid';
+
+/** What a provider is owed for one result: accepted (to be paid), rejected (with the evidence) or paid. */
+export const invoices = pgTable(
+  'invoices',
+  {
+    /** The payment id (job, subtask, provider): the escrow releases under it at most once. */
+    paymentId: text('payment_id').primaryKey(),
+    jobId: text('job_id')
+      .notNull()
+      .references(() => jobs.id, { onDelete: 'cascade' }),
+    subtaskIndex: integer('subtask_index').notNull(),
+    attempt: integer('attempt').notNull(),
+    providerId: text('provider_id').notNull(),
+    providerAddress: text('provider_address'),
+    agreementId: text('agreement_id'),
+    amountWei: numeric('amount_wei', { precision: 78, scale: 0 }).notNull(),
+    /** How the amount was reached: pricing, CPU-seconds, wall-seconds. */
+    basis: jsonb('basis').$type<{ pricing: Pricing; cpuSeconds: number; wallSeconds: number }>().notNull(),
+    status: text('status').$type<InvoiceStatus>().notNull(),
+    reason: text('reason'),
+    txHash: text('tx_hash'),
+    createdAt: at('created_at').notNull().defaultNow(),
+    paidAt: at('paid_at'),
+  },
+  (t) => [index('invoices_job_idx').on(t.jobId, t.status), index('invoices_provider_idx').on(t.providerId)],
+);
+
+export type ChainTxStatus = 'signed' | 'mined' | 'failed' | 'replaced';
+
+/**
+ * The payments ledger: every transaction the requestor's wallet signs, written before it is
+ * broadcast, so a crash between signing and sending is found and finished, never sent twice.
+ */
+export const chainTxs = pgTable(
+  'chain_txs',
+  {
+    hash: text('hash').primaryKey(),
+    chainId: integer('chain_id').notNull(),
+    account: text('account').notNull(),
+    nonce: integer('nonce').notNull(),
+    kind: text('kind').$type<'approve' | 'lock' | 'increase' | 'release' | 'close' | 'mint'>().notNull(),
+    jobId: text('job_id'),
+    paymentIds: jsonb('payment_ids').$type<string[]>().notNull().default([]),
+    /** The signed transaction, to broadcast again after a crash. */
+    raw: text('raw').notNull(),
+    maxFeePerGas: numeric('max_fee_per_gas', { precision: 78, scale: 0 }).notNull(),
+    status: text('status').$type<ChainTxStatus>().notNull().default('signed'),
+    blockNumber: bigint('block_number', { mode: 'number' }),
+    /** The transaction that replaced this one (same nonce, higher fee). */
+    replacedBy: text('replaced_by'),
+    error: text('error'),
+    createdAt: at('created_at').notNull().defaultNow(),
+    minedAt: at('mined_at'),
+  },
+  (t) => [index('chain_txs_account_nonce_idx').on(t.account, t.nonce), index('chain_txs_job_idx').on(t.jobId)],
+);

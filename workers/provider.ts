@@ -22,6 +22,7 @@ import { LABEL_PREFIX, removeLabelled } from '../activities/sandbox.js';
 import { BlobClient } from '../blobs/client.js';
 import type { Pricing } from '../core/market.js';
 import { validateOffer, type OfferInput } from '../core/offer.js';
+import { loadOrCreateWallet } from './wallet.js';
 import type { ProviderPolicy } from '../core/policy.js';
 import { resolvePreset, type ProviderConfigFile } from '../core/presets.js';
 import { formatSize } from '../core/units.js';
@@ -54,6 +55,8 @@ export interface ProviderOptions {
   allowedImages?: string[];
   /** Scratch space; defaults to a folder under the OS temp dir. */
   workDir?: string;
+  /** Where GLM is paid; default: the provider's own wallet, created in its folder on first start. */
+  paymentAddress?: string;
   /** Build the project's runtime images when missing (default true). */
   buildRuntimes?: boolean;
   /** Run the start-up benchmark (default true). */
@@ -100,6 +103,7 @@ export function providerTerms(o: ProviderOptions): { offer: OfferInput; policy: 
       maxSubtaskSeconds: o.maxSubtaskSeconds ?? preset.maxSubtaskSeconds,
     },
     preset: o.preset ?? o.config?.preset ?? 'default',
+    paymentAddress: o.paymentAddress ?? null,
     machine: { cpus: os.cpus().length, memory: String(os.totalmem()) },
   };
   const checked = validateOffer(offer); // refuses absurd prices, unknown runtimes, more than the machine has
@@ -131,6 +135,11 @@ export async function startProviderNode(o: ProviderOptions): Promise<ProviderNod
     throw new Error(`the Docker engine is not reachable (${(e as Error).message}); start dockerd, or run as a user in the docker group`);
   }
   const workDir = o.workDir ?? path.join(os.tmpdir(), 'golemflow-provider', o.name);
+  if (!offer.paymentAddress) {
+    const wallet = await loadOrCreateWallet(path.join(workDir, 'wallet'));
+    offer.paymentAddress = wallet.address;
+    if (wallet.created) logger.info({ provider: o.name, address: wallet.address, file: wallet.file }, 'created the provider wallet (GLM is paid here)');
+  }
   if (o.buildRuntimes !== false) await ensureAllRuntimes(docker, { workDir: path.join(workDir, 'runtimes'), log: (m) => logger.info(m) });
   // Containers left by an earlier run of this provider (it was killed) are of no use to anyone now.
   const swept = await removeLabelled(docker, { [`${LABEL_PREFIX}.provider`]: o.name });
@@ -247,6 +256,7 @@ export function providerCommand(): Command {
     .option('--temporal <host:port>', 'the Temporal server', process.env.TEMPORAL_ADDRESS ?? '127.0.0.1:7233')
     .option('--namespace <ns>', 'Temporal namespace', process.env.TEMPORAL_NAMESPACE ?? 'default')
     .option('--work-dir <dir>', 'scratch space for subtasks')
+    .option('--payment-address <0x…>', 'where GLM is paid (default: a wallet of its own, kept in the work dir)')
     .option('--no-build-runtimes', 'do not build the project runtime images')
     .addOption(new Option('--no-benchmark', 'skip the start-up benchmark (the offer then has no score)'))
     .option('--test-misbehave <mode>', 'TEST ONLY: misbehave on purpose: wrong-output[:probability], noisy-output[:probability] (PNG pixels a little off), hang, exit-midway')
@@ -271,6 +281,7 @@ export function providerCommand(): Command {
         temporalAddress: opts.temporal,
         namespace: opts.namespace,
         workDir: opts.workDir,
+        paymentAddress: opts.paymentAddress,
         buildRuntimes: opts.buildRuntimes,
         benchmark: opts.benchmark,
         misbehaviour: opts.testMisbehave ? parseMisbehaviour(opts.testMisbehave, opts.testMisbehaveSeed) : undefined,

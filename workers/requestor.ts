@@ -12,7 +12,10 @@ import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker
 import Docker from 'dockerode';
 import { CapacitySignal } from '../activities/capacity.js';
 import { eventWriter } from '../activities/events.js';
+import { connectChain, type Chain } from '../activities/chain.js';
 import { createCompareActivities } from '../activities/compare.js';
+import { createPaymentActivities } from '../activities/payments.js';
+import { NETWORKS, type NetworkName } from '../core/payments.js';
 import { createMarketActivities } from '../activities/market.js';
 import { createRequestorActivities } from '../activities/requestor.js';
 import { EventBus } from '../api/events.js';
@@ -32,6 +35,33 @@ async function requestorDocker(): Promise<Docker> {
     throw new Error(`the Docker engine does not answer (${e.message}); start it on the requestor's machine`);
   });
   return docker;
+}
+
+/** The requestor's wallet, connected on first use and again after a failure (the chain may come back). */
+function chainOf(database: Database, config: Config): () => Promise<Chain> {
+  let connected: Promise<Chain> | undefined;
+  return () => {
+    connected ??= (async () => {
+      if (!(config.chain.network in NETWORKS)) throw new Error(`CHAIN_NETWORK ${JSON.stringify(config.chain.network)} is not one of ${Object.keys(NETWORKS).join(', ')}`);
+      return connectChain(
+        database.db,
+        {
+          rpcUrl: config.chain.rpcUrl,
+          network: config.chain.network as NetworkName,
+          privateKey: config.chain.privateKey as `0x${string}`,
+          confirmations: config.chain.confirmations,
+          replaceAfterMs: config.chain.replaceAfterMs,
+          escrowAddress: config.chain.escrowAddress as `0x${string}` | undefined,
+          cacheDir: path.join(config.dataDir, 'contracts'),
+        },
+        (m) => logger.info(m),
+      );
+    })().catch((e) => {
+      connected = undefined;
+      throw e;
+    });
+    return connected;
+  };
 }
 
 export interface RequestorNode {
@@ -61,6 +91,7 @@ export async function startRequestorNode(config: Config, opts: { workflowBundle?
     const client = new Client({ connection: clientConnection, namespace: config.temporalNamespace });
     const connection = await NativeConnection.connect({ address: config.temporalAddress });
     closers.push(() => connection.close());
+    const chain = chainOf(database, config);
     const worker = await Worker.create({
       connection,
       namespace: config.temporalNamespace,
@@ -68,6 +99,7 @@ export async function startRequestorNode(config: Config, opts: { workflowBundle?
       ...(opts.workflowBundle ? { workflowBundle: opts.workflowBundle } : { workflowsPath }),
       activities: {
         ...createRequestorActivities({ db: database.db, blobs, capacity, onEvent }),
+        ...createPaymentActivities({ db: database.db, chain, addEvent: eventWriter(database.db, onEvent) }),
         ...createCompareActivities({ db: database.db, blobs, docker: requestorDocker, workRoot: path.join(config.dataDir, 'compare') }),
         ...createMarketActivities({ db: database.db, capacity, providerLivenessMs: config.providerLivenessMs, addEvent: eventWriter(database.db, onEvent) }),
       },
@@ -81,7 +113,7 @@ export async function startRequestorNode(config: Config, opts: { workflowBundle?
     if (opts.api !== false) {
       // With API_PORT=0 the real port is known only once listening; links must name it.
       const apiConfig = { ...config };
-      const api = await startApiServer({ db: database.db, blobs, temporal: client, config: apiConfig, events }, config.apiHost, config.apiPort);
+      const api = await startApiServer({ db: database.db, blobs, temporal: client, config: apiConfig, events, chain }, config.apiHost, config.apiPort);
       closers.push(() => api.close());
       if (config.apiPort === 0) apiConfig.publicApiUrl = api.url;
       apiUrl = config.apiPort === 0 ? api.url : config.publicApiUrl;

@@ -19,9 +19,11 @@ import {
   startChild,
   workflowInfo,
   allHandlersFinished,
+  defineUpdate,
 } from '@temporalio/workflow';
 import type { ActivityOptions } from '@temporalio/workflow';
 import type { RequestorActivities } from '../activities/requestor.js';
+import type { PaymentActivities } from '../activities/payments.js';
 import type { JobPlan } from '../activities/types.js';
 import { FailureType } from '../core/failures.js';
 import { subtaskWorkflow } from './subtask.js';
@@ -38,20 +40,41 @@ const bookkeeping: ActivityOptions = {
 };
 const requestor = proxyActivities<RequestorActivities>(bookkeeping);
 
+/**
+ * Chain writes: minutes when a transaction waits for a block or is replaced; retried for as
+ * long as the chain is down or the wallet empty (the allocation's note says why), never when
+ * the escrow refuses.
+ */
+const chainWrite: ActivityOptions = {
+  startToCloseTimeout: '10 minutes',
+  retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '30 seconds', nonRetryableErrorTypes: [FailureType.PaymentRefused, FailureType.InvalidJobSpec] },
+};
+const payments = proxyActivities<PaymentActivities>(chainWrite);
+
+/** Accepted results paid together in one transaction, at most this many seconds after the first. */
+const SETTLE_BATCH = 10;
+const SETTLE_EVERY = '15 seconds';
+const GLM_AMOUNT = /^\d+(\.\d{1,18})?$/;
+
 export interface JobInput {
   jobId: string;
   /** Set when the workflow continues as new. */
-  resume?: { plan: JobPlan; nextIndex: number; succeeded: number; seed: number };
+  resume?: { plan: JobPlan; nextIndex: number; succeeded: number; seed: number; spentWei?: string; budgetWei?: string | null; raises?: number };
 }
 
 export interface JobProgress {
-  status: 'preparing' | 'running' | 'merging' | 'succeeded' | 'failed' | 'cancelling' | 'cancelled';
+  status: 'preparing' | 'running' | 'paused' | 'merging' | 'succeeded' | 'failed' | 'cancelling' | 'cancelled';
   total: number;
   started: number;
   running: number;
   succeeded: number;
   failed: number;
   error: string | null;
+  /** Paid jobs: the budget and what accepted results cost so far, wei as decimal text. */
+  budgetWei: string | null;
+  spentWei: string;
+  /** Why the job is paused, when it is. */
+  note: string | null;
 }
 
 export interface JobOutcome {
@@ -63,6 +86,8 @@ export interface JobOutcome {
 
 export const progressQuery = defineQuery<JobProgress>('progress');
 export const cancelSignal = defineSignal<[reason?: string]>('cancel');
+/** Raises a paid job's budget by an amount of GLM; a job paused at its cap goes on. */
+export const raiseBudgetUpdate = defineUpdate<{ budgetWei: string }, [amount: string]>('raiseBudget');
 
 export function subtaskWorkflowId(jobId: string, index: number): string {
   return `${jobId}/subtask-${index}`;
@@ -78,6 +103,59 @@ export async function jobWorkflow(input: JobInput): Promise<JobOutcome> {
     succeeded: input.resume?.succeeded ?? 0,
     failed: 0,
     error: null,
+    budgetWei: input.resume?.budgetWei ?? null,
+    spentWei: input.resume?.spentWei ?? '0',
+    note: null,
+  };
+  let budget: bigint | null = input.resume?.budgetWei ? BigInt(input.resume.budgetWei) : null;
+  let spent = BigInt(input.resume?.spentWei ?? '0');
+  let raises = input.resume?.raises ?? 0;
+  let unsettled = 0;
+  let stopSettling = false;
+  setHandler(
+    raiseBudgetUpdate,
+    async (amount: string) => {
+      const r = await payments.increaseBudget({ jobId, amount, step: String(raises++) });
+      budget = BigInt(r.lockedWei);
+      progress.budgetWei = r.lockedWei;
+      return { budgetWei: r.lockedWei };
+    },
+    {
+      validator: (amount: string) => {
+        if (budget === null) throw new Error(`job ${jobId} has no budget to raise (it pays no one)`);
+        if (typeof amount !== 'string' || !GLM_AMOUNT.test(amount) || /^0+(\.0+)?$/.test(amount))
+          throw new Error(`amount: ${JSON.stringify(amount)} is not a positive amount of GLM (a decimal such as 2.5)`);
+      },
+    },
+  );
+
+  /** Pays accepted results in batches while the job runs. */
+  const settler = async () => {
+    while (!stopSettling) {
+      await condition(() => unsettled >= SETTLE_BATCH || stopSettling, SETTLE_EVERY);
+      if (unsettled > 0 && !stopSettling) {
+        unsettled = 0;
+        await payments.settlePayments({ jobId });
+      }
+    }
+  };
+  let settling: Promise<void> | null = null;
+
+  /** At the end, whatever happened: pay every accepted result the budget covers, return the rest. */
+  const settleAll = async () => {
+    if (budget === null) return;
+    stopSettling = true;
+    await settling;
+    const r = await payments.settlePayments({ jobId });
+    if (r.overBudget > 0 && !cancelReason) {
+      progress.status = 'paused';
+      progress.note = `${r.overBudget} accepted results wait for payment: the budget is spent; raise it (raiseBudget) or cancel the job`;
+      const before = budget;
+      await condition(() => budget !== before || !!cancelReason);
+      progress.note = null;
+      return settleAll();
+    }
+    await payments.closeAllocation({ jobId });
   };
   let cancelReason: string | null = null;
   setHandler(progressQuery, () => progress);
@@ -86,6 +164,8 @@ export async function jobWorkflow(input: JobInput): Promise<JobOutcome> {
   });
 
   const finish = async (status: JobOutcome['status'], error: string | null, result = { value: null as string | null, ref: null as string | null }) => {
+    // Accepted results are paid whether the job succeeds, fails or is cancelled.
+    await CancellationScope.nonCancellable(settleAll);
     await CancellationScope.nonCancellable(() => requestor.finishJob({ jobId, status, error: error ?? undefined }));
     progress.status = status;
     progress.error = error;
@@ -97,6 +177,12 @@ export async function jobWorkflow(input: JobInput): Promise<JobOutcome> {
     // Drawn once per job (workflow randomness replays), handed to each subtask in its recorded input.
     const seed = input.resume?.seed ?? Math.floor(Math.random() * 2 ** 31);
     progress.total = plan.subtaskCount;
+    if (plan.budgetWei && budget === null) {
+      budget = BigInt(plan.budgetWei);
+      progress.budgetWei = plan.budgetWei;
+      await payments.lockBudget({ jobId });
+    }
+    if (budget !== null) settling = CancellationScope.nonCancellable(settler);
     progress.status = 'running';
 
     const children = new CancellationScope();
@@ -114,8 +200,14 @@ export async function jobWorkflow(input: JobInput): Promise<JobOutcome> {
             args: [{ jobId, index, maxAttempts: plan.maxAttempts, heartbeatTimeoutSeconds: plan.heartbeatTimeoutSeconds, offerDeadlineSeconds: plan.offerDeadlineSeconds, redundancy: plan.redundancy, maxExtraRuns: plan.maxExtraRuns, adaptive: plan.adaptive, compare: plan.compare, cropCheck: plan.cropCheck, seed }],
             parentClosePolicy: ParentClosePolicy.REQUEST_CANCEL,
           });
-          await handle.result();
+          const outcome = await handle.result();
           progress.succeeded++;
+          const cost = BigInt(outcome?.costWei ?? '0');
+          if (cost > 0n) {
+            spent += cost;
+            progress.spentWei = String(spent);
+            unsettled++;
+          }
         } catch (e) {
           if (!isCancellation(e)) {
             progress.failed++;
@@ -131,6 +223,15 @@ export async function jobWorkflow(input: JobInput): Promise<JobOutcome> {
     while (next < plan.subtaskCount && !failure && !cancelReason) {
       await condition(() => progress.running < plan.maxParallel || !!failure || !!cancelReason);
       if (failure || cancelReason) break;
+      if (budget !== null && spent >= budget) {
+        // The spending cap: no new work until the budget is raised or the job is cancelled.
+        progress.status = 'paused';
+        progress.note = `spent ${String(spent)} of a budget of ${String(budget)} wei: raise the budget (raiseBudget) or cancel the job`;
+        await condition(() => (budget !== null && spent < budget) || !!cancelReason || !!failure);
+        progress.status = 'running';
+        progress.note = null;
+        if (failure || cancelReason) break;
+      }
       if (workflowInfo().continueAsNewSuggested) {
         rolling = true;
         break;
@@ -146,8 +247,14 @@ export async function jobWorkflow(input: JobInput): Promise<JobOutcome> {
     if (cancelReason) return await finish('cancelled', cancelReason);
     if (failure) return await finish('failed', failure);
     if (rolling) {
+      stopSettling = true;
+      await settling;
+      if (unsettled > 0) await payments.settlePayments({ jobId });
       await condition(allHandlersFinished);
-      return await continueAsNew<typeof jobWorkflow>({ jobId, resume: { plan, nextIndex: next, succeeded: progress.succeeded, seed } });
+      return await continueAsNew<typeof jobWorkflow>({
+        jobId,
+        resume: { plan, nextIndex: next, succeeded: progress.succeeded, seed, spentWei: String(spent), budgetWei: budget === null ? null : String(budget), raises },
+      });
     }
 
     progress.status = 'merging';

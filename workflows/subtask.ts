@@ -103,6 +103,8 @@ export interface SubtaskOutcome {
   index: number;
   providerId: string;
   attempts: number;
+  /** What its accepted results cost, wei as decimal text ('0' when the job does not pay). */
+  costWei?: string;
 }
 
 export interface SubtaskState {
@@ -417,8 +419,8 @@ export async function subtaskWorkflow(input: SubtaskInput): Promise<SubtaskOutco
         }
         if (check.kind === 'agreed') {
           state.phase = 'done';
-          await requestor.acceptResult({ jobId, index, accepted: [judgement.agreeing[0].attempt, check.attempt], rejected: [], votes: tally(results) });
-          return { index, providerId: judgement.agreeing[0].providerId, attempts: nextAttempt - 1 };
+          const invoiced = await requestor.acceptResult({ jobId, index, accepted: [judgement.agreeing[0].attempt, check.attempt], rejected: [], votes: tally(results) });
+          return { index, providerId: judgement.agreeing[0].providerId, attempts: nextAttempt - 1, costWei: invoiced?.costWei ?? '0' };
         }
       }
       if (judgement.verdict === 'accepted') {
@@ -427,14 +429,15 @@ export async function subtaskWorkflow(input: SubtaskInput): Promise<SubtaskOutco
         // A crop check that doubted the lone result was right if that result lost, wrong if it won.
         const lone = results[0]?.attempt;
         const checkRight = doubtedBy !== null && judgement.disagreeing.some((r) => r.attempt === lone);
-        await requestor.acceptResult({
+        const invoiced = await requestor.acceptResult({
           jobId,
           index,
           accepted: [...judgement.agreeing.map((r) => r.attempt), ...(doubtedBy !== null && checkRight ? [doubtedBy] : [])],
           rejected: [...judgement.disagreeing.map((r) => r.attempt), ...(doubtedBy !== null && !checkRight ? [doubtedBy] : [])],
           votes: tally(results),
         });
-        return { index, providerId: judgement.agreeing[0].providerId, attempts: nextAttempt - 1 };
+        // Results recorded before invoices existed return nothing: nothing is owed.
+        return { index, providerId: judgement.agreeing[0].providerId, attempts: nextAttempt - 1, costWei: invoiced?.costWei ?? '0' };
       }
       if (noMatch || copyFailure) {
         await stopCopies();

@@ -1,6 +1,6 @@
 /**
  * Brings up the real components once for the whole run: the Temporal dev server (in memory, on
- * its own port), PostgreSQL, the Docker engine and the runtime images. Whatever it started, it
+ * its own port), PostgreSQL, the Docker engine and the runtime images, and an Anvil chain. Whatever it started, it
  * stops at the end; whatever was already running, it leaves alone.
  */
 import { execFile } from 'node:child_process';
@@ -8,6 +8,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import type { TestProject } from 'vitest/node';
 import pg from 'pg';
+import { ensureAnvil } from '../../infra/anvil.js';
 import { ensureDocker } from '../../infra/docker.js';
 import { waitFor } from '../../infra/processes.js';
 import { ensureTemporalServer } from '../../infra/temporalServer.js';
@@ -45,6 +46,7 @@ declare module 'vitest' {
   export interface ProvidedContext {
     temporalAddress: string;
     adminDatabaseUrl: string;
+    chainRpcUrl: string;
   }
 }
 
@@ -62,9 +64,12 @@ export default async function setup(project: TestProject) {
     log,
     dynamicConfig: { 'limit.historyCount.suggestContinueAsNew': HISTORY_SUGGEST_CONTINUE_AS_NEW },
   });
+  const anvil = await ensureAnvil({ port: Number(process.env.TEST_ANVIL_PORT ?? 18545), logFile: path.join(dataDir, 'anvil.log'), log });
+  project.provide('chainRpcUrl', anvil.rpcUrl);
   project.provide('temporalAddress', temporal.address);
   project.provide('adminDatabaseUrl', adminDatabaseUrl);
   return async () => {
     if (temporal.pid) process.kill(temporal.pid, 'SIGTERM');
+    if (anvil.pid) process.kill(anvil.pid, 'SIGTERM');
   };
 }

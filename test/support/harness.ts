@@ -9,6 +9,9 @@ import path from 'node:path';
 import { bundleWorkflowCode } from '@temporalio/worker';
 import pg from 'pg';
 import { inject } from 'vitest';
+import { toHex } from 'viem';
+import { mnemonicToAccount } from 'viem/accounts';
+import { ANVIL_MNEMONIC } from '../../infra/anvil.js';
 import { loadConfig } from '../../infra/config.js';
 import { gql } from '../../infra/graphqlClient.js';
 import { startProviderNode, type ProviderNode, type ProviderOptions } from '../../workers/provider.js';
@@ -56,13 +59,21 @@ export interface TestMarket {
 }
 
 /** Starts a requestor node and the named providers. */
-export async function startMarket(providerNames: string[], opts: { livenessMs?: number; requestorId?: string; pglite?: boolean } = {}): Promise<TestMarket> {
+let marketCount = Math.floor(Math.random() * 19);
+
+/** The private key of Anvil's development account `index`. */
+export function anvilKey(index: number): `0x${string}` {
+  return toHex(mnemonicToAccount(ANVIL_MNEMONIC, { addressIndex: index }).getHdKey().privateKey!);
+}
+
+export async function startMarket(providerNames: string[], opts: { livenessMs?: number; requestorId?: string; pglite?: boolean; replaceAfterMs?: number } = {}): Promise<TestMarket> {
   const temporalAddress = inject('temporalAddress');
   // The embedded PGlite database (what the demo uses) has one connection: worth its own test.
   const db = opts.pglite ? { url: undefined, drop: async () => {} } : await freshDatabase();
   const id = suffix();
+  const base = loadConfig({});
   const config = {
-    ...loadConfig({}),
+    ...base,
     temporalAddress,
     databaseUrl: db.url,
     dataDir: path.join(os.tmpdir(), `golemflow-test-${id}`),
@@ -70,6 +81,8 @@ export async function startMarket(providerNames: string[], opts: { livenessMs?: 
     requestorTaskQueue: `golemflow.requestor.test-${id}`,
     providerLivenessMs: opts.livenessMs ?? 15_000,
     requestorId: opts.requestorId ?? `requestor-${id}`,
+    // Each market pays from an Anvil account of its own, so files never share a nonce sequence.
+    chain: { ...base.chain, rpcUrl: inject('chainRpcUrl'), privateKey: anvilKey(1 + (marketCount++ % 19)), replaceAfterMs: opts.replaceAfterMs ?? 30_000 },
   };
   const node = await startRequestorNode(config, { workflowBundle: await workflowBundle() });
   const providers: ProviderNode[] = [];

@@ -49,7 +49,7 @@ function fakeRequestor(fake: Fake, providers: string[], subtaskCount: number, ma
     decideAgreement: async () => ({ approved: true, reason: 'approved' }),
     finishAttempt: async () => undefined,
     endSubtask: async () => undefined,
-    acceptResult: async () => undefined,
+    acceptResult: async () => ({ costWei: '0' }),
     mergeJob: async () => ({ value: 'merged', ref: null }),
     finishJob: async ({ status, error }) => {
       fake.ended.push({ status, error });

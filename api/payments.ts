@@ -1,0 +1,110 @@
+/**
+ * GraphQL for payments: a job's allocation and invoices, payments with their transaction
+ * hashes, providers' earnings, the requestor's wallet, the ledger, quotes and budget raises.
+ */
+import { WorkflowUpdateFailedError } from '@temporalio/client';
+import { and, desc, eq, sql, type SQL } from 'drizzle-orm';
+import { formatEther, type Address } from 'viem';
+import { demandFromSpec } from '../core/demand.js';
+import { weiToGlm } from '../core/payments.js';
+import { countSubtasks } from '../core/split.js';
+import { allocations, chainTxs, invoices, jobs } from '../schema/tables.js';
+import type { ApiDeps } from './deps.js';
+import { ErrorCode, userError } from './errors.js';
+import { parseSubmittedSpec } from './jobs.js';
+import { quoteJob } from './market.js';
+
+type InvoiceRow = typeof invoices.$inferSelect;
+type AllocationRow = typeof allocations.$inferSelect;
+
+export function paymentResolvers(deps: ApiDeps) {
+  const { db } = deps;
+
+  const invoicesWhere = (args: { job?: string | null; provider?: string | null; status?: string | null }): SQL | undefined =>
+    and(
+      args.job ? eq(invoices.jobId, args.job) : undefined,
+      args.provider ? eq(invoices.providerId, args.provider) : undefined,
+      args.status ? eq(invoices.status, args.status.toLowerCase() as InvoiceRow['status']) : undefined,
+    );
+
+  return {
+    Query: {
+      payments: (_: unknown, args: { job?: string; provider?: string }) =>
+        db.select().from(invoices).where(and(invoicesWhere(args), eq(invoices.status, 'paid'))).orderBy(invoices.jobId, invoices.subtaskIndex),
+      invoices: (_: unknown, args: { job?: string; provider?: string; status?: string }) => {
+        if (args.status && !['ACCEPTED', 'REJECTED', 'PAID'].includes(args.status.toUpperCase()))
+          throw userError(ErrorCode.BadInput, `status: ${JSON.stringify(args.status)} is not one of ACCEPTED, REJECTED, PAID`);
+        return db.select().from(invoices).where(invoicesWhere(args)).orderBy(invoices.jobId, invoices.subtaskIndex);
+      },
+      quoteJob: async (_: unknown, args: { spec?: unknown; specText?: string }) => {
+        const spec = parseSubmittedSpec(args);
+        const q = await quoteJob(deps, demandFromSpec(spec, deps.config.requestorId), countSubtasks(spec), spec.redundancy);
+        return { amount: q.glm, amountWei: q.wei, perRun: q.perRun, runs: q.runs, offersPriced: q.offersPriced, basis: q.basis };
+      },
+      requestorBalance: async () => {
+        if (!deps.chain) throw userError(ErrorCode.Unavailable, 'this node has no payment chain configured');
+        let chain;
+        try {
+          chain = await deps.chain();
+        } catch (e) {
+          throw userError(ErrorCode.Unavailable, `the payment chain is not reachable: ${(e as Error).message}`);
+        }
+        const [glm, eth] = await Promise.all([chain.tokenBalance(chain.account), chain.publicClient.getBalance({ address: chain.account as Address })]);
+        return { account: chain.account, chainId: chain.chainId, glm: weiToGlm(glm), eth: formatEther(eth) };
+      },
+      chainTransactions: (_: unknown, args: { job?: string; first: number }) =>
+        db
+          .select()
+          .from(chainTxs)
+          .where(args.job ? eq(chainTxs.jobId, args.job) : undefined)
+          .orderBy(desc(chainTxs.createdAt))
+          .limit(Math.min(1000, Math.max(1, args.first))),
+    },
+    Mutation: {
+      raiseBudget: async (_: unknown, { job: id, amount }: { job: string; amount: string }) => {
+        const [job] = await db.select().from(jobs).where(eq(jobs.id, id));
+        if (!job) throw userError(ErrorCode.NotFound, `job ${id} does not exist`);
+        if (!job.spec.budget) throw userError(ErrorCode.BadInput, `job ${id} has no budget: it pays no one, so there is nothing to raise`);
+        if (['succeeded', 'failed', 'cancelled'].includes(job.status)) throw userError(ErrorCode.Conflict, `job ${id} has already ended (${job.status})`);
+        try {
+          await deps.temporal.workflow.getHandle(id).executeUpdate('raiseBudget', { args: [amount] });
+        } catch (e) {
+          const cause = e instanceof WorkflowUpdateFailedError ? ((e.cause as Error | undefined)?.message ?? e.message) : (e as Error).message;
+          throw userError(ErrorCode.BadInput, `could not raise the budget: ${cause}`);
+        }
+        return (await db.select().from(jobs).where(eq(jobs.id, id)))[0];
+      },
+    },
+    Job: {
+      allocation: async (j: { id: string }) => (await db.select().from(allocations).where(eq(allocations.jobId, j.id)))[0] ?? null,
+      invoices: (j: { id: string }) => db.select().from(invoices).where(eq(invoices.jobId, j.id)).orderBy(invoices.subtaskIndex, invoices.attempt),
+    },
+    Provider: {
+      earnings: async (p: { id: string }) => {
+        const rows = await db
+          .select({ status: invoices.status, total: sql<string>`coalesce(sum(${invoices.amountWei}), 0)::text`, n: sql<number>`count(*)::int` })
+          .from(invoices)
+          .where(eq(invoices.providerId, p.id))
+          .groupBy(invoices.status);
+        const of = (s: string) => BigInt(rows.find((r) => r.status === s)?.total ?? '0');
+        return { paid: weiToGlm(of('paid')), owed: weiToGlm(of('accepted')), refused: weiToGlm(of('rejected')), payments: rows.find((r) => r.status === 'paid')?.n ?? 0 };
+      },
+    },
+    Allocation: {
+      state: (a: AllocationRow) => a.state.toUpperCase(),
+      locked: (a: AllocationRow) => weiToGlm(BigInt(a.lockedWei)),
+      released: (a: AllocationRow) => weiToGlm(BigInt(a.releasedWei)),
+      returned: (a: AllocationRow) => (a.returnedWei === null ? null : weiToGlm(BigInt(a.returnedWei))),
+    },
+    Invoice: {
+      amount: (i: InvoiceRow) => weiToGlm(BigInt(i.amountWei)),
+      cpuSeconds: (i: InvoiceRow) => i.basis.cpuSeconds,
+      wallSeconds: (i: InvoiceRow) => i.basis.wallSeconds,
+      pricing: (i: InvoiceRow) => i.basis.pricing,
+      status: (i: InvoiceRow) => i.status.toUpperCase(),
+    },
+    ChainTransaction: {
+      status: (t: typeof chainTxs.$inferSelect) => t.status.toUpperCase(),
+    },
+  };
+}
