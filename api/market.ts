@@ -217,6 +217,8 @@ export async function quoteJob(deps: ApiDeps, demand: Demand, subtasks: number, 
     perRun = expectedCost(p, demand.minCpus, demand.estimateSeconds);
     basis = 'no offer to price it: the demand\'s highest prices';
   }
+  // Prices are floats: to the nano-GLM, so 0.1 is not quoted as 0.09999999999999999.
+  perRun = Math.round(perRun * 1e9) / 1e9;
   const runs = subtasks * redundancy;
   const wei = quoteWei(subtasks, redundancy, perRun);
   return { wei: String(wei), glm: weiToGlm(wei), perRun, runs, offersPriced: costs.length, basis };
