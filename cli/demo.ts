@@ -1,8 +1,9 @@
 /**
  * npm run demo: sets up everything (Temporal dev server, Docker, runtime images, requestor node,
- * 3 local providers), submits a real range-split job (the primes below 10,000,000 in 20 ranges)
- * through GraphQL, follows its events over SSE, and prints the merged answer, a per-subtask
- * table and the job's address in the Temporal UI. The stack stays up afterwards so the UI can
+ * 3 local providers, a local Anvil chain), submits a real range-split job (the primes below
+ * 10,000,000 in 20 ranges, redundancy 2, paid in GLM from a budget locked in the escrow) through
+ * GraphQL, follows its events over SSE, and prints the merged answer, a per-subtask table, what
+ * each provider was paid (with the transactions) and the job's address in the Temporal UI. The stack stays up afterwards so the UI can
  * be looked at; `npm run stack -- down` stops it (or pass --stop).
  */
 import { Command } from 'commander';
@@ -14,9 +15,10 @@ const program = new Command('demo')
   .option('--limit <n>', 'count primes below this', (v) => Number(v), 10_000_000)
   .option('--subtasks <n>', 'split into this many ranges', (v) => Number(v), 20)
   .option('--providers <n>', 'local providers', (v) => Number(v), 3)
+  .option('--budget <glm>', 'GLM locked for the job and paid to providers for accepted results', '10')
   .option('--stop', 'stop the stack when done')
   .parse();
-const o = program.opts<{ limit: number; subtasks: number; providers: number; stop?: boolean }>();
+const o = program.opts<{ limit: number; subtasks: number; providers: number; budget: string; stop?: boolean }>();
 
 const step = (m: string) => console.log(`· ${m}`);
 
@@ -42,6 +44,9 @@ async function main() {
     split: { kind: 'range', start: 0, end: o.limit, step: Math.ceil(o.limit / o.subtasks) },
     merge: { kind: 'sum' },
     resources: { cpus: 1, memory: '256m', timeoutSeconds: 300 },
+    redundancy: 2,
+    budget: { amount: o.budget },
+    demand: { estimateSeconds: 5 },
   };
   const { submitJob } = await gql<{ submitJob: { job: { id: string } } }>(stack.apiUrl, 'mutation($spec: JSON!) { submitJob(spec: $spec) { job { id } } }', { spec });
   const id = submitJob.job.id;
@@ -76,6 +81,32 @@ async function main() {
   const { marketStats } = await gql<{ marketStats: any }>(stack.apiUrl, '{ marketStats { onlineProviders prices { cpuSecond { min p50 max } } } }');
   const q = marketStats.prices.cpuSecond;
   if (q) console.log(`market: ${marketStats.onlineProviders} providers online, GLM per cpu-second min ${q.min} median ${q.p50} max ${q.max}`);
+  const pay = await gql<{ job: any; requestorBalance: any }>(
+    stack.apiUrl,
+    'query($id: ID!) { job(id: $id) { allocation { locked released returned lockTx closeTx } invoices { providerId status amount txHash } } requestorBalance { account glm } }',
+    { id },
+  );
+  const alloc = pay.job.allocation;
+  if (alloc) {
+    console.log(`
+payments (GLM on the local chain, ${stack.chainRpcUrl}):`);
+    const by = new Map<string, { paid: number; refused: number; n: number; txs: Set<string> }>();
+    for (const i of pay.job.invoices) {
+      const b = by.get(i.providerId) ?? { paid: 0, refused: 0, n: 0, txs: new Set<string>() };
+      if (i.status === 'PAID') {
+        b.paid += Number(i.amount);
+        b.n++;
+        b.txs.add(i.txHash);
+      } else if (i.status === 'REJECTED') b.refused += Number(i.amount);
+      by.set(i.providerId, b);
+    }
+    console.log('  provider   results paid  GLM paid    GLM refused  transactions');
+    for (const [p, b] of [...by].sort())
+      console.log(`  ${p.padEnd(9)}  ${String(b.n).padStart(12)}  ${b.paid.toFixed(6).padStart(9)}  ${b.refused.toFixed(6).padStart(11)}  ${b.txs.size}`);
+    const txs = new Set(pay.job.invoices.map((i: any) => i.txHash).filter(Boolean));
+    console.log(`  budget ${alloc.locked} GLM locked (tx ${alloc.lockTx}), ${alloc.released} released in ${txs.size} transactions, ${alloc.returned ?? '?'} returned (tx ${alloc.closeTx})`);
+    console.log(`  requestor ${pay.requestorBalance.account}: ${pay.requestorBalance.glm} GLM left`);
+  }
   console.log(`Temporal UI: ${job.temporalUiUrl}`);
   console.log(`GraphiQL:    ${stack.graphqlUrl}`);
   if (o.stop) await stackDown({ log: step });

@@ -44,13 +44,15 @@ export interface AnvilHandle {
 }
 
 /** Makes sure an Anvil node answers on 127.0.0.1:port; starts one when none does. */
-export async function ensureAnvil(opts: { port: number; logFile: string; log?: (m: string) => void; blockTime?: number }): Promise<AnvilHandle> {
+export async function ensureAnvil(opts: { port: number; logFile: string; log?: (m: string) => void; blockTime?: number; stateFile?: string }): Promise<AnvilHandle> {
   const rpcUrl = `http://127.0.0.1:${opts.port}`;
   const running = await chainId(rpcUrl);
   if (running !== undefined) return { rpcUrl, chainId: running };
   opts.log?.(`starting Anvil on ${rpcUrl}`);
   const args = ['--host', '127.0.0.1', '--port', String(opts.port), '--mnemonic', ANVIL_MNEMONIC, '--accounts', '20', '--silent'];
   if (opts.blockTime) args.push('--block-time', String(opts.blockTime));
+  // Kept across restarts of the stack: balances and contracts survive `stack down`.
+  if (opts.stateFile) args.push('--state', opts.stateFile);
   const pid = await spawnDetached(anvilBinary(), args, opts.logFile);
   await waitFor(`Anvil (log: ${opts.logFile})`, async () => processAlive(pid) && (await chainId(rpcUrl)) !== undefined, 30_000);
   return { rpcUrl, chainId: (await chainId(rpcUrl))!, pid };

@@ -10,6 +10,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ensureAllRuntimes } from '../runtimes/build.js';
 import { loadConfig, type Config } from './config.js';
+import { ensureAnvil } from './anvil.js';
 import { ensureDocker } from './docker.js';
 import { gql } from './graphqlClient.js';
 import { portOpen, processAlive, spawnDetached, waitFor } from './processes.js';
@@ -22,6 +23,7 @@ export interface StackInfo {
   graphqlUrl: string;
   temporalAddress: string;
   temporalUiUrl: string;
+  chainRpcUrl: string;
   providers: string[];
   config: Config;
 }
@@ -64,6 +66,13 @@ export async function stackUp(opts: { providers: number; log?: Log; config?: Con
   const temporal = await ensureTemporalServer({ host, port, dbFile: path.join(config.dataDir, 'temporal', 'temporal.db'), logFile: path.join(logs, 'temporal.log'), log });
   await fs.mkdir(run, { recursive: true });
   if (temporal.pid) await fs.writeFile(path.join(run, 'temporal.pid'), String(temporal.pid));
+  // The local chain for GLM payments (a configured real network is used as it is).
+  const rpc = new URL(config.chain.rpcUrl);
+  if (config.chain.network === 'local' && ['127.0.0.1', 'localhost'].includes(rpc.hostname)) {
+    await fs.mkdir(path.join(config.dataDir, 'anvil'), { recursive: true });
+    const anvil = await ensureAnvil({ port: Number(rpc.port || 8545), logFile: path.join(logs, 'anvil.log'), stateFile: path.join(config.dataDir, 'anvil', 'state.json'), log });
+    if (anvil.pid) await fs.writeFile(path.join(run, 'anvil.pid'), String(anvil.pid));
+  }
   const docker = await ensureDocker(path.join(logs, 'dockerd.log'), log);
   const images = await ensureAllRuntimes(docker, { workDir: path.join(config.dataDir, 'runtimes'), log });
   log(`runtime images: ${images.map((i) => i.tag).join(', ')}`);
@@ -99,6 +108,7 @@ export async function stackUp(opts: { providers: number; log?: Log; config?: Con
     graphqlUrl: `${config.publicApiUrl}/graphql`,
     temporalAddress: config.temporalAddress,
     temporalUiUrl: config.temporalUiUrl,
+    chainRpcUrl: config.chain.rpcUrl,
     providers: names,
     config,
   };
