@@ -4,7 +4,7 @@
  * is sent; the ledger (activities/chain.ts) finishes what a crashed try signed. Invoices are
  * written when results are judged (acceptResult); these activities lock, release and close.
  */
-import { ApplicationFailure, log } from '@temporalio/activity';
+import { ApplicationFailure, Context, log } from '@temporalio/activity';
 import { and, asc, eq, inArray, sql } from 'drizzle-orm';
 import { encodeFunctionData, type Address, type Hex } from 'viem';
 import { FailureType } from '../core/failures.js';
@@ -42,8 +42,23 @@ export function createPaymentActivities(deps: PaymentDeps) {
     await db.update(allocations).set({ note: text }).where(eq(allocations.jobId, jobId));
   }
 
-  /** Runs a chain step; a chain that is down becomes a retryable failure that says why (and the job's allocation says so too). */
+  /**
+   * Runs a chain step; a chain that is down becomes a retryable failure that says why (and the
+   * job's allocation says so too). It heartbeats while it waits for blocks, so a node that dies
+   * mid-step is noticed in seconds and the step retried (the ledger makes the retry safe).
+   */
   async function onChain<T>(jobId: string, what: string, step: (chain: Chain) => Promise<T>): Promise<T> {
+    const ctx = Context.current();
+    ctx.heartbeat();
+    const beat = setInterval(() => ctx.heartbeat(), 1000);
+    try {
+      return await onChainInner(jobId, what, step);
+    } finally {
+      clearInterval(beat);
+    }
+  }
+
+  async function onChainInner<T>(jobId: string, what: string, step: (chain: Chain) => Promise<T>): Promise<T> {
     let chain: Chain;
     try {
       chain = await deps.chain();

@@ -47,6 +47,8 @@ const requestor = proxyActivities<RequestorActivities>(bookkeeping);
  */
 const chainWrite: ActivityOptions = {
   startToCloseTimeout: '10 minutes',
+  // The activity beats every second: a requestor node that died mid-payment is noticed quickly.
+  heartbeatTimeout: '10 seconds',
   retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '30 seconds', nonRetryableErrorTypes: [FailureType.PaymentRefused, FailureType.InvalidJobSpec] },
 };
 const payments = proxyActivities<PaymentActivities>(chainWrite);

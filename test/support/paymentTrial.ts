@@ -1,0 +1,237 @@
+/**
+ * One fault trial of settlement: a paid job runs while its requestor node, a separate process,
+ * is killed (SIGKILL) at seeded random moments and once right after it signs a release, and
+ * restarted each time. Afterwards the ledger, the invoices and the chain must agree: every
+ * accepted result paid exactly once, nothing paid twice, the rest of the budget returned.
+ * Used by test/integration/paymentFaults.test.ts (a few trials) and trials/payments.ts (20).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { and, eq, sql } from 'drizzle-orm';
+import pg from 'pg';
+import { createPublicClient, http, toHex, type Address } from 'viem';
+import { mnemonicToAccount } from 'viem/accounts';
+import { seededRandom } from '../../core/random.js';
+import { ANVIL_MNEMONIC } from '../../infra/anvil.js';
+import { gql } from '../../infra/graphqlClient.js';
+import { openDatabase } from '../../schema/db.js';
+import { allocations, attempts, chainTxs, deployments, invoices, jobs } from '../../schema/tables.js';
+import { startProviderNode, type ProviderNode } from '../../workers/provider.js';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const erc20 = [
+  { type: 'function', name: 'balanceOf', stateMutability: 'view', inputs: [{ name: 'a', type: 'address' }], outputs: [{ name: '', type: 'uint256' }] },
+] as const;
+
+export interface TrialEnv {
+  temporalAddress: string;
+  adminDatabaseUrl: string;
+  chainRpcUrl: string;
+  /** Anvil account paying in this trial (distinct per trial: its own nonces). */
+  accountIndex: number;
+  log?: (m: string) => void;
+}
+
+export interface TrialResult {
+  seed: number;
+  kills: number;
+  acceptedResults: number;
+  paidInvoices: number;
+  /** Payment ids released in more than one mined transaction (must be 0). */
+  paidTwice: number;
+  /** Accepted results without a payment (must be 0). */
+  missed: number;
+  /** Wei differences between what the ledger says each provider got and what the chain holds (must be 0). */
+  ledgerMismatchWei: bigint;
+  releaseTransactions: number;
+  jobSeconds: number;
+  problems: string[];
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(port));
+    });
+    s.on('error', reject);
+  });
+}
+
+export async function runPaymentTrial(seed: number, env: TrialEnv): Promise<TrialResult> {
+  const log = env.log ?? (() => {});
+  const rand = seededRandom(seed);
+  const id = randomBytes(3).toString('hex');
+  const dbName = `golemflow_trial_${id}`;
+  const admin = new pg.Client({ connectionString: env.adminDatabaseUrl });
+  await admin.connect();
+  await admin.query(`create database ${dbName}`);
+  await admin.end();
+  const dbUrl = new URL(env.adminDatabaseUrl);
+  dbUrl.pathname = `/${dbName}`;
+  const port = await freePort();
+  const apiUrl = `http://127.0.0.1:${port}`;
+  const dataDir = path.join(os.tmpdir(), `golemflow-trial-${id}`);
+  const privateKey = toHex(mnemonicToAccount(ANVIL_MNEMONIC, { addressIndex: env.accountIndex }).getHdKey().privateKey!);
+  const childEnv = {
+    ...process.env,
+    TEMPORAL_ADDRESS: env.temporalAddress,
+    DATABASE_URL: dbUrl.toString(),
+    API_PORT: String(port),
+    GOLEMFLOW_DATA: dataDir,
+    REQUESTOR_TASK_QUEUE: `golemflow.requestor.trial-${id}`,
+    GOLEMFLOW_REQUESTOR_ID: `requestor-trial-${id}`,
+    CHAIN_RPC_URL: env.chainRpcUrl,
+    REQUESTOR_PRIVATE_KEY: privateKey,
+    TEMPORAL_LOG_LEVEL: 'ERROR',
+  };
+  let child: ChildProcess | undefined;
+  const startRequestor = async () => {
+    child = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'workers/requestor.ts')], { env: childEnv, stdio: 'ignore', cwd: root });
+    const deadline = Date.now() + 90_000;
+    while (!(await fetch(`${apiUrl}/health`).then((r) => r.ok, () => false))) {
+      if (Date.now() > deadline) throw new Error('the requestor process did not come up in 90 s');
+      if (child.exitCode !== null) throw new Error(`the requestor process exited with ${child.exitCode}`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  };
+  const kill = async () => {
+    child?.kill('SIGKILL');
+    await new Promise((r) => setTimeout(r, 100));
+  };
+
+  const providers: ProviderNode[] = [];
+  const database = await openDatabase({ url: dbUrl.toString(), dataDir });
+  const db = database.db;
+  const problems: string[] = [];
+  let kills = 0;
+  try {
+    await startRequestor();
+    for (const n of ['p1', 'p2', 'p3'])
+      providers.push(
+        await startProviderNode({
+          name: `${n}-${id}`,
+          cpus: 1,
+          memory: '512m',
+          apiUrl,
+          temporalAddress: env.temporalAddress,
+          buildRuntimes: false,
+          benchmark: false,
+          checkInIntervalMs: 1000,
+          pricing: { start: 0.01, cpuSecond: 0.001, envSecond: 0.0005 },
+        }),
+      );
+    const t0 = Date.now();
+    const { submitJob } = await gql<{ submitJob: { job: { id: string } } }>(apiUrl, 'mutation($spec: JSON!) { submitJob(spec: $spec) { job { id } } }', {
+      spec: {
+        image: 'golemflow/compute:1',
+        command: ['primes', '{start}', '{end}'],
+        split: { kind: 'range', start: 0, end: 240_000, step: 20_000 },
+        merge: { kind: 'sum' },
+        redundancy: 2,
+        maxParallel: 3,
+        budget: { amount: '5' },
+        demand: { estimateSeconds: 1 },
+      },
+    });
+    const jobId = submitJob.job.id;
+    const ended = async () => {
+      const [j] = await db.select({ status: jobs.status }).from(jobs).where(eq(jobs.id, jobId));
+      return ['succeeded', 'failed', 'cancelled'].includes(j?.status ?? '');
+    };
+
+    // A kill at a random moment, then one right after a release is signed (before its
+    // invoices are marked paid), then perhaps another at random: each followed by a restart.
+    const plan: Array<'random' | 'afterSigning'> = ['random', 'afterSigning', ...(rand() < 0.5 ? (['random'] as const) : [])];
+    for (const kind of plan) {
+      if (await ended()) break;
+      if (kind === 'random') {
+        const wait = 500 + rand() * 6000;
+        const until = Date.now() + wait;
+        while (Date.now() < until && !(await ended())) await new Promise((r) => setTimeout(r, 50));
+      } else {
+        const seen = new Set((await db.select({ hash: chainTxs.hash }).from(chainTxs).where(eq(chainTxs.kind, 'release'))).map((r) => r.hash));
+        const until = Date.now() + 60_000;
+        for (;;) {
+          const rows = await db.select({ hash: chainTxs.hash }).from(chainTxs).where(eq(chainTxs.kind, 'release'));
+          if (rows.some((r) => !seen.has(r.hash)) || Date.now() > until || (await ended())) break;
+          await new Promise((r) => setTimeout(r, 5));
+        }
+      }
+      if (await ended()) break;
+      await kill();
+      kills++;
+      log(`trial ${seed}: killed the requestor (${kind}) after ${((Date.now() - t0) / 1000).toFixed(1)} s; restarting`);
+      await new Promise((r) => setTimeout(r, 200 + rand() * 800));
+      await startRequestor();
+    }
+    const deadline = Date.now() + 240_000;
+    while (!(await ended())) {
+      if (Date.now() > deadline) throw new Error(`job ${jobId} did not end within 4 minutes`);
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    const jobSeconds = (Date.now() - t0) / 1000;
+    const [job] = await db.select().from(jobs).where(eq(jobs.id, jobId));
+    if (job.status !== 'succeeded') problems.push(`job ${job.status}: ${job.error}`);
+
+    // Accepted results (copies, by provider) against invoices, ledger and chain.
+    const accepted = await db
+      .select({ index: attempts.subtaskIndex, providerId: attempts.providerId })
+      .from(attempts)
+      .where(and(eq(attempts.jobId, jobId), eq(attempts.verdict, 'accepted')));
+    const rows = await db.select().from(invoices).where(eq(invoices.jobId, jobId));
+    const paid = rows.filter((r) => r.status === 'paid');
+    const missed = accepted.filter((a) => !paid.some((p) => p.subtaskIndex === a.index && p.providerId === a.providerId)).length;
+    const releases = await db
+      .select()
+      .from(chainTxs)
+      .where(and(eq(chainTxs.jobId, jobId), eq(chainTxs.kind, 'release'), eq(chainTxs.status, 'mined')));
+    const count = new Map<string, number>();
+    for (const t of releases) for (const pid of t.paymentIds) count.set(pid, (count.get(pid) ?? 0) + 1);
+    const paidTwice = [...count.values()].filter((n) => n > 1).length;
+    for (const p of paid) if (!count.has(p.paymentId)) problems.push(`invoice ${p.paymentId} is marked paid but no mined release holds it`);
+    // The chain: each provider's balance equals its paid invoices (fresh wallets: they started at 0).
+    const [token] = await db.select().from(deployments).where(and(eq(deployments.name, 'GLM')));
+    const pub = createPublicClient({ transport: http(env.chainRpcUrl) });
+    let ledgerMismatchWei = 0n;
+    for (const p of providers) {
+      const onChain = await pub.readContract({ address: token.address as Address, abi: erc20, functionName: 'balanceOf', args: [p.offer.paymentAddress as Address] });
+      const owed = paid.filter((r) => r.providerId === p.id).reduce((s, r) => s + BigInt(r.amountWei), 0n);
+      const diff = onChain > owed ? onChain - owed : owed - onChain;
+      ledgerMismatchWei += diff;
+      if (diff) problems.push(`${p.id}: chain ${onChain} wei, invoices ${owed} wei`);
+    }
+    const [alloc] = await db.select().from(allocations).where(eq(allocations.jobId, jobId));
+    if (alloc?.state !== 'closed') problems.push(`allocation ${alloc?.state ?? 'missing'}`);
+    else if (BigInt(alloc.releasedWei) + BigInt(alloc.returnedWei ?? '0') !== BigInt(alloc.lockedWei)) problems.push('released + returned != locked');
+    const [{ n: unsent }] = await db.select({ n: sql<number>`count(*)::int` }).from(chainTxs).where(eq(chainTxs.status, 'signed'));
+    if (unsent) problems.push(`${unsent} ledger transactions still unsettled`);
+    return {
+      seed,
+      kills,
+      acceptedResults: accepted.length,
+      paidInvoices: paid.length,
+      paidTwice,
+      missed,
+      ledgerMismatchWei,
+      releaseTransactions: releases.length,
+      jobSeconds,
+      problems,
+    };
+  } finally {
+    for (const p of providers) await p.close().catch(() => undefined);
+    child?.kill('SIGTERM');
+    await new Promise((r) => setTimeout(r, 300));
+    child?.kill('SIGKILL');
+    await database.close();
+    const d = new pg.Client({ connectionString: env.adminDatabaseUrl });
+    await d.connect();
+    await d.query(`drop database if exists ${dbName} with (force)`);
+    await d.end();
+  }
+}
