@@ -40,6 +40,7 @@ export function createPaymentActivities(deps: PaymentDeps) {
 
   async function note(jobId: string, text: string | null) {
     await db.update(allocations).set({ note: text }).where(eq(allocations.jobId, jobId));
+    await db.update(jobs).set({ paymentNote: text }).where(eq(jobs.id, jobId));
   }
 
   /**
@@ -65,6 +66,7 @@ export function createPaymentActivities(deps: PaymentDeps) {
     } catch (e) {
       const why = `${what} waits: ${e instanceof ChainUnavailableError ? e.message : `cannot use the chain: ${(e as Error).message}`}`;
       await note(jobId, why);
+      await deps.addEvent(jobId, `payment-waiting/${what}/${Math.floor(Date.now() / 60_000)}`, 'paymentWaiting', { message: why });
       throw ApplicationFailure.retryable(why, FailureType.ChainUnavailable);
     }
     try {

@@ -63,6 +63,8 @@ export const jobs = pgTable(
     resultValue: text('result_value'),
     resultRef: text('result_ref'),
     error: text('error'),
+    /** While its payments wait (chain unreachable, wallet empty, budget spent): why. */
+    paymentNote: text('payment_note'),
     createdAt: at('created_at').notNull().defaultNow(),
     startedAt: at('started_at'),
     finishedAt: at('finished_at'),

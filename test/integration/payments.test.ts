@@ -5,11 +5,15 @@
  * PostgreSQL equals the chain to the wei. Also: budget refusals before anything is locked, and
  * a job that pauses at its spending cap until its budget is raised.
  */
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import { eq } from 'drizzle-orm';
 import { createPublicClient, http, type Address } from 'viem';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inject } from 'vitest';
 import { glmToWei } from '../../core/payments.js';
+import { ensureAnvil } from '../../infra/anvil.js';
 import { allocations, chainTxs, deployments, invoices } from '../../schema/tables.js';
 import type { ProviderNode } from '../../workers/provider.js';
 import { countPrimesBelow } from '../support/primes.js';
@@ -152,4 +156,81 @@ describe('GLM payments on the local chain', () => {
     expect(rows.map((r) => r.status)).toEqual(['paid', 'paid', 'paid', 'paid']);
     expect(BigInt(alloc.releasedWei)).toBe(rows.reduce((s, r) => s + BigInt(r.amountWei), 0n));
   });
+});
+
+describe('a chain that goes away during a job', () => {
+  let market: TestMarket;
+  let anvilPid: number | undefined;
+  let dir: string;
+  const port = 18600 + Math.floor(Math.random() * 300);
+  const rpcUrl = `http://127.0.0.1:${port}`;
+  const startChain = async () => {
+    const a = await ensureAnvil({ port, logFile: path.join(dir, 'anvil.log'), stateFile: path.join(dir, 'state.json') });
+    anvilPid = a.pid;
+  };
+  const stopChain = async () => {
+    // SIGTERM: Anvil writes its state file, so the contracts and balances are there when it returns.
+    if (anvilPid) process.kill(anvilPid, 'SIGTERM');
+    for (let i = 0; i < 100 && (await fetch(rpcUrl, { method: 'POST' }).then(() => true, () => false)); i++) await new Promise((r) => setTimeout(r, 100));
+    anvilPid = undefined;
+  };
+  beforeAll(async () => {
+    dir = await fs.mkdtemp(path.join(os.tmpdir(), 'golemflow-chain-'));
+    market = await startMarket([], { chainRpcUrl: rpcUrl });
+    for (const n of ['c1', 'c2']) await market.addProvider(n, { pricing: { start: 0.01, cpuSecond: 0.001, envSecond: 0.0005 } });
+  });
+  afterAll(async () => {
+    await stopChain();
+    await market?.close();
+  });
+
+  it('waits, says why, and pays every accepted result once when the chain is back', async () => {
+    const spec = {
+      image,
+      command: ['sh', '-c', 'sleep 1; echo {start}'],
+      split: { kind: 'range', start: 0, end: 6, step: 1 },
+      merge: { kind: 'concat' },
+      redundancy: 1,
+      maxParallel: 2,
+      budget: { amount: '2' },
+      demand: { estimateSeconds: 1 },
+    };
+    // No chain at all: the budget cannot be locked; the job waits and says so.
+    const id = await submit(market, spec);
+    const note = async () => (await market.gql('query($id: ID!) { job(id: $id) { status paymentNote } }', { id })).job;
+    let j;
+    for (let i = 0; i < 100; i++) {
+      j = await note();
+      if (j.paymentNote) break;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    expect(j.status).toBe('RUNNING');
+    expect(j.paymentNote).toMatch(new RegExp(`^locking the budget waits: .*${rpcUrl}`));
+    await startChain();
+    // Locked once the chain answers; then the chain goes away again while results come in.
+    const db = market.node.database.db;
+    for (let i = 0; i < 300; i++) {
+      const [a] = await db.select().from(allocations).where(eq(allocations.jobId, id));
+      if (a?.state === 'locked') break;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    await stopChain();
+    for (let i = 0; i < 300; i++) {
+      j = await note();
+      if (j.paymentNote && /waits/.test(j.paymentNote)) break;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    expect(j.paymentNote).toMatch(/(paying providers|returning the rest of the budget) waits: the chain at .* does not answer/);
+    await startChain();
+    const job = await waitForJob(market, id, 180_000);
+    expect(job.status).toBe('SUCCEEDED');
+    const rows = await db.select().from(invoices).where(eq(invoices.jobId, id));
+    expect(rows).toHaveLength(6);
+    expect(rows.every((r) => r.status === 'paid')).toBe(true);
+    const releases = (await db.select().from(chainTxs).where(eq(chainTxs.jobId, id))).filter((t) => t.kind === 'release' && t.status === 'mined');
+    const ids = releases.flatMap((t) => t.paymentIds);
+    expect(new Set(ids).size).toBe(ids.length);
+    expect(ids).toHaveLength(6);
+    expect((await note()).paymentNote).toBeNull();
+  }, 300_000);
 });

@@ -66,7 +66,7 @@ export function anvilKey(index: number): `0x${string}` {
   return toHex(mnemonicToAccount(ANVIL_MNEMONIC, { addressIndex: index }).getHdKey().privateKey!);
 }
 
-export async function startMarket(providerNames: string[], opts: { livenessMs?: number; requestorId?: string; pglite?: boolean; replaceAfterMs?: number } = {}): Promise<TestMarket> {
+export async function startMarket(providerNames: string[], opts: { livenessMs?: number; requestorId?: string; pglite?: boolean; replaceAfterMs?: number; chainRpcUrl?: string } = {}): Promise<TestMarket> {
   const temporalAddress = inject('temporalAddress');
   // The embedded PGlite database (what the demo uses) has one connection: worth its own test.
   const db = opts.pglite ? { url: undefined, drop: async () => {} } : await freshDatabase();
@@ -82,7 +82,7 @@ export async function startMarket(providerNames: string[], opts: { livenessMs?: 
     providerLivenessMs: opts.livenessMs ?? 15_000,
     requestorId: opts.requestorId ?? `requestor-${id}`,
     // Each market pays from an Anvil account of its own, so files never share a nonce sequence.
-    chain: { ...base.chain, rpcUrl: inject('chainRpcUrl'), privateKey: anvilKey(1 + (marketCount++ % 19)), replaceAfterMs: opts.replaceAfterMs ?? 30_000 },
+    chain: { ...base.chain, rpcUrl: opts.chainRpcUrl ?? inject('chainRpcUrl'), privateKey: anvilKey(1 + (marketCount++ % 19)), replaceAfterMs: opts.replaceAfterMs ?? 30_000 },
   };
   const node = await startRequestorNode(config, { workflowBundle: await workflowBundle() });
   const providers: ProviderNode[] = [];
