@@ -84,7 +84,7 @@ function describe(e: unknown): string {
 
 function isUnreachable(e: unknown): boolean {
   const text = e instanceof BaseError ? `${e.name} ${e.shortMessage} ${e.details ?? ''}` : String(e);
-  return /HttpRequestError|fetch failed|ECONNREFUSED|timed out|TimeoutError|socket/i.test(text);
+  return /HttpRequestError|fetch failed|ECONNREFUSED|ECONNRESET|took too long to respond|socket/i.test(text);
 }
 
 /** Connects to the chain; on the local network deploys GLM and the escrow once (found again after restarts) and funds the requestor. */
@@ -230,8 +230,11 @@ export async function connectChain(db: Db, cfg: ChainConfig, log: (m: string) =>
         const receipt = await publicClient.waitForTransactionReceipt({ hash: row.hash as Hex, timeout: cfg.replaceAfterMs, pollingInterval: 200 });
         return settle(row, receipt);
       } catch (e) {
-        if (isUnreachable(e)) throw new ChainUnavailableError(`the chain at ${cfg.rpcUrl} does not answer: ${describe(e)}`);
-        if (!/timed out|WaitForTransactionReceiptTimeoutError/i.test(`${(e as Error).name} ${describe(e)}`)) throw e;
+        // Still pending after replaceAfterMs: replaced below. Anything else is the node's trouble.
+        if ((e as Error).name !== 'WaitForTransactionReceiptTimeoutError') {
+          if (isUnreachable(e)) throw new ChainUnavailableError(`the chain at ${cfg.rpcUrl} does not answer: ${describe(e)}`);
+          throw e;
+        }
       }
       // Still pending: the same nonce again, with fees a quarter higher (nodes want at least a tenth).
       const bumped = (BigInt(row.maxFeePerGas) * 125n) / 100n + 1n;
