@@ -28,9 +28,12 @@ export function weiToGlm(wei: bigint): string {
   return formatUnits(wei, GLM_DECIMALS);
 }
 
-/** A float GLM price to wei, to the nearest wei. */
+/**
+ * A float GLM price to wei, to the pico-GLM: a float has about 16 significant digits, so 0.05 at
+ * 18 places would read 0.050000000000000003.
+ */
 function priceWei(glm: number): bigint {
-  return parseUnits(glm.toFixed(GLM_DECIMALS), GLM_DECIMALS);
+  return parseUnits(glm.toFixed(12), GLM_DECIMALS);
 }
 
 /**

@@ -42,7 +42,6 @@ function chainOf(database: Database, config: Config): () => Promise<Chain> {
   let connected: Promise<Chain> | undefined;
   return () => {
     connected ??= (async () => {
-      if (!(config.chain.network in NETWORKS)) throw new Error(`CHAIN_NETWORK ${JSON.stringify(config.chain.network)} is not one of ${Object.keys(NETWORKS).join(', ')}`);
       return connectChain(
         database.db,
         {
@@ -76,6 +75,11 @@ export interface RequestorNode {
 /** Starts the requestor node; `bundle` lets tests reuse one workflow bundle. */
 export async function startRequestorNode(config: Config, opts: { workflowBundle?: WorkerOptions['workflowBundle']; api?: boolean } = {}): Promise<RequestorNode> {
   installTemporalRuntime();
+  // A payment setting that cannot work is refused at start, before any job locks anything.
+  if (!(config.chain.network in NETWORKS))
+    throw new Error(`CHAIN_NETWORK ${JSON.stringify(config.chain.network)} is not a known network (known: ${Object.keys(NETWORKS).join(', ')})`);
+  if (!/^0x[0-9a-fA-F]{64}$/.test(config.chain.privateKey)) throw new Error('REQUESTOR_PRIVATE_KEY must be 0x and 64 hex digits');
+  if (config.chain.escrowAddress && !/^0x[0-9a-fA-F]{40}$/.test(config.chain.escrowAddress)) throw new Error(`ESCROW_ADDRESS ${JSON.stringify(config.chain.escrowAddress)} is not an address`);
   const database = await openDatabase({ url: config.databaseUrl, dataDir: path.join(config.dataDir, 'pglite') });
   const closers: Array<() => Promise<unknown>> = [() => database.close()];
   const close = async () => {

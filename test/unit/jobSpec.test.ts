@@ -102,3 +102,13 @@ describe('frames split', () => {
     expect(spec.split).toEqual({ kind: 'frames', first: 0, last: 4, framesPerSubtask: 1 });
   });
 });
+
+describe('budgets', () => {
+  const base = { image: 'golemflow/compute:1', command: ['true'], split: { kind: 'range', start: 0, end: 1, step: 1 } };
+  it('takes a positive decimal amount of GLM, and nothing else', () => {
+    expect(validateJobSpec({ ...base, budget: { amount: '2.5' } }).budget).toEqual({ amount: '2.5', token: 'GLM' });
+    expect(() => validateJobSpec({ ...base, budget: { amount: '0.000' } })).toThrow(/\/budget\/amount: must be a positive amount of GLM/);
+    expect(() => validateJobSpec({ ...base, budget: { amount: '-1' } })).toThrow(/\/budget\/amount/);
+    expect(() => validateJobSpec({ ...base, budget: { amount: '1', token: 'ETH' } })).toThrow(/\/budget\/token: "ETH" is not a known token/);
+  });
+});
