@@ -15,7 +15,7 @@ import { promisify } from 'node:util';
 import type Docker from 'dockerode';
 
 const run = promisify(execFile);
-const BUILDER_VERSION = '1';
+const BUILDER_VERSION = '2';
 export const RECIPE_LABEL = 'dev.golemflow.recipe';
 export const RUNTIMES_DIR = path.dirname(fileURLToPath(import.meta.url));
 
@@ -96,7 +96,10 @@ async function libraryClosure(pkgs: string[]): Promise<string[]> {
 
 /** Where the extracted packages keep their shared libraries. */
 function libraryPath(extract: string): string {
-  return ['lib/x86_64-linux-gnu', 'usr/lib/x86_64-linux-gnu', 'lib', 'usr/lib', 'usr/lib/x86_64-linux-gnu/pulseaudio'].map((d) => path.join(extract, d)).join(':');
+  // blas/lapack sit behind Debian alternatives (made by postinst scripts, which never run here).
+  return ['lib/x86_64-linux-gnu', 'usr/lib/x86_64-linux-gnu', 'lib', 'usr/lib', 'usr/lib/x86_64-linux-gnu/pulseaudio', 'usr/lib/x86_64-linux-gnu/blas', 'usr/lib/x86_64-linux-gnu/lapack']
+    .map((d) => path.join(extract, d))
+    .join(':');
 }
 
 /** Downloads, in one apt-get call, the packages not yet in `debDir`. */
@@ -111,8 +114,8 @@ async function aptDownloadMany(pkgs: string[], debDir: string): Promise<void> {
   }
 }
 
-/** The shared libraries (and loader) a binary links, as absolute paths (in the extracted packages first, else the host's). */
-async function linkedLibraries(binary: string, searchPath?: string): Promise<string[]> {
+/** The shared libraries (and loader) a binary links, as absolute paths (in the extracted packages first, else the host's), with the names it asks for. */
+async function linkedLibraries(binary: string, searchPath?: string): Promise<Array<{ name: string; file: string }>> {
   let out = '';
   try {
     out = (await run('ldd', [binary], searchPath ? { env: { ...process.env, LD_LIBRARY_PATH: searchPath } } : {})).stdout;
@@ -122,10 +125,12 @@ async function linkedLibraries(binary: string, searchPath?: string): Promise<str
     throw e;
   }
   if (/statically linked/.test(out)) return [];
-  const libs: string[] = [];
+  const libs: Array<{ name: string; file: string }> = [];
   for (const line of out.split('\n')) {
-    const m = /=>\s*(\/\S+)/.exec(line) ?? /^\s*(\/\S+)\s*\(/.exec(line);
-    if (m) libs.push(m[1]);
+    const linked = /^\s*(\S+)\s*=>\s*(\/\S+)/.exec(line);
+    const loader = /^\s*(\/\S+)\s*\(/.exec(line);
+    if (linked) libs.push({ name: linked[1], file: linked[2] });
+    else if (loader) libs.push({ name: path.basename(loader[1]), file: loader[1] });
     else if (/not found/.test(line)) throw new Error(`${binary}: ${line.trim()}`);
   }
   return libs;
@@ -158,9 +163,10 @@ async function assembleRootfs(dir: string, recipe: Recipe, work: string, log: Lo
     const src = path.join(extract, bin);
     await copyInto(rootfs, src, bin);
     for (const lib of await linkedLibraries(src, searchPath)) {
-      // A library from the packages goes where the package put it; a host library where it is on the host.
-      const dest = lib.startsWith(extract + path.sep) ? lib.slice(extract.length) : lib;
-      await copyInto(rootfs, lib, dest);
+      // A library from the packages goes, under the name the binary asks for, where the loader
+      // looks without a cache; a host library where it is on the host.
+      const dest = lib.file.startsWith(extract + path.sep) ? path.join('/usr/lib/x86_64-linux-gnu', lib.name) : lib.file;
+      await copyInto(rootfs, lib.file, dest);
     }
   }
   for (const tree of recipe.trees ?? []) {
