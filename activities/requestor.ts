@@ -3,7 +3,11 @@
  * merging results. Every one is idempotent (keys come from job id, subtask index and attempt
  * number), because Temporal may run an activity more than once.
  */
-import { ApplicationFailure, log } from '@temporalio/activity';
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { ApplicationFailure, Context, log } from '@temporalio/activity';
+import type Docker from 'dockerode';
 import { and, asc, eq, gte, inArray, isNull, notInArray, sql } from 'drizzle-orm';
 import { FailureType, InvalidJobSpecError } from '../core/failures.js';
 import { compareSpecOf, validateJobSpec } from '../core/jobSpec.js';
@@ -12,7 +16,11 @@ import { countSubtasks, fillCommand, planSubtask } from '../core/split.js';
 import { parseSize } from '../core/units.js';
 import type { BlobStore } from '../blobs/store.js';
 import type { Db } from '../schema/db.js';
-import { agreements, attempts, blobs, invoices, jobs, providers, subtasks, type JobStatus } from '../schema/tables.js';
+import { agreements, attempts, blobs, invoices, jobs, providers, subtasks, type JobStatus, type OutputFile } from '../schema/tables.js';
+import { runInSandbox } from './sandbox.js';
+
+/** The runtime image that encodes videos (runtimes/media). */
+export const MEDIA_IMAGE = 'golemflow/media:1';
 import { costWei, glmToWei, paymentIdOf } from '../core/payments.js';
 import type { CapacitySignal } from './capacity.js';
 import { endAgreement, eventWriter } from './events.js';
@@ -21,6 +29,10 @@ import type { AttemptOutcome, JobPlan, RunRequest, SubtaskRef } from './types.js
 export interface RequestorDeps {
   db: Db;
   blobs: BlobStore;
+  /** The requestor's Docker engine, for merges that run a container (video); opened when first needed. */
+  docker?: () => Promise<Docker>;
+  /** Scratch space for such merges. */
+  workRoot?: string;
   capacity: CapacitySignal;
   /** Called after events are stored, so in-process subscribers wake at once. */
   onEvent?: (jobId: string) => void;
@@ -91,6 +103,62 @@ export function createRequestorActivities(deps: RequestorDeps) {
       if (ok) total += amount;
     }
     return String(total);
+  }
+
+  /**
+   * A video merge: every subtask's PNG outputs, in subtask order and by name within one, are
+   * encoded by ffmpeg (golemflow/media:1, in a sandbox on the requestor's Docker engine) into
+   * video.mp4 and preview.gif, stored as blobs; the video is the job's result.
+   */
+  async function mergeVideo(jobId: string, fps: number): Promise<{ value: string | null; ref: string | null }> {
+    const rows = await db.select({ index: subtasks.index, outputs: subtasks.outputs }).from(subtasks).where(eq(subtasks.jobId, jobId)).orderBy(asc(subtasks.index));
+    const frames = rows.flatMap((r) => (r.outputs ?? []).filter((o) => /\.png$/i.test(o.path)).sort((a, b) => (a.path < b.path ? -1 : 1)));
+    if (!frames.length) throw ApplicationFailure.nonRetryable('a video merge needs PNG outputs, and the subtasks made none', FailureType.MergeFailed);
+    if (!deps.docker) throw ApplicationFailure.nonRetryable('a video merge needs a Docker engine on the requestor node', FailureType.MergeFailed);
+    const docker = await deps.docker().catch((e: Error) => {
+      throw ApplicationFailure.retryable(`a video merge needs the requestor's Docker engine: ${e.message}`, FailureType.MergeFailed);
+    });
+    const root = deps.workRoot ?? os.tmpdir();
+    await fs.mkdir(root, { recursive: true });
+    const dir = await fs.mkdtemp(path.join(root, 'golemflow-merge-'));
+    const ctx = Context.current();
+    try {
+      await fs.mkdir(path.join(dir, 'in'));
+      await fs.mkdir(path.join(dir, 'out'));
+      await fs.chmod(dir, 0o755);
+      await fs.chmod(path.join(dir, 'out'), 0o777);
+      for (const [i, f] of frames.entries()) {
+        await fs.writeFile(path.join(dir, 'in', `${String(i).padStart(6, '0')}.png`), await deps.blobs.read(f.ref));
+        if (i % 50 === 0) ctx.heartbeat({ phase: 'frames', copied: i });
+      }
+      const res = await runInSandbox(docker, {
+        name: `golemflow-merge-${jobId}`.replace(/[^a-zA-Z0-9_.-]/g, '-'),
+        image: MEDIA_IMAGE,
+        command: ['frames-to-video', String(fps)],
+        inputDir: path.join(dir, 'in'),
+        outputDir: path.join(dir, 'out'),
+        logDir: path.join(dir, 'log'),
+        cpus: 2,
+        memoryBytes: 1024 * 1024 * 1024,
+        timeoutMs: 30 * 60 * 1000,
+        onTick: () => ctx.heartbeat({ phase: 'encoding' }),
+      });
+      if (res.exitCode !== 0) {
+        const err = (await fs.readFile(res.stderrFile, 'utf8').catch(() => '')).trim().split('\n').slice(-3).join(' ');
+        throw ApplicationFailure.nonRetryable(`the video merge failed (exit ${res.exitCode}): ${err || 'no message'}`, FailureType.MergeFailed);
+      }
+      const outputs: OutputFile[] = [];
+      for (const name of ['video.mp4', 'preview.gif']) {
+        const info = await deps.blobs.putBytes(await fs.readFile(path.join(dir, 'out', name)));
+        await db.insert(blobs).values(info).onConflictDoNothing();
+        outputs.push({ path: name, ref: info.ref, size: info.size });
+      }
+      const value = `${frames.length} frames at ${fps} fps`;
+      await db.update(jobs).set({ resultValue: value, resultRef: outputs[0].ref, resultOutputs: outputs }).where(eq(jobs.id, jobId));
+      return { value, ref: outputs[0].ref };
+    } finally {
+      await fs.rm(dir, { recursive: true, force: true });
+    }
   }
 
   return {
@@ -286,6 +354,7 @@ export function createRequestorActivities(deps: RequestorDeps) {
     /** Merges the subtasks' stdout in order, as the spec's merge says, and stores the result. */
     async mergeJob({ jobId }: { jobId: string }): Promise<{ value: string | null; ref: string | null }> {
       const { spec } = await loadSpec(jobId);
+      if (spec.merge?.kind === 'video') return mergeVideo(jobId, spec.merge.fps ?? 12);
       const rows = await db
         .select({ index: subtasks.index, resultRef: subtasks.resultRef })
         .from(subtasks)

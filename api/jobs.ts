@@ -145,7 +145,10 @@ export function jobResolvers(deps: ApiDeps) {
       status: (j: JobRow) => up(j.status),
       workflowId: (j: JobRow) => j.id,
       temporalUiUrl: (j: JobRow) => workflowUiUrl(deps.config.temporalUiUrl, deps.config.temporalNamespace, j.id),
-      result: (j: JobRow) => (j.resultValue != null || j.resultRef ? { value: j.resultValue, ref: j.resultRef, url: j.resultRef ? blobUrl(deps, j.resultRef) : null } : null),
+      result: (j: JobRow) =>
+        j.resultValue != null || j.resultRef
+          ? { value: j.resultValue, ref: j.resultRef, url: j.resultRef ? blobUrl(deps, j.resultRef) : null, outputs: outputFiles(deps, j.resultOutputs) }
+          : null,
       progress: async (j: JobRow): Promise<JobProgress | null> => {
         if (ENDED.includes(j.status)) return null;
         try {

@@ -26,7 +26,7 @@ export type SplitSpec =
   | { kind: 'frames'; first: number; last: number; framesPerSubtask: number }
   | { kind: 'inputs'; inputs: InputFile[] };
 
-export type MergeKind = 'sum' | 'concat' | 'none';
+export type MergeKind = 'sum' | 'concat' | 'video' | 'none';
 
 export interface JobSpec {
   name?: string;
@@ -54,7 +54,8 @@ export interface JobSpec {
     adaptive?: AdaptivePolicy;
   };
   retries: { maxAttempts: number; heartbeatTimeoutSeconds: number };
-  merge: { kind: MergeKind };
+  /** video: every subtask's PNG outputs, in subtask and name order, to an MP4 and a GIF at `fps`. */
+  merge: { kind: MergeKind; fps?: number };
   maxParallel: number;
   budget?: { amount: string; token: string };
   demand: DemandSpec;
@@ -251,7 +252,10 @@ export const jobSpecJsonSchema = {
       type: 'object',
       additionalProperties: false,
       default: {},
-      properties: { kind: { enum: ['sum', 'concat', 'none'], default: 'none' } },
+      properties: {
+        kind: { enum: ['sum', 'concat', 'video', 'none'], default: 'none', description: 'sum or concat stdout; video: the PNG outputs to video.mp4 and preview.gif' },
+        fps: { type: 'integer', minimum: 1, maximum: 120, default: 12, description: 'frames per second of a video merge' },
+      },
     },
     maxParallel: { type: 'integer', minimum: 1, maximum: 1000, default: 50 },
     demand: {

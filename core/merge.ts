@@ -13,7 +13,7 @@ export interface MergedResult {
  * BigInt when they are integers, so large counts stay exact); `concat` joins the outputs.
  */
 export function mergeOutputs(kind: MergeKind, outputs: Buffer[]): MergedResult {
-  if (kind === 'none') return { value: null, bytes: null };
+  if (kind === 'none' || kind === 'video') return { value: null, bytes: null };
   if (kind === 'concat') {
     const bytes = Buffer.concat(outputs);
     return { value: bytes.length <= 4096 ? bytes.toString('utf8') : null, bytes };

@@ -62,6 +62,8 @@ export const jobs = pgTable(
     failedCount: integer('failed_count').notNull().default(0),
     resultValue: text('result_value'),
     resultRef: text('result_ref'),
+    /** Files the merge made (a video merge: video.mp4 and preview.gif). */
+    resultOutputs: jsonb('result_outputs').$type<OutputFile[]>(),
     error: text('error'),
     /** While its payments wait (chain unreachable, wallet empty, budget spent): why. */
     paymentNote: text('payment_note'),

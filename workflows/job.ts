@@ -40,6 +40,10 @@ const bookkeeping: ActivityOptions = {
 };
 const requestor = proxyActivities<RequestorActivities>(bookkeeping);
 
+/** Merging: a video merge encodes every frame (minutes for long animations); it heartbeats while it works. */
+const merging: ActivityOptions = { ...bookkeeping, startToCloseTimeout: '40 minutes', heartbeatTimeout: '1 minute' };
+const merger = proxyActivities<RequestorActivities>(merging);
+
 /**
  * Chain writes: minutes when a transaction waits for a block or is replaced; retried for as
  * long as the chain is down or the wallet empty (the allocation's note says why), never when
@@ -260,7 +264,7 @@ export async function jobWorkflow(input: JobInput): Promise<JobOutcome> {
     }
 
     progress.status = 'merging';
-    const merged = await requestor.mergeJob({ jobId });
+    const merged = await merger.mergeJob({ jobId });
     return await finish('succeeded', null, merged);
   } catch (e) {
     if (isCancellation(e)) return await finish('cancelled', cancelReason ?? 'workflow cancelled');

@@ -62,6 +62,32 @@ async function renderDirectly(first: number, last: number, animFirst: number, an
 
 const pixels = (png: Buffer) => PNG.sync.read(png).data;
 
+/** ffprobe (golemflow/media:1) on a video: its codec, size and counted frames. */
+async function ffprobe(video: Buffer): Promise<Record<string, unknown>> {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'golemflow-probe-'));
+  try {
+    await fs.mkdir(path.join(dir, 'in'));
+    await fs.mkdir(path.join(dir, 'out'));
+    await fs.writeFile(path.join(dir, 'in', 'video.mp4'), video);
+    await fs.chmod(dir, 0o755);
+    const res = await runInSandbox(new Docker(), {
+      name: `golemflow-probe-${path.basename(dir)}`,
+      image: 'golemflow/media:1',
+      command: ['ffprobe', '-v', 'error', '-count_frames', '-select_streams', 'v:0', '-show_entries', 'stream=codec_name,width,height,nb_read_frames', '-of', 'json', '/in/video.mp4'],
+      inputDir: path.join(dir, 'in'),
+      outputDir: path.join(dir, 'out'),
+      logDir: path.join(dir, 'log'),
+      cpus: 1,
+      memoryBytes: 256 * 1024 * 1024,
+      timeoutMs: 60_000,
+    });
+    expect(res.exitCode).toBe(0);
+    return JSON.parse(await fs.readFile(res.stdoutFile, 'utf8')).streams[0];
+  } finally {
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+}
+
 describe('a frame-split render with crop spot checks', () => {
   let market: TestMarket;
   let liar: ProviderNode;
@@ -84,6 +110,7 @@ describe('a frame-split render with crop spot checks', () => {
       split: { kind: 'frames', first: 0, last: 5, framesPerSubtask: 2 },
       redundancy: 1,
       maxParallel: 3,
+      merge: { kind: 'video', fps: 6 },
       verification: {
         compare: 'image',
         image: { pixelThreshold: 0, maxDiffRatio: 0, minPsnr: null },
@@ -120,6 +147,13 @@ describe('a frame-split render with crop spot checks', () => {
     const all = detail.subtasks.flatMap((s: any) => s.attempts);
     expect(all.some((a: any) => a.comparisons.some((c: any) => c.same && /crops of 2 frames match/.test(c.detail)))).toBe(true);
     expect(all.some((a: any) => a.providerId === liar.id && a.verdict === 'REJECTED')).toBe(true);
+    // The merged video: 6 frames of 160×120, as ffprobe counts them.
+    const { job: merged } = await market.gql(`query($id: ID!) { job(id: $id) { result { value outputs { path url size } } } }`, { id });
+    expect(merged.result.value).toBe('6 frames at 6 fps');
+    expect(merged.result.outputs.map((o: any) => o.path)).toEqual(['video.mp4', 'preview.gif']);
+    const probe = await ffprobe(Buffer.from(await (await fetch(merged.result.outputs[0].url)).arrayBuffer()));
+    expect(probe).toEqual({ codec_name: 'h264', width: W, height: H, nb_read_frames: '6' });
+
     const { job: withEvents } = await market.gql(`query($id: ID!) { job(id: $id) { events { type message } } }`, { id });
     expect(withEvents.events.some((e: any) => /crop check of .* by .*: agrees/.test(e.message ?? ''))).toBe(true);
   }, 300_000);
