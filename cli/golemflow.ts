@@ -1,0 +1,284 @@
+/**
+ * golemflow: the command line for requestors and providers.
+ *
+ *   golemflow dev [--providers N]                 start the local stack (idempotent), print its addresses
+ *   golemflow submit job.yaml [--watch] [--out D]  validate, upload local inputs, submit; --watch follows it and downloads the result
+ *   golemflow status | logs | cancel | report <job>
+ *   golemflow providers
+ *   golemflow provider start --name … --cpus … --memory …
+ *
+ * Exit codes: 0 done, 1 the job failed or was cancelled, 2 bad input (the job file), 3 the API
+ * could not be reached or refused the request.
+ */
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import cliProgress from 'cli-progress';
+import { Command } from 'commander';
+import { BlobClient } from '../blobs/client.js';
+import { InvalidJobSpecError } from '../core/failures.js';
+import { formatProviderTable, providerTable, timelineSvg, type ReportAttempt, type ReportInvoice } from '../core/report.js';
+import { loadConfig } from '../infra/config.js';
+import { gql, GraphQLRequestError } from '../infra/graphqlClient.js';
+import { stackUp } from '../infra/stack.js';
+import { providerCommand } from '../workers/provider.js';
+import { loadJobFile } from './jobFile.js';
+
+export const EXIT = { ok: 0, jobFailed: 1, badInput: 2, api: 3 } as const;
+
+class CliError extends Error {
+  constructor(
+    message: string,
+    readonly code: number,
+  ) {
+    super(message);
+  }
+}
+
+const ENDED = ['SUCCEEDED', 'FAILED', 'CANCELLED'];
+
+async function api<T>(url: string, query: string, variables?: Record<string, unknown>): Promise<T> {
+  try {
+    return await gql<T>(url, query, variables);
+  } catch (e) {
+    if (e instanceof GraphQLRequestError) throw new CliError(e.message, EXIT.api);
+    throw new CliError(`cannot reach the Golemflow API at ${url}: ${(e as Error).message} (start it with: golemflow dev)`, EXIT.api);
+  }
+}
+
+const STATUS = /* GraphQL */ `
+  query($id: ID!) {
+    job(id: $id) {
+      id name status error subtaskCount succeededCount failedCount paymentNote temporalUiUrl startedAt finishedAt
+      progress { status running succeeded failed total }
+      result { value url outputs { path ref url size } }
+      allocation { locked released returned }
+      invoices { providerId status amount }
+      subtasks { index status provider { id } outputs { path ref url } attempts { number providerId status verdict role startedAt finishedAt wallSeconds } }
+    }
+  }
+`;
+
+type JobView = {
+  id: string;
+  name: string | null;
+  status: string;
+  error: string | null;
+  subtaskCount: number;
+  succeededCount: number;
+  failedCount: number;
+  paymentNote: string | null;
+  temporalUiUrl: string;
+  progress: { status: string; running: number; succeeded: number; failed: number; total: number } | null;
+  result: { value: string | null; url: string | null; outputs: Array<{ path: string; ref: string; url: string; size: number }> } | null;
+  allocation: { locked: string; released: string; returned: string | null } | null;
+  invoices: ReportInvoice[];
+  subtasks: Array<{ index: number; status: string; provider: { id: string } | null; outputs: Array<{ path: string; ref: string; url: string }>; attempts: ReportAttempt[] }>;
+};
+
+async function loadJob(url: string, id: string): Promise<JobView> {
+  const { job } = await api<{ job: JobView | null }>(url, STATUS, { id });
+  if (!job) throw new CliError(`job ${id} does not exist`, EXIT.badInput);
+  // Attempts as the report wants them: which subtask each belongs to.
+  for (const s of job.subtasks) for (const a of s.attempts) a.subtaskIndex = s.index;
+  return job;
+}
+
+function attemptsOf(job: JobView): ReportAttempt[] {
+  return job.subtasks.flatMap((s) => s.attempts);
+}
+
+function costSoFar(job: JobView): number {
+  return job.invoices.filter((i) => i.status !== 'REJECTED').reduce((s, i) => s + Number(i.amount), 0);
+}
+
+/** Writes the report (table, timeline) and downloads the result and frames under `dir`. */
+async function writeReport(url: string, job: JobView, dir: string): Promise<string[]> {
+  await fs.mkdir(dir, { recursive: true });
+  const written: string[] = [];
+  const table = formatProviderTable(providerTable(attemptsOf(job), job.invoices));
+  const lines = [
+    `job ${job.id}${job.name ? ` (${job.name})` : ''}: ${job.status.toLowerCase()}${job.error ? `: ${job.error}` : ''}`,
+    `subtasks: ${job.succeededCount} succeeded, ${job.failedCount} failed of ${job.subtaskCount}`,
+    job.result?.value ? `result: ${job.result.value}` : '',
+    job.allocation ? `GLM: ${job.allocation.locked} locked, ${job.allocation.released} paid, ${job.allocation.returned ?? '?'} returned` : 'unpaid job',
+    `Temporal UI: ${job.temporalUiUrl}`,
+    '',
+    table,
+    '',
+  ].filter((l, i) => l !== '' || i > 3);
+  await fs.writeFile(path.join(dir, 'report.txt'), lines.join('\n'));
+  written.push(path.join(dir, 'report.txt'));
+  await fs.writeFile(path.join(dir, 'timeline.svg'), timelineSvg(`${job.name ?? job.id}: attempts by provider`, attemptsOf(job)));
+  written.push(path.join(dir, 'timeline.svg'));
+  const blobs = new BlobClient(url);
+  for (const o of job.result?.outputs ?? []) {
+    await blobs.download(o.ref, path.join(dir, o.path));
+    written.push(path.join(dir, o.path));
+  }
+  if (!job.result?.outputs.length && job.result?.url) {
+    const res = await fetch(job.result.url);
+    await fs.writeFile(path.join(dir, 'result'), Buffer.from(await res.arrayBuffer()));
+    written.push(path.join(dir, 'result'));
+  }
+  const frames = job.subtasks.flatMap((s) => s.outputs);
+  if (frames.length) {
+    await fs.mkdir(path.join(dir, 'outputs'), { recursive: true });
+    for (const o of frames) await blobs.download(o.ref, path.join(dir, 'outputs', path.basename(o.path)));
+    written.push(`${path.join(dir, 'outputs')}/ (${frames.length} files)`);
+  }
+  return written;
+}
+
+/** Follows a job with progress bars until it ends. */
+async function watch(url: string, id: string, interactive: boolean): Promise<JobView> {
+  const bars = new cliProgress.MultiBar(
+    { format: ' {bar} {value}/{total} subtasks | running {running} | failed {failed} | providers {providers} | {cost} GLM | {status}', hideCursor: true, noTTYOutput: !interactive, notTTYSchedule: 5000 },
+    cliProgress.Presets.shades_classic,
+  );
+  let bar: cliProgress.SingleBar | undefined;
+  try {
+    for (;;) {
+      const job = await loadJob(url, id);
+      const providers = new Set(job.subtasks.flatMap((s) => s.attempts.map((a) => a.providerId))).size;
+      const payload = {
+        running: job.progress?.running ?? 0,
+        failed: job.failedCount,
+        providers,
+        cost: costSoFar(job).toFixed(6),
+        status: (job.progress?.status ?? job.status).toLowerCase() + (job.paymentNote ? ` (${job.paymentNote})` : ''),
+      };
+      bar ??= bars.create(job.subtaskCount || 1, 0, payload);
+      bar.setTotal(job.subtaskCount || 1);
+      bar.update(job.succeededCount, payload);
+      if (ENDED.includes(job.status)) return job;
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  } finally {
+    bars.stop();
+  }
+}
+
+export function golemflowProgram(): Command {
+  const program = new Command('golemflow').description('a decentralized compute market: submit jobs, follow them, run providers').exitOverride();
+  const apiOption = (c: Command) => c.option('--api <url>', 'the requestor node API', process.env.GOLEMFLOW_API ?? loadConfig().publicApiUrl);
+
+  program
+    .command('dev')
+    .description('start the local stack (Temporal, Docker, runtimes, chain, requestor node, providers), reusing what runs')
+    .option('--providers <n>', 'local providers', (v) => Number(v), 3)
+    .action(async (o: { providers: number }) => {
+      const stack = await stackUp({ providers: o.providers, log: (m) => console.log(`· ${m}`) });
+      console.log(`GraphQL:     ${stack.graphqlUrl}`);
+      console.log(`Temporal UI: ${stack.temporalUiUrl}`);
+      console.log(`chain:       ${stack.chainRpcUrl}`);
+      console.log(`providers:   ${stack.providers.join(', ')}`);
+    });
+
+  apiOption(
+    program
+      .command('submit <file>')
+      .description('validate a job file (YAML or JSON), upload its local input files, submit it')
+      .option('--watch', 'follow the job with progress bars and download its result when it ends')
+      .option('--out <dir>', 'where --watch writes the result, the report and the timeline', 'out'),
+  ).action(async (file: string, o: { watch?: boolean; out: string; api: string }) => {
+    let loaded;
+    try {
+      loaded = await loadJobFile(file);
+    } catch (e) {
+      if (e instanceof InvalidJobSpecError) throw new CliError(`${file} is not a valid job:\n${e.problems.map((p) => `  ${p.path}: ${p.message}`).join('\n')}`, EXIT.badInput);
+      throw e;
+    }
+    const blobs = new BlobClient(o.api);
+    for (const [ref, local] of loaded.uploads) {
+      try {
+        await blobs.uploadFile(local, ref);
+      } catch (e) {
+        throw new CliError(`uploading ${local}: ${(e as Error).message}`, EXIT.api);
+      }
+    }
+    const { submitJob } = await api<{ submitJob: { job: { id: string } } }>(o.api, 'mutation($spec: JSON!) { submitJob(spec: $spec) { job { id } } }', { spec: loaded.spec });
+    const id = submitJob.job.id;
+    console.log(`submitted ${id}${loaded.uploads.size ? ` (${loaded.uploads.size} files uploaded)` : ''}`);
+    if (!o.watch) return;
+    const job = await watch(o.api, id, process.stdout.isTTY === true);
+    const written = await writeReport(o.api, job, path.join(o.out, id));
+    console.log(`\njob ${job.status.toLowerCase()}${job.error ? `: ${job.error}` : ''}${job.result?.value ? `; result: ${job.result.value}` : ''}`);
+    console.log(formatProviderTable(providerTable(attemptsOf(job), job.invoices)));
+    console.log(`\nwritten:\n${written.map((w) => `  ${w}`).join('\n')}`);
+    if (job.status !== 'SUCCEEDED') throw new CliError(`job ${id} ${job.status.toLowerCase()}`, EXIT.jobFailed);
+  });
+
+  apiOption(program.command('status <job>').description("a job's status, progress and result")).action(async (id: string, o: { api: string }) => {
+    const job = await loadJob(o.api, id);
+    console.log(`${job.id}${job.name ? ` (${job.name})` : ''}: ${job.status.toLowerCase()}${job.error ? `: ${job.error}` : ''}`);
+    console.log(`subtasks: ${job.succeededCount} succeeded, ${job.progress?.running ?? 0} running, ${job.failedCount} failed of ${job.subtaskCount}`);
+    if (job.result?.value) console.log(`result: ${job.result.value}`);
+    if (job.allocation) console.log(`GLM: ${job.allocation.locked} locked, ${job.allocation.released} paid, ${job.allocation.returned ?? '–'} returned`);
+    if (job.paymentNote) console.log(`payments: ${job.paymentNote}`);
+    console.log(`Temporal UI: ${job.temporalUiUrl}`);
+    if (job.status === 'FAILED' || job.status === 'CANCELLED') process.exitCode = EXIT.jobFailed;
+  });
+
+  apiOption(program.command('logs <job>').description("a job's events, in order")).action(async (id: string, o: { api: string }) => {
+    const { job } = await api<{ job: { events: Array<{ seq: number; at: string; type: string; subtaskIndex: number | null; providerId: string | null; message: string | null }> } | null }>(
+      o.api,
+      'query($id: ID!) { job(id: $id) { events { seq at type subtaskIndex providerId message } } }',
+      { id },
+    );
+    if (!job) throw new CliError(`job ${id} does not exist`, EXIT.badInput);
+    for (const e of job.events)
+      console.log(`${e.at}  ${e.type.padEnd(20)} ${e.subtaskIndex != null ? `subtask ${e.subtaskIndex} ` : ''}${e.providerId ? `on ${e.providerId} ` : ''}${e.message ?? ''}`);
+  });
+
+  apiOption(program.command('cancel <job>').description('cancel a job').option('--reason <text>', 'why')).action(async (id: string, o: { api: string; reason?: string }) => {
+    const { cancelJob } = await api<{ cancelJob: { status: string } }>(o.api, 'mutation($id: ID!, $reason: String) { cancelJob(id: $id, reason: $reason) { status } }', { id, reason: o.reason });
+    console.log(`${id}: ${cancelJob.status.toLowerCase()}`);
+  });
+
+  apiOption(program.command('report <job>').description("write a job's report, timeline and result under --out").option('--out <dir>', 'folder', 'out')).action(
+    async (id: string, o: { api: string; out: string }) => {
+      const job = await loadJob(o.api, id);
+      console.log(formatProviderTable(providerTable(attemptsOf(job), job.invoices)));
+      for (const w of await writeReport(o.api, job, path.join(o.out, id))) console.log(`  ${w}`);
+    },
+  );
+
+  apiOption(program.command('providers').description('the providers the market knows')).action(async (o: { api: string }) => {
+    const { providers } = await api<{ providers: Array<{ id: string; online: boolean; reputation: number; offer: { pricing: { start: number; cpuSecond: number; envSecond: number }; paymentAddress: string | null } | null; earnings: { paid: string } }> }>(
+      o.api,
+      '{ providers { id online reputation offer { pricing { start cpuSecond envSecond } paymentAddress } earnings { paid } } }',
+    );
+    console.log('provider              online  reputation  GLM/cpu-s   GLM paid');
+    for (const p of providers)
+      console.log(`${p.id.padEnd(20)}  ${(p.online ? 'yes' : 'no').padEnd(6)}  ${p.reputation.toFixed(2).padStart(10)}  ${String(p.offer?.pricing.cpuSecond ?? '–').padStart(9)}  ${p.earnings.paid.padStart(9)}`);
+  });
+
+  program.command('provider').description('run a provider node').addCommand(providerCommand().name('start').description('start a provider node on this machine'));
+  return program;
+}
+
+export async function runCli(argv: string[]): Promise<number> {
+  const program = golemflowProgram();
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return typeof process.exitCode === 'number' ? process.exitCode : EXIT.ok;
+  } catch (e) {
+    const code = (e as { code?: unknown }).code;
+    if (e instanceof CliError) {
+      console.error(`golemflow: ${e.message}`);
+      return e.code;
+    }
+    if (typeof code === 'string' && code.startsWith('commander.')) return code === 'commander.helpDisplayed' || code === 'commander.version' ? EXIT.ok : EXIT.badInput;
+    console.error(`golemflow: ${(e as Error).message}`);
+    return EXIT.api;
+  }
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === path.resolve(process.argv[1])) {
+  runCli(process.argv.slice(2)).then((code) => {
+    // `dev` and `provider start` keep running; the others end here.
+    if (!['dev', 'provider'].includes(process.argv[2] ?? '')) process.exit(code);
+    else if (code !== 0) process.exit(code);
+  });
+}
