@@ -1,12 +1,25 @@
 /**
- * npm run demo: sets up everything (Temporal dev server, Docker, runtime images, requestor node,
- * 3 local providers, a local Anvil chain), submits a real range-split job (the primes below
- * 10,000,000 in 20 ranges, redundancy 2, paid in GLM from a budget locked in the escrow) through
- * GraphQL, follows its events over SSE, and prints the merged answer, a per-subtask table, what
- * each provider was paid (with the transactions) and the job's address in the Temporal UI. The stack stays up afterwards so the UI can
- * be looked at; `npm run stack -- down` stops it (or pass --stop).
+ * npm run demo: sets up everything (Temporal dev server, Docker, runtime images, a local Anvil
+ * chain, the requestor node, 3 honest local providers and 1 dishonest one, clearly named so),
+ * renders the animation in examples/animation (24 POV-Ray frames, each subtask on 2 providers,
+ * compared pixel by pixel), pays the providers in GLM from a budget locked in the escrow, merges
+ * the frames into a video, and writes the video, a GIF, the frames, the report and the timeline
+ * picture under ./out/<job id>/, printing where they are.
+ *
+ * npm run demo -- --primes: the range-split computation instead (the primes below 10,000,000 in
+ * 20 ranges, redundancy 2, paid in GLM), with a per-subtask table.
+ *
+ * The stack stays up afterwards so the UIs can be looked at; `npm run stack -- down` stops it
+ * (or pass --stop).
  */
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
+import { BlobClient } from '../blobs/client.js';
+import { formatProviderTable, providerTable } from '../core/report.js';
+import { attemptsOf, loadJob, writeReport } from './golemflow.js';
+import { loadJobFile } from './jobFile.js';
 import { gql } from '../infra/graphqlClient.js';
 import { subscribe } from '../infra/sse.js';
 import { stackDown, stackUp } from '../infra/stack.js';
@@ -16,9 +29,12 @@ const program = new Command('demo')
   .option('--subtasks <n>', 'split into this many ranges', (v) => Number(v), 20)
   .option('--providers <n>', 'local providers', (v) => Number(v), 3)
   .option('--budget <glm>', 'GLM locked for the job and paid to providers for accepted results', '10')
+  .option('--primes', 'run the range-split computation instead of the render')
+  .option('--out <dir>', 'where the render demo writes the video, report and timeline', 'out')
   .option('--stop', 'stop the stack when done')
   .parse();
-const o = program.opts<{ limit: number; subtasks: number; providers: number; budget: string; stop?: boolean }>();
+const o = program.opts<{ limit: number; subtasks: number; providers: number; budget: string; primes?: boolean; out: string; stop?: boolean }>();
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
 const step = (m: string) => console.log(`· ${m}`);
 
@@ -32,7 +48,52 @@ const JOB = /* GraphQL */ `
   }
 `;
 
-async function main() {
+/** The render demo: examples/animation on 3 honest providers and 1 dishonest one. */
+async function renderDemo() {
+  const t0 = Date.now();
+  const stack = await stackUp({ providers: 3, dishonest: 1, log: step });
+  step(`stack ready in ${((Date.now() - t0) / 1000).toFixed(1)} s: GraphQL ${stack.graphqlUrl}, Temporal UI ${stack.temporalUiUrl}`);
+  step('dishonest-1 is a provider that returns wrong renders ON PURPOSE (a test mode): watch verification reject them');
+  const file = path.join(root, 'examples/animation/job.yaml');
+  const { spec, uploads } = await loadJobFile(file);
+  const blobs = new BlobClient(stack.apiUrl);
+  for (const [ref, local] of uploads) await blobs.uploadFile(local, ref);
+  const { submitJob } = await gql<{ submitJob: { job: { id: string; subtaskCount: number } } }>(stack.apiUrl, 'mutation($spec: JSON!) { submitJob(spec: $spec) { job { id subtaskCount } } }', { spec });
+  const id = submitJob.job.id;
+  const total = submitJob.job.subtaskCount;
+  console.log(`\nsubmitted ${id}: ${spec.name}, ${total} subtasks of 2 frames, each on ${spec.redundancy} providers, budget ${spec.budget?.amount} GLM\n`);
+  let done = 0;
+  const shown = new Set(['agreementApproved', 'resultRejected', 'subtaskFinished', 'subtaskFailed', 'attemptFailed', 'budgetLocked', 'paymentsSent', 'budgetReturned', 'paymentWaiting', 'jobSucceeded', 'jobFailed', 'jobCancelled']);
+  for await (const { jobEvents: e } of subscribe<{ jobEvents: { type: string; subtaskIndex: number | null; providerId: string | null; message: string | null } }>(
+    stack.apiUrl,
+    'subscription($id: ID!) { jobEvents(id: $id) { type subtaskIndex providerId message } }',
+    { id },
+  )) {
+    if (e.type === 'subtaskFinished') done++;
+    if (!shown.has(e.type)) continue;
+    const who = e.subtaskIndex != null ? `subtask ${String(e.subtaskIndex).padStart(2)}` : 'job';
+    const where = e.providerId ? ` on ${e.providerId}` : '';
+    console.log(`  [${String(done).padStart(2)}/${total}] ${e.type.padEnd(17)} ${who}${where}${e.message ? `: ${e.message}` : ''}`);
+  }
+  const job = await loadJob(stack.apiUrl, id);
+  const folder = path.join(o.out, id);
+  const written = await writeReport(stack.apiUrl, job, folder);
+  await fs.rm(path.join(o.out, 'latest'), { force: true, recursive: true });
+  await fs.symlink(id, path.join(o.out, 'latest'));
+  console.log(`\njob ${job.status.toLowerCase()} in ${((Date.now() - t0) / 1000).toFixed(1)} s${job.result?.value ? `: ${job.result.value}` : ''}${job.error ? `: ${job.error}` : ''}`);
+  console.log(`\n${formatProviderTable(providerTable(attemptsOf(job), job.invoices))}`);
+  if (job.allocation) console.log(`\nGLM: ${job.allocation.locked} locked in the escrow, ${job.allocation.released} paid to providers, ${job.allocation.returned ?? '?'} returned to the requestor`);
+  console.log(`\nwritten under ${path.resolve(folder)} (also ${path.resolve(o.out, 'latest')}):`);
+  for (const w of written) console.log(`  ${path.relative(process.cwd(), w.split(' ')[0])}${w.includes(' ') ? ` ${w.slice(w.indexOf(' ') + 1)}` : ''}`);
+  console.log(`Temporal UI: ${job.temporalUiUrl}`);
+  console.log(`GraphiQL:    ${stack.graphqlUrl}`);
+  if (o.stop) await stackDown({ log: step });
+  else console.log('\nThe stack is still running; stop it with: npm run stack -- down');
+  if (job.status !== 'SUCCEEDED') process.exitCode = 1;
+}
+
+/** The range-split demo: the primes below --limit. */
+async function primesDemo() {
   const t0 = Date.now();
   const stack = await stackUp({ providers: o.providers, log: step });
   step(`stack ready in ${((Date.now() - t0) / 1000).toFixed(1)} s: GraphQL ${stack.graphqlUrl}, Temporal UI ${stack.temporalUiUrl}`);
@@ -114,7 +175,7 @@ payments (GLM on the local chain, ${stack.chainRpcUrl}):`);
   if (job.status !== 'SUCCEEDED') process.exitCode = 1;
 }
 
-main().catch((e) => {
+(o.primes ? primesDemo() : renderDemo()).catch((e) => {
   console.error(`demo failed: ${(e as Error).message}`);
   process.exit(1);
 });

@@ -76,7 +76,7 @@ type JobView = {
   subtasks: Array<{ index: number; status: string; provider: { id: string } | null; outputs: Array<{ path: string; ref: string; url: string }>; attempts: ReportAttempt[] }>;
 };
 
-async function loadJob(url: string, id: string): Promise<JobView> {
+export async function loadJob(url: string, id: string): Promise<JobView> {
   const { job } = await api<{ job: JobView | null }>(url, STATUS, { id });
   if (!job) throw new CliError(`job ${id} does not exist`, EXIT.badInput);
   // Attempts as the report wants them: which subtask each belongs to.
@@ -84,7 +84,7 @@ async function loadJob(url: string, id: string): Promise<JobView> {
   return job;
 }
 
-function attemptsOf(job: JobView): ReportAttempt[] {
+export function attemptsOf(job: JobView): ReportAttempt[] {
   return job.subtasks.flatMap((s) => s.attempts);
 }
 
@@ -93,7 +93,7 @@ function costSoFar(job: JobView): number {
 }
 
 /** Writes the report (table, timeline) and downloads the result and frames under `dir`. */
-async function writeReport(url: string, job: JobView, dir: string): Promise<string[]> {
+export async function writeReport(url: string, job: JobView, dir: string): Promise<string[]> {
   await fs.mkdir(dir, { recursive: true });
   const written: string[] = [];
   const table = formatProviderTable(providerTable(attemptsOf(job), job.invoices));

@@ -254,7 +254,7 @@ export const jobSpecJsonSchema = {
       default: {},
       properties: {
         kind: { enum: ['sum', 'concat', 'video', 'none'], default: 'none', description: 'sum or concat stdout; video: the PNG outputs to video.mp4 and preview.gif' },
-        fps: { type: 'integer', minimum: 1, maximum: 120, default: 12, description: 'frames per second of a video merge' },
+        fps: { type: 'integer', minimum: 1, maximum: 120, description: 'frames per second of a video merge (default 12)' },
       },
     },
     maxParallel: { type: 'integer', minimum: 1, maximum: 1000, default: 50 },

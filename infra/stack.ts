@@ -58,7 +58,7 @@ const providerName = (i: number) => `local-${i}`;
 const PRESETS = ['default', 'budget', 'premium'];
 
 /** Brings the stack up (reusing what runs) and returns its addresses once every part answers. */
-export async function stackUp(opts: { providers: number; log?: Log; config?: Config }): Promise<StackInfo> {
+export async function stackUp(opts: { providers: number; dishonest?: number; log?: Log; config?: Config }): Promise<StackInfo> {
   const log = opts.log ?? (() => {});
   const config = opts.config ?? loadConfig();
   const { run, logs } = dirs(config);
@@ -83,13 +83,19 @@ export async function stackUp(opts: { providers: number; log?: Log; config?: Con
     await ensureProcess(config, 'requestor', 'workers/requestor.ts', [], { TEMPORAL_LOG_LEVEL: 'ERROR' }, log);
     await waitFor(`the requestor node at ${config.publicApiUrl} (log: ${path.join(logs, 'requestor.log')})`, apiUp, 60_000);
   }
-  const names = Array.from({ length: opts.providers }, (_, i) => providerName(i + 1));
+  const honest = Array.from({ length: opts.providers }, (_, i) => providerName(i + 1));
+  // Dishonest providers, for demos: named so, and they say so loudly in their logs.
+  const dishonest = Array.from({ length: opts.dishonest ?? 0 }, (_, i) => `dishonest-${i + 1}`);
+  const names = [...honest, ...dishonest];
   for (const [i, name] of names.entries()) {
     await ensureProcess(
       config,
       `provider-${name}`,
       'workers/provider.ts',
-      ['--name', name, '--cpus', '1', '--memory', '1g', '--preset', PRESETS[i % PRESETS.length], '--api', config.publicApiUrl, '--temporal', config.temporalAddress, '--no-build-runtimes'],
+      [
+        '--name', name, '--cpus', '1', '--memory', '1g', '--preset', PRESETS[i % PRESETS.length], '--api', config.publicApiUrl, '--temporal', config.temporalAddress, '--no-build-runtimes',
+        ...(dishonest.includes(name) ? ['--test-misbehave', 'wrong-output'] : []),
+      ],
       { TEMPORAL_LOG_LEVEL: 'ERROR' },
       log,
     );

@@ -50,7 +50,7 @@ async function main() {
       totals.releases += r.releaseTransactions;
       if (r.problems.length) totals.failed++;
       console.log(
-        `${String(t + 1).padStart(5)}  ${String(seed).padStart(4)}  ${String(r.kills).padStart(5)}  ${String(r.acceptedResults).padStart(8)}  ${String(r.paidInvoices).padStart(4)}  ${String(r.paidTwice).padStart(5)}  ${String(r.missed).padStart(6)}  ${String(r.ledgerMismatchWei).padStart(16)}  ${String(r.releaseTransactions).padStart(8)}  ${r.jobSeconds.toFixed(1).padStart(5)}${r.problems.length ? `  PROBLEMS: ${r.problems.join('; ')}` : ''}`,
+        `${String(t + 1).padStart(5)}  ${String(seed).padStart(4)}  ${String(r.kills).padStart(5)}  ${String(r.acceptedResults).padStart(8)}  ${String(r.paidInvoices).padStart(4)}  ${String(r.paidTwice).padStart(5)}  ${String(r.missed).padStart(6)}  ${String(r.ledgerMismatchWei).padStart(16)}  ${String(r.releaseTransactions).padStart(8)}  ${r.jobSeconds.toFixed(1).padStart(5)}${r.shortSubtasks.length ? `  subtasks on fewer than 2 copies: ${r.shortSubtasks.join(', ')}` : ''}${r.problems.length ? `  PROBLEMS: ${r.problems.join('; ')}` : ''}`,
       );
     }
   } finally {

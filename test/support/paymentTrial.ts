@@ -45,6 +45,8 @@ export interface TrialResult {
   paidTwice: number;
   /** Accepted results without a payment (must be 0). */
   missed: number;
+  /** Subtasks accepted on fewer agreeing copies than the redundancy asked (for investigation). */
+  shortSubtasks: number[];
   /** Wei differences between what the ledger says each provider got and what the chain holds (must be 0). */
   ledgerMismatchWei: bigint;
   releaseTransactions: number;
@@ -186,6 +188,9 @@ export async function runPaymentTrial(seed: number, env: TrialEnv): Promise<Tria
       .where(and(eq(attempts.jobId, jobId), eq(attempts.verdict, 'accepted')));
     const rows = await db.select().from(invoices).where(eq(invoices.jobId, jobId));
     const paid = rows.filter((r) => r.status === 'paid');
+    const perSubtask = new Map<number, number>();
+    for (const a of accepted) perSubtask.set(a.index, (perSubtask.get(a.index) ?? 0) + 1);
+    const shortSubtasks = Array.from({ length: 12 }, (_, i) => i).filter((i) => (perSubtask.get(i) ?? 0) < 2);
     const missed = accepted.filter((a) => !paid.some((p) => p.subtaskIndex === a.index && p.providerId === a.providerId)).length;
     const releases = await db
       .select()
@@ -218,6 +223,7 @@ export async function runPaymentTrial(seed: number, env: TrialEnv): Promise<Tria
       paidInvoices: paid.length,
       paidTwice,
       missed,
+      shortSubtasks,
       ledgerMismatchWei,
       releaseTransactions: releases.length,
       jobSeconds,
