@@ -173,8 +173,15 @@ export function createMarketActivities(deps: MarketDeps) {
     async decideAgreement({ agreementId, copy = 0, decision }: { agreementId: string; copy?: number; decision: Decision | { decision: 'expired'; reason: string } }): Promise<{ approved: boolean; reason: string | null }> {
       const [a] = await db.select().from(agreements).where(eq(agreements.id, agreementId));
       if (!a) throw ApplicationFailure.nonRetryable(`agreement ${agreementId} does not exist`, 'AgreementNotFound');
-      // Decided already (this is a retry): the stored reason says how.
-      if (a.state !== 'proposed') return { approved: a.decisionReason?.startsWith('approved') ?? false, reason: a.decisionReason };
+      const attemptRow = { jobId: a.jobId, subtaskIndex: a.subtaskIndex, number: a.attempt, copy, providerId: a.providerId, agreementId, status: 'running' as const };
+      // Decided already (this is a retry): the stored reason says how. An approval's attempt row
+      // is made again if the try that approved died before writing it (its result must be
+      // judged and paid like any other).
+      if (a.state !== 'proposed') {
+        const approved = a.state === 'approved' || (a.decisionReason?.startsWith('approved') ?? false);
+        if (approved) await db.insert(attempts).values(attemptRow).onConflictDoNothing();
+        return { approved, reason: a.decisionReason };
+      }
       let state: 'approved' | 'rejected' | 'expired';
       let reason: string;
       let pricing = a.pricing;
@@ -198,7 +205,11 @@ export function createMarketActivities(deps: MarketDeps) {
         state = 'rejected';
         reason = decision.reason;
       }
-      await db.update(agreements).set({ state, pricing, decisionReason: reason, decidedAt: sql`now()` }).where(and(eq(agreements.id, agreementId), eq(agreements.state, 'proposed')));
+      // The decision and, for an approval, the attempt it starts: together or not at all.
+      await db.transaction(async (tx) => {
+        await tx.update(agreements).set({ state, pricing, decisionReason: reason, decidedAt: sql`now()` }).where(and(eq(agreements.id, agreementId), eq(agreements.state, 'proposed')));
+        if (state === 'approved') await tx.insert(attempts).values(attemptRow).onConflictDoNothing();
+      });
       if (state !== 'approved') {
         deps.capacity.freed();
         await deps.addEvent(a.jobId, `decided/${agreementId}`, state === 'expired' ? 'agreementExpired' : 'agreementRejected', {
@@ -208,10 +219,6 @@ export function createMarketActivities(deps: MarketDeps) {
         });
         return { approved: false, reason };
       }
-      await db
-        .insert(attempts)
-        .values({ jobId: a.jobId, subtaskIndex: a.subtaskIndex, number: a.attempt, copy, providerId: a.providerId, agreementId, status: 'running' })
-        .onConflictDoNothing();
       await db
         .update(subtasks)
         .set({ status: 'running', providerId: a.providerId, attemptCount: a.attempt, note: null, startedAt: sql`now()` })
