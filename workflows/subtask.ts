@@ -20,7 +20,7 @@ import type { ActivityOptions } from '@temporalio/workflow';
 import type { MarketActivities } from '../activities/market.js';
 import type { RequestorActivities } from '../activities/requestor.js';
 import type { ProviderActivities } from '../activities/provider.js';
-import type { RunResult } from '../activities/types.js';
+import type { RunRequest, RunResult } from '../activities/types.js';
 import { FailureType } from '../core/failures.js';
 import { exactKey, formatCrops, formatDraw, judge, planCrops, planVerification, tally, type AdaptivePolicy, type CopyResult } from '../core/verify.js';
 import { seededRandom } from '../core/random.js';
@@ -243,6 +243,18 @@ export async function subtaskWorkflow(input: SubtaskInput): Promise<SubtaskOutco
     return sorted;
   }
 
+  /** Runs a request on the provider of a placement; a provider that gives no report is described as a failure. */
+  async function runOn(placement: Placement, request: RunRequest): Promise<RunResult | { status: 'failed'; failureType: string; reason: string }> {
+    state.phase = 'running';
+    const provider = proxyActivities<ProviderActivities>(containerRun(placement.taskQueue, request.timeoutSeconds, heartbeatTimeoutSeconds));
+    try {
+      return await provider.runSubtask(request);
+    } catch (e) {
+      if (isCancellation(e)) throw e;
+      return { status: 'failed', ...describeFailure(e, placement.providerId, heartbeatTimeoutSeconds) };
+    }
+  }
+
   /** One copy: attempts on one provider after another until one returns a result. */
   async function runCopy(copy: number, first?: { attempt: number; placement: Placement }): Promise<CopyResult> {
     let lastFailure = '';
@@ -250,15 +262,7 @@ export async function subtaskWorkflow(input: SubtaskInput): Promise<SubtaskOutco
       const attempt = tries === 1 && first ? first.attempt : nextAttempt++;
       state.attempt = attempt;
       const placement = tries === 1 && first ? first.placement : await negotiate(input, attempt, copy, resultFrom, failedOn, state);
-      state.phase = 'running';
-      const provider = proxyActivities<ProviderActivities>(containerRun(placement.taskQueue, task.timeoutSeconds, heartbeatTimeoutSeconds));
-      let result: RunResult | { status: 'failed'; failureType: string; reason: string };
-      try {
-        result = await provider.runSubtask({ ...task, attempt, agreementId: placement.agreementId });
-      } catch (e) {
-        if (isCancellation(e)) throw e;
-        result = { status: 'failed', ...describeFailure(e, placement.providerId, heartbeatTimeoutSeconds) };
-      }
+      const result = await runOn(placement, { ...task, attempt, agreementId: placement.agreementId });
       const key = result.status === 'succeeded' ? exactKey(result as RunResult) : null;
       await requestor.finishAttempt({ jobId, index, attempt, providerId: placement.providerId, result, resultKey: key });
       if (key !== null) {
@@ -301,15 +305,7 @@ export async function subtaskWorkflow(input: SubtaskInput): Promise<SubtaskOutco
         lastFailure = e.message;
         break;
       }
-      state.phase = 'running';
-      const provider = proxyActivities<ProviderActivities>(containerRun(placement.taskQueue, checkTask.timeoutSeconds, heartbeatTimeoutSeconds));
-      let run: RunResult | { status: 'failed'; failureType: string; reason: string };
-      try {
-        run = await provider.runSubtask({ ...checkTask, attempt, agreementId: placement.agreementId });
-      } catch (e) {
-        if (isCancellation(e)) throw e;
-        run = { status: 'failed', ...describeFailure(e, placement.providerId, heartbeatTimeoutSeconds) };
-      }
+      const run = await runOn(placement, { ...checkTask, attempt, agreementId: placement.agreementId });
       await requestor.finishAttempt({ jobId, index, attempt, providerId: placement.providerId, result: run, resultKey: null, role: 'cropCheck' });
       if (run.status === 'succeeded') {
         const verdict = await comparer.compareCrops({ jobId, index, attempt, against: result.attempt, rects, tolerance });

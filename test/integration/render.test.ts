@@ -4,14 +4,10 @@
  * come out are identical, pixel for pixel, to the same frames rendered directly in one
  * container; a provider whose renders are wrong is caught by the crops.
  */
-import fs from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
-import Docker from 'dockerode';
 import { PNG } from 'pngjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runInSandbox } from '../../activities/sandbox.js';
 import type { ProviderNode } from '../../workers/provider.js';
+import { runDirectly } from '../support/container.js';
 import { startMarket, submit, waitForJob, type TestMarket } from '../support/harness.js';
 import { SCENE } from '../support/scene.js';
 
@@ -26,58 +22,22 @@ async function upload(market: TestMarket, bytes: Buffer | string): Promise<strin
 
 /** Renders frames first..last in one container, outside Golemflow, for comparison. */
 async function renderDirectly(first: number, last: number, animFirst: number, animLast: number): Promise<Map<string, Buffer>> {
-  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'golemflow-direct-'));
-  try {
-    await fs.mkdir(path.join(dir, 'in'));
-    await fs.mkdir(path.join(dir, 'out'));
-    await fs.chmod(path.join(dir, 'out'), 0o777);
-    await fs.writeFile(path.join(dir, 'in', 'scene.pov'), SCENE);
-    const res = await runInSandbox(new Docker(), {
-      name: `golemflow-direct-${path.basename(dir)}`,
-      image,
-      command: ['render', '/in/scene.pov', String(first), String(last), String(animFirst), String(animLast), String(W), String(H)],
-      inputDir: path.join(dir, 'in'),
-      outputDir: path.join(dir, 'out'),
-      logDir: path.join(dir, 'log'),
-      cpus: 1,
-      memoryBytes: 512 * 1024 * 1024,
-      timeoutMs: 120_000,
-    });
-    expect(res.exitCode).toBe(0);
-    const frames = new Map<string, Buffer>();
-    for (const f of await fs.readdir(path.join(dir, 'out'))) frames.set(f, await fs.readFile(path.join(dir, 'out', f)));
-    return frames;
-  } finally {
-    await fs.rm(dir, { recursive: true, force: true });
-  }
+  const res = await runDirectly(image, ['render', '/in/scene.pov', String(first), String(last), String(animFirst), String(animLast), String(W), String(H)], { 'scene.pov': SCENE });
+  expect(res.exitCode).toBe(0);
+  return res.outputs;
 }
 
 const pixels = (png: Buffer) => PNG.sync.read(png).data;
 
 /** ffprobe (golemflow/media:1) on a video: its codec, size and counted frames. */
 async function ffprobe(video: Buffer): Promise<Record<string, unknown>> {
-  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'golemflow-probe-'));
-  try {
-    await fs.mkdir(path.join(dir, 'in'));
-    await fs.mkdir(path.join(dir, 'out'));
-    await fs.writeFile(path.join(dir, 'in', 'video.mp4'), video);
-    await fs.chmod(dir, 0o755);
-    const res = await runInSandbox(new Docker(), {
-      name: `golemflow-probe-${path.basename(dir)}`,
-      image: 'golemflow/media:1',
-      command: ['ffprobe', '-v', 'error', '-count_frames', '-select_streams', 'v:0', '-show_entries', 'stream=codec_name,width,height,nb_read_frames', '-of', 'json', '/in/video.mp4'],
-      inputDir: path.join(dir, 'in'),
-      outputDir: path.join(dir, 'out'),
-      logDir: path.join(dir, 'log'),
-      cpus: 1,
-      memoryBytes: 256 * 1024 * 1024,
-      timeoutMs: 60_000,
-    });
-    expect(res.exitCode).toBe(0);
-    return JSON.parse(await fs.readFile(res.stdoutFile, 'utf8')).streams[0];
-  } finally {
-    await fs.rm(dir, { recursive: true, force: true });
-  }
+  const res = await runDirectly(
+    'golemflow/media:1',
+    ['ffprobe', '-v', 'error', '-count_frames', '-select_streams', 'v:0', '-show_entries', 'stream=codec_name,width,height,nb_read_frames', '-of', 'json', '/in/video.mp4'],
+    { 'video.mp4': video },
+  );
+  expect(res.exitCode).toBe(0);
+  return JSON.parse(res.stdout).streams[0];
 }
 
 describe('a frame-split render with crop spot checks', () => {
