@@ -6,12 +6,15 @@
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { createGzip } from 'node:zlib';
 import { ApplicationFailure, Context, log } from '@temporalio/activity';
 import type Docker from 'dockerode';
+import tarStream from 'tar-stream';
 import { and, asc, eq, gte, inArray, isNull, notInArray, sql } from 'drizzle-orm';
 import { FailureType, InvalidJobSpecError } from '../core/failures.js';
 import { compareSpecOf, validateJobSpec } from '../core/jobSpec.js';
-import { mergeOutputs } from '../core/merge.js';
+import { mergeOutputs, planArchive } from '../core/merge.js';
 import { countSubtasks, fillCommand, planSubtask } from '../core/split.js';
 import { parseSize } from '../core/units.js';
 import type { BlobStore } from '../blobs/store.js';
@@ -161,6 +164,39 @@ export function createRequestorActivities(deps: RequestorDeps) {
     }
   }
 
+  /**
+   * An archive merge: every subtask's output files, streamed blob by blob into one gzipped tar
+   * (outputs.tar.gz) that becomes the job's result. Each entry's time is the job's creation
+   * time, so a retried merge makes the same bytes, and so the same blob.
+   */
+  async function mergeArchive(jobId: string): Promise<{ value: string | null; ref: string | null }> {
+    const rows = await db.select({ index: subtasks.index, outputs: subtasks.outputs }).from(subtasks).where(eq(subtasks.jobId, jobId)).orderBy(asc(subtasks.index));
+    const plan = planArchive(rows.map((r) => ({ index: r.index, outputs: r.outputs ?? [] })));
+    if (!plan.entries.length) throw ApplicationFailure.nonRetryable('an archive merge needs output files, and the subtasks wrote none under /out', FailureType.MergeFailed);
+    const [job] = await db.select({ createdAt: jobs.createdAt }).from(jobs).where(eq(jobs.id, jobId));
+    const ctx = Context.current();
+    const pack = tarStream.pack();
+    const stored = deps.blobs.put(pack.pipe(createGzip()));
+    const write = async () => {
+      for (const [i, e] of plan.entries.entries()) {
+        await pipeline(await deps.blobs.open(e.ref), pack.entry({ name: e.path, size: e.size, mode: 0o644, mtime: job.createdAt }));
+        if (i % 20 === 0) ctx.heartbeat({ phase: 'archive', written: i });
+      }
+      pack.finalize();
+    };
+    const [info] = await Promise.all([stored, write().catch((e: Error) => {
+      pack.destroy(e);
+      throw e;
+    })]);
+    await db.insert(blobs).values(info).onConflictDoNothing();
+    const outputs: OutputFile[] = [{ path: 'outputs.tar.gz', ref: info.ref, size: info.size }];
+    const value = `${plan.entries.length} files from ${rows.length} subtasks in outputs.tar.gz${
+      plan.clash ? ` (one folder per subtask: subtasks ${plan.clash.subtasks[0]} and ${plan.clash.subtasks[1]} both wrote ${plan.clash.path})` : ''
+    }`;
+    await db.update(jobs).set({ resultValue: value, resultRef: info.ref, resultOutputs: outputs }).where(eq(jobs.id, jobId));
+    return { value, ref: info.ref };
+  }
+
   return {
     /** Validates the stored spec again, writes the subtask rows and marks the job running. */
     async prepareJob({ jobId }: { jobId: string }): Promise<JobPlan> {
@@ -219,6 +255,7 @@ export function createRequestorActivities(deps: RequestorDeps) {
         jobId,
         index,
         image: spec.image,
+        imageArchive: spec.imageArchive?.ref ?? null,
         command: row.command,
         inputs: row.inputs,
         cpus: spec.resources.cpus,
@@ -238,6 +275,7 @@ export function createRequestorActivities(deps: RequestorDeps) {
         jobId,
         index,
         image: spec.image,
+        imageArchive: spec.imageArchive?.ref ?? null,
         command: fillCommand(check.command, { ...row.params, crops }),
         inputs: row.inputs,
         cpus: spec.resources.cpus,
@@ -355,6 +393,7 @@ export function createRequestorActivities(deps: RequestorDeps) {
     async mergeJob({ jobId }: { jobId: string }): Promise<{ value: string | null; ref: string | null }> {
       const { spec } = await loadSpec(jobId);
       if (spec.merge?.kind === 'video') return mergeVideo(jobId, spec.merge.fps ?? 12);
+      if (spec.merge?.kind === 'archive') return mergeArchive(jobId);
       const rows = await db
         .select({ index: subtasks.index, resultRef: subtasks.resultRef })
         .from(subtasks)

@@ -6,6 +6,9 @@
  * the frames into a video, and writes the video, a GIF, the frames, the report and the timeline
  * picture under ./out/<job id>/, printing where they are.
  *
+ * npm run demo -- --job examples/thumbnails/job.yaml: any job file on the same stack (here a data
+ * batch: a thumbnail per photo, collected into outputs.tar.gz), with the same report.
+ *
  * npm run demo -- --primes: the range-split computation instead (the primes below 10,000,000 in
  * 20 ranges, redundancy 2, paid in GLM), with a per-subtask table.
  *
@@ -24,16 +27,19 @@ import { gql } from '../infra/graphqlClient.js';
 import { subscribe } from '../infra/sse.js';
 import { stackDown, stackUp } from '../infra/stack.js';
 
+const DEFAULT_JOB = 'examples/animation/job.yaml';
+
 const program = new Command('demo')
   .option('--limit <n>', 'count primes below this', (v) => Number(v), 10_000_000)
   .option('--subtasks <n>', 'split into this many ranges', (v) => Number(v), 20)
   .option('--providers <n>', 'local providers', (v) => Number(v), 3)
   .option('--budget <glm>', 'GLM locked for the job and paid to providers for accepted results', '10')
-  .option('--primes', 'run the range-split computation instead of the render')
-  .option('--out <dir>', 'where the render demo writes the video, report and timeline', 'out')
+  .option('--job <file>', 'the job file to run', DEFAULT_JOB)
+  .option('--primes', 'run the range-split computation instead of a job file')
+  .option('--out <dir>', 'where the demo writes the result, report and timeline', 'out')
   .option('--stop', 'stop the stack when done')
   .parse();
-const o = program.opts<{ limit: number; subtasks: number; providers: number; budget: string; primes?: boolean; out: string; stop?: boolean }>();
+const o = program.opts<{ limit: number; subtasks: number; providers: number; budget: string; job: string; primes?: boolean; out: string; stop?: boolean }>();
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
 const step = (m: string) => console.log(`· ${m}`);
@@ -48,20 +54,20 @@ const JOB = /* GraphQL */ `
   }
 `;
 
-/** The render demo: examples/animation on 3 honest providers and 1 dishonest one. */
-async function renderDemo() {
+/** A job file (by default the render of examples/animation) on 3 honest providers and 1 dishonest one. */
+async function jobFileDemo(file: string) {
   const t0 = Date.now();
   const stack = await stackUp({ providers: 3, dishonest: 1, log: step });
   step(`stack ready in ${((Date.now() - t0) / 1000).toFixed(1)} s: GraphQL ${stack.graphqlUrl}, Temporal UI ${stack.temporalUiUrl}`);
-  step('dishonest-1 is a provider that returns wrong renders ON PURPOSE (a test mode): watch verification reject them');
-  const file = path.join(root, 'examples/animation/job.yaml');
+  step('dishonest-1 is a provider that returns wrong results ON PURPOSE (a test mode): watch verification reject them');
   const { spec, uploads } = await loadJobFile(file);
   const blobs = new BlobClient(stack.apiUrl);
   for (const [ref, local] of uploads) await blobs.uploadFile(local, ref);
   const { submitJob } = await gql<{ submitJob: { job: { id: string; subtaskCount: number } } }>(stack.apiUrl, 'mutation($spec: JSON!) { submitJob(spec: $spec) { job { id subtaskCount } } }', { spec });
   const id = submitJob.job.id;
   const total = submitJob.job.subtaskCount;
-  console.log(`\nsubmitted ${id}: ${spec.name}, ${total} subtasks of 2 frames, each on ${spec.redundancy} providers, budget ${spec.budget?.amount} GLM\n`);
+  const budget = spec.budget ? `, budget ${spec.budget.amount} GLM` : ', unpaid';
+  console.log(`\nsubmitted ${id}: ${spec.name ?? path.basename(file)}, ${total} subtasks, each on ${spec.redundancy} providers${budget}\n`);
   let done = 0;
   const shown = new Set(['agreementApproved', 'resultRejected', 'subtaskFinished', 'subtaskFailed', 'attemptFailed', 'budgetLocked', 'paymentsSent', 'budgetReturned', 'paymentWaiting', 'jobSucceeded', 'jobFailed', 'jobCancelled']);
   for await (const { jobEvents: e } of subscribe<{ jobEvents: { type: string; subtaskIndex: number | null; providerId: string | null; message: string | null } }>(
@@ -175,7 +181,8 @@ payments (GLM on the local chain, ${stack.chainRpcUrl}):`);
   if (job.status !== 'SUCCEEDED') process.exitCode = 1;
 }
 
-(o.primes ? primesDemo() : renderDemo()).catch((e) => {
+// npm runs scripts in the project's folder; a relative --job is taken from where the user typed it.
+(o.primes ? primesDemo() : jobFileDemo(path.resolve(o.job === DEFAULT_JOB ? root : (process.env.INIT_CWD ?? process.cwd()), o.job))).catch((e) => {
   console.error(`demo failed: ${(e as Error).message}`);
   process.exit(1);
 });

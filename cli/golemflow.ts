@@ -23,6 +23,7 @@ import { gql, GraphQLRequestError } from '../infra/graphqlClient.js';
 import { stackUp } from '../infra/stack.js';
 import { providerCommand } from '../workers/provider.js';
 import { loadJobFile } from './jobFile.js';
+import { planArchive } from '../core/merge.js';
 
 export const EXIT = { ok: 0, jobFailed: 1, badInput: 2, api: 3 } as const;
 
@@ -121,11 +122,21 @@ export async function writeReport(url: string, job: JobView, dir: string): Promi
     await fs.writeFile(path.join(dir, 'result'), Buffer.from(await res.arrayBuffer()));
     written.push(path.join(dir, 'result'));
   }
-  const frames = job.subtasks.flatMap((s) => s.outputs);
-  if (frames.length) {
-    await fs.mkdir(path.join(dir, 'outputs'), { recursive: true });
-    for (const o of frames) await blobs.download(o.ref, path.join(dir, 'outputs', path.basename(o.path)));
-    written.push(`${path.join(dir, 'outputs')}/ (${frames.length} files)`);
+  // Each subtask's files, laid out as an archive merge lays them out (so none hides another).
+  const { entries } = planArchive(job.subtasks.map((s) => ({ index: s.index, outputs: s.outputs.map((o) => ({ ...o, size: 0 })) })));
+  if (entries.length) {
+    const outputs = path.resolve(dir, 'outputs');
+    for (const o of entries) {
+      const to = path.resolve(outputs, o.path);
+      // A provider names its own output paths: none may land outside the folder.
+      if (!to.startsWith(`${outputs}${path.sep}`)) {
+        console.error(`skipped an output with an unsafe path: ${JSON.stringify(o.path)}`);
+        continue;
+      }
+      await fs.mkdir(path.dirname(to), { recursive: true });
+      await blobs.download(o.ref, to);
+    }
+    written.push(`${path.join(dir, 'outputs')}/ (${entries.length} files)`);
   }
   return written;
 }

@@ -1,20 +1,29 @@
 /**
- * Reading a job file for the CLI: YAML or JSON, where an input may name a local `file` instead
- * of a blob `ref` (the CLI uploads it). Problems name the file, the field and its line; nothing
+ * Reading a job file for the CLI: YAML or JSON, where local files stand in for blob refs (the
+ * CLI uploads them):
+ *   inputs / split.inputs:  `- file: scene.pov` (one file; `name` defaults to its base name)
+ *                           `- files: "photos/*.jpg"` (every match of a glob, sorted, one entry each)
+ *   imageArchive:           `{ file: tool.tar }` (a `docker save` archive of `image`)
+ * Paths are relative to the job file. Problems name the file, the field and its line; nothing
  * is uploaded or submitted while there is one.
  */
+import { createReadStream } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { isMap, isSeq, LineCounter, parseDocument, type YAMLMap } from 'yaml';
+import { glob } from 'tinyglobby';
 import { refOfFile } from '../blobs/client.js';
+import { archiveTagProblem, ImageArchiveError, readImageArchiveTags } from '../blobs/imageArchive.js';
 import { InvalidJobSpecError, type SpecProblem } from '../core/failures.js';
-import { parseJobSpec, type JobSpec } from '../core/jobSpec.js';
+import { parseSpecDocument, validateSpecDocument, type JobSpec } from '../core/jobSpec.js';
 
 export interface LoadedJobFile {
   spec: JobSpec;
   /** Local files to upload before submitting: ref → path. */
   uploads: Map<string, string>;
 }
+
+type Item = Record<string, unknown>;
+const isItem = (v: unknown): v is Item => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /** Loads and checks a job file; throws InvalidJobSpecError whose problems name `file:line`. */
 export async function loadJobFile(file: string): Promise<LoadedJobFile> {
@@ -24,38 +33,80 @@ export async function loadJobFile(file: string): Promise<LoadedJobFile> {
   } catch (e) {
     throw new InvalidJobSpecError([{ path: file, message: `cannot be read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}` }]);
   }
-  const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter });
+  const doc = parseSpecDocument(text, file);
+  const data = doc.data;
   const uploads = new Map<string, string>();
   const problems: SpecProblem[] = [];
-  // Inputs given as local files become blob references (the files are uploaded on submit).
-  const lists: Array<[string, unknown]> = [
-    ['/inputs', doc.getIn(['inputs'], true)],
-    ['/split/inputs', doc.getIn(['split', 'inputs'], true)],
-  ];
-  for (const [where, seq] of lists) {
-    if (!isSeq(seq)) continue;
-    for (const [i, item] of seq.items.entries()) {
-      if (!isMap(item)) continue;
-      const map = item as YAMLMap;
-      const local = map.get('file');
-      if (typeof local !== 'string') continue;
-      const abs = path.resolve(path.dirname(file), local);
-      const node = map.get('file', true) as { range?: [number, number, number] } | undefined;
-      const line = node?.range ? lineCounter.linePos(node.range[0]).line : undefined;
+  const base = path.dirname(file);
+  const problemAt = (pointer: string, message: string) => {
+    const line = doc.lineOf(pointer);
+    problems.push({ path: `${pointer} (${file}${line ? `:${line}` : ''})`, message });
+  };
+  const refOf = async (pointer: string, local: string): Promise<string | null> => {
+    const abs = path.resolve(base, local);
+    try {
+      const ref = await refOfFile(abs);
+      uploads.set(ref, abs);
+      return ref;
+    } catch (e) {
+      problemAt(pointer, `cannot read ${JSON.stringify(local)}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+      return null;
+    }
+  };
+
+  // Where each entry of an expanded list came from, to name the right line of a later problem.
+  const origins = new Map<string, number[]>();
+  const expandList = async (owner: unknown, key: string, where: string) => {
+    if (!isItem(owner) || !Array.isArray(owner[key])) return;
+    const out: unknown[] = [];
+    const from: number[] = [];
+    for (const [i, item] of (owner[key] as unknown[]).entries()) {
+      if (isItem(item) && typeof item.files === 'string') {
+        const { files, ...rest } = item;
+        const matches = (await glob(files, { cwd: base, onlyFiles: true, expandDirectories: false })).sort();
+        if (!matches.length) problemAt(`${where}/${i}/files`, `${JSON.stringify(files)} matches no file (relative to ${base})`);
+        for (const m of matches) {
+          const ref = await refOf(`${where}/${i}/files`, m);
+          out.push({ ...rest, name: path.basename(m), ref });
+          from.push(i);
+        }
+      } else if (isItem(item) && typeof item.file === 'string') {
+        const { file: local, ...rest } = item;
+        out.push({ name: path.basename(local), ...rest, ref: await refOf(`${where}/${i}/file`, local) });
+        from.push(i);
+      } else {
+        out.push(item);
+        from.push(i);
+      }
+    }
+    owner[key] = out;
+    origins.set(where, from);
+  };
+  await expandList(data, 'inputs', '/inputs');
+  await expandList(isItem(data) ? data.split : undefined, 'inputs', '/split/inputs');
+  if (isItem(data) && isItem(data.imageArchive) && typeof data.imageArchive.file === 'string') {
+    const { file: local, ...rest } = data.imageArchive;
+    const ref = await refOf('/imageArchive/file', local);
+    data.imageArchive = { ...rest, ref };
+    // Say now, with the line, when the archive cannot serve the image: not after uploading it.
+    if (ref && typeof data.image === 'string') {
       try {
-        const ref = await refOfFile(abs);
-        uploads.set(ref, abs);
-        map.delete('file');
-        map.set('ref', ref);
-        if (!map.has('name')) map.set('name', path.basename(local));
+        const problem = archiveTagProblem(data.image, await readImageArchiveTags(createReadStream(path.resolve(base, local))));
+        if (problem) problemAt('/imageArchive/file', `${JSON.stringify(local)} ${problem}`);
       } catch (e) {
-        problems.push({ path: `${where}/${i}/file (${file}${line ? `:${line}` : ''})`, message: `cannot read ${JSON.stringify(local)}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}` });
+        if (!(e instanceof ImageArchiveError)) throw e;
+        problemAt('/imageArchive/file', `${JSON.stringify(local)} ${e.message}`);
       }
     }
   }
   if (problems.length) throw new InvalidJobSpecError(problems);
-  // Replacing `file` with `ref` keeps every other line where it was, so line numbers still match.
-  const spec = parseJobSpec(doc.errors.length ? text : doc.toString(), file);
-  return { spec, uploads };
+
+  const origin = (pointer: string) => {
+    for (const [where, from] of origins) {
+      const m = new RegExp(`^${where}/(\\d+)(/.*)?$`).exec(pointer);
+      if (m) return `${where}/${from[Number(m[1])] ?? m[1]}${m[2] ?? ''}`;
+    }
+    return pointer;
+  };
+  return { spec: validateSpecDocument(doc, file, data, origin), uploads };
 }

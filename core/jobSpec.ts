@@ -13,7 +13,7 @@ import type { AdaptivePolicy } from './verify.js';
 
 export const BLOB_REF_PATTERN = '^sha256:[0-9a-f]{64}$';
 export const MAX_SUBTASKS = 100_000;
-export const PLACEHOLDERS = ['start', 'end', 'frame', 'first', 'last', 'input', 'index'] as const;
+export const PLACEHOLDERS = ['start', 'end', 'frame', 'first', 'last', 'input', 'name', 'stem', 'index'] as const;
 
 /** Input file given to a subtask: mounted read-only at `/in/<name>`. */
 export interface InputFile {
@@ -26,11 +26,13 @@ export type SplitSpec =
   | { kind: 'frames'; first: number; last: number; framesPerSubtask: number }
   | { kind: 'inputs'; inputs: InputFile[] };
 
-export type MergeKind = 'sum' | 'concat' | 'video' | 'none';
+export type MergeKind = 'sum' | 'concat' | 'video' | 'archive' | 'none';
 
 export interface JobSpec {
   name?: string;
   image: string;
+  /** The image as a `docker save` archive, for images no registry serves: providers load it when they lack the image. */
+  imageArchive?: { ref: string };
   command: string[];
   split: SplitSpec;
   inputs: InputFile[];
@@ -54,7 +56,10 @@ export interface JobSpec {
     adaptive?: AdaptivePolicy;
   };
   retries: { maxAttempts: number; heartbeatTimeoutSeconds: number };
-  /** video: every subtask's PNG outputs, in subtask and name order, to an MP4 and a GIF at `fps`. */
+  /**
+   * video: every subtask's PNG outputs, in subtask and name order, to an MP4 and a GIF at `fps`;
+   * archive: every subtask's output files into one outputs.tar.gz.
+   */
   merge: { kind: MergeKind; fps?: number };
   maxParallel: number;
   budget?: { amount: string; token: string };
@@ -119,12 +124,20 @@ export const jobSpecJsonSchema = {
       pattern: '^[a-z0-9][a-z0-9._/:@-]*$',
       description: 'container image, e.g. golemflow/compute:1',
     },
+    imageArchive: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['ref'],
+      description: 'the image as a `docker save` archive (a blob): providers that lack the image load it',
+      properties: { ref: { type: 'string', pattern: BLOB_REF_PATTERN, description: 'content address: sha256:<64 hex>' } },
+    },
     command: {
       type: 'array',
       minItems: 1,
       maxItems: 256,
       items: { type: 'string', maxLength: 4096 },
-      description: 'argv; placeholders {start} {end} {frame} {first} {last} {input} {index} are filled per subtask ({first} {last}: the whole animation\'s frames)',
+      description:
+        'argv; placeholders {start} {end} {frame} {first} {last} {input} {name} {stem} {index} are filled per subtask ({first} {last}: the whole animation\'s frames; {input}: /in/<name> of an inputs split, {stem}: <name> without its extension)',
     },
     split: {
       type: 'object',
@@ -253,7 +266,11 @@ export const jobSpecJsonSchema = {
       additionalProperties: false,
       default: {},
       properties: {
-        kind: { enum: ['sum', 'concat', 'video', 'none'], default: 'none', description: 'sum or concat stdout; video: the PNG outputs to video.mp4 and preview.gif' },
+        kind: {
+          enum: ['sum', 'concat', 'video', 'archive', 'none'],
+          default: 'none',
+          description: 'sum or concat stdout; video: the PNG outputs to video.mp4 and preview.gif; archive: every output file to outputs.tar.gz',
+        },
         fps: { type: 'integer', minimum: 1, maximum: 120, description: 'frames per second of a video merge (default 12)' },
       },
     },
@@ -369,7 +386,7 @@ function schemaProblems(input: unknown, errors: ErrorObject[]): SpecProblem[] {
 const provided: Record<SplitSpec['kind'], readonly string[]> = {
   range: ['start', 'end', 'index'],
   frames: ['start', 'end', 'frame', 'first', 'last', 'index'],
-  inputs: ['input', 'index'],
+  inputs: ['input', 'name', 'stem', 'index'],
 };
 
 function ruleProblems(spec: JobSpec): SpecProblem[] {
@@ -416,6 +433,16 @@ function ruleProblems(spec: JobSpec): SpecProblem[] {
     if (names.has(f.name)) problems.push({ path: `/inputs/${i}/name`, message: `duplicates the name ${JSON.stringify(f.name)}` });
     names.add(f.name);
   });
+  // Each split input is mounted next to the common inputs, and its name is the outputs' {name}.
+  if (s.kind === 'inputs') {
+    const own = new Set<string>();
+    s.inputs.forEach((f, i) => {
+      if (names.has(f.name)) problems.push({ path: `/split/inputs/${i}/name`, message: `${JSON.stringify(f.name)} is also the name of a common input (/inputs)` });
+      else if (own.has(f.name)) problems.push({ path: `/split/inputs/${i}/name`, message: `duplicates the name ${JSON.stringify(f.name)}` });
+      own.add(f.name);
+    });
+  }
+  if (spec.merge.fps !== undefined && spec.merge.kind !== 'video') problems.push({ path: '/merge/fps', message: `is for a video merge, not ${JSON.stringify(spec.merge.kind)}` });
   if (parseSize(spec.resources.memory)! < 6 * 1024 * 1024)
     problems.push({ path: '/resources/memory', message: 'must be at least 6m (Docker refuses less)' });
   return problems;
@@ -433,34 +460,56 @@ export function validateJobSpec(input: unknown): JobSpec {
   return spec;
 }
 
-/** Parses job spec text (JSON or YAML) and validates it; problems name the line where the text has one. */
-export function parseJobSpec(text: string, source = 'job spec'): JobSpec {
-  let data: unknown;
+/** A job spec's text, parsed but not yet checked, with what it takes to name a problem's line. */
+export interface SpecDocument {
+  data: unknown;
+  /** The line (1-based) of the value at a JSON pointer, or of its nearest parent that has one. */
+  lineOf(pointer: string): number | undefined;
+}
+
+/** Parses job spec text (JSON or YAML); a syntax error names the line. */
+export function parseSpecDocument(text: string, source = 'job spec'): SpecDocument {
   const lineCounter = new LineCounter();
-  let doc: ReturnType<typeof parseDocument> | undefined;
   try {
-    doc = parseDocument(text, { lineCounter, prettyErrors: true });
+    const doc = parseDocument(text, { lineCounter, prettyErrors: true });
     if (doc.errors.length) throw doc.errors[0];
-    data = doc.toJS();
+    return {
+      data: doc.toJS(),
+      lineOf(pointer) {
+        const keys = pointer.split('/').filter(Boolean).map((k) => (/^\d+$/.test(k) ? Number(k) : k));
+        let node: unknown;
+        for (let n = keys.length; n > 0 && !node; n--) node = doc.getIn(keys.slice(0, n), true);
+        const range = (node as { range?: [number, number, number] } | undefined)?.range;
+        return range ? lineCounter.linePos(range[0]).line : undefined;
+      },
+    };
   } catch (e) {
     const line = e instanceof YAMLParseError && e.linePos ? `:${e.linePos[0].line}` : '';
     throw new InvalidJobSpecError([{ path: `${source}${line}`, message: `cannot be parsed: ${(e as Error).message.split('\n')[0]}` }]);
   }
+}
+
+/**
+ * Validates a parsed document's data (or `data`, made from it); each problem names its line as
+ * `path (source:line)`. `origin` maps a problem's pointer in `data` back to the document's.
+ */
+export function validateSpecDocument(doc: SpecDocument, source: string, data: unknown = doc.data, origin: (pointer: string) => string = (p) => p): JobSpec {
   try {
     return validateJobSpec(data);
   } catch (e) {
-    if (!(e instanceof InvalidJobSpecError) || !doc) throw e;
-    // Point at the line of each problem where the YAML/JSON document has one.
-    const located = e.problems.map((p) => {
-      const keys = p.path.split('/').filter(Boolean).map((k) => (/^\d+$/.test(k) ? Number(k) : k));
-      let node: unknown;
-      for (let n = keys.length; n >= 0 && !node; n--) node = keys.length ? doc!.getIn(keys.slice(0, n), true) : undefined;
-      const range = (node as { range?: [number, number, number] } | undefined)?.range;
-      const line = range ? lineCounter.linePos(range[0]).line : undefined;
-      return { path: line ? `${p.path} (${source}:${line})` : p.path, message: p.message };
-    });
-    throw new InvalidJobSpecError(located);
+    if (!(e instanceof InvalidJobSpecError)) throw e;
+    throw new InvalidJobSpecError(
+      e.problems.map((p) => {
+        const line = doc.lineOf(origin(p.path));
+        return { path: line ? `${p.path} (${source}:${line})` : p.path, message: p.message };
+      }),
+    );
   }
+}
+
+/** Parses job spec text (JSON or YAML) and validates it; problems name the line where the text has one. */
+export function parseJobSpec(text: string, source = 'job spec'): JobSpec {
+  return validateSpecDocument(parseSpecDocument(text, source), source);
 }
 
 /** The comparison a job's subtasks use, as the workflow receives it. */

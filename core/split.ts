@@ -40,7 +40,7 @@ export function planSubtask(spec: JobSpec, index: number): SubtaskPlan {
     params = { index, start, end, frame: start, first: s.first, last: s.last };
   } else {
     const input = s.inputs[index];
-    params = { index, input: `/in/${input.name}` };
+    params = { index, input: `/in/${input.name}`, name: input.name, stem: input.name.replace(/\.[^.]*$/, '') || input.name };
     inputs = [...spec.inputs, input];
   }
   return { index, params, command: fillCommand(spec.command, params), inputs };

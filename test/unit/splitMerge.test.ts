@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { validateJobSpec } from '../../core/jobSpec.js';
-import { mergeOutputs } from '../../core/merge.js';
+import { mergeOutputs, planArchive } from '../../core/merge.js';
 import { countSubtasks, fillCommand, splitJob } from '../../core/split.js';
 import { formatSize, parseSize } from '../../core/units.js';
 
@@ -38,8 +38,56 @@ describe('split', () => {
     expect(b.inputs.map((i) => i.name)).toEqual(['settings.json', 'b.png']);
   });
 
+  it('names each batch input for its outputs: {name} and {stem}', () => {
+    const spec = validateJobSpec({
+      image: 'x',
+      command: ['thumb', '{input}', '/out/{stem}.thumb.png', '{name}'],
+      split: { kind: 'inputs', inputs: [{ name: 'cat.photo.jpg', ref }, { name: 'README', ref }] },
+    });
+    expect(splitJob(spec).map((s) => s.command)).toEqual([
+      ['thumb', '/in/cat.photo.jpg', '/out/cat.photo.thumb.png', 'cat.photo.jpg'],
+      ['thumb', '/in/README', '/out/README.thumb.png', 'README'],
+    ]);
+  });
+
+  it('refuses batch inputs whose names clash, with each other or with a common input', () => {
+    expect(() =>
+      validateJobSpec({
+        image: 'x',
+        command: ['thumb', '{input}'],
+        inputs: [{ name: 'a.png', ref }],
+        split: { kind: 'inputs', inputs: [{ name: 'a.png', ref }, { name: 'b.png', ref }, { name: 'b.png', ref }] },
+      }),
+    ).toThrow(/\/split\/inputs\/0\/name: "a.png" is also the name of a common input.*\/split\/inputs\/2\/name: duplicates the name "b.png"/);
+    expect(() => validateJobSpec({ image: 'x', command: ['a', '{name}'], split: { kind: 'range', start: 0, end: 2, step: 1 } })).toThrow(
+      '/command/1: placeholder {name} is not provided by a range split',
+    );
+  });
+
   it('leaves text without placeholders alone', () => {
     expect(fillCommand(['echo', '{start}-{end}', '{}', 'plain'], { start: 1, end: 2 })).toEqual(['echo', '1-2', '{}', 'plain']);
+  });
+});
+
+describe('archive merge', () => {
+  const out = (p: string, r = ref) => ({ path: p, ref: r, size: 1 });
+  it('keeps the paths the subtasks wrote, in subtask and path order', () => {
+    const plan = planArchive([
+      { index: 1, outputs: [out('b.png'), out('a.png')] },
+      { index: 0, outputs: [out('z.png')] },
+      { index: 2, outputs: [] },
+    ]);
+    expect(plan.clash).toBeNull();
+    expect(plan.entries.map((e) => e.path)).toEqual(['z.png', 'a.png', 'b.png']);
+  });
+
+  it('puts every entry under its subtask folder when two subtasks wrote the same path', () => {
+    const plan = planArchive([
+      { index: 0, outputs: [out('result.txt'), out('log/a.txt')] },
+      { index: 12, outputs: [out('result.txt')] },
+    ]);
+    expect(plan.clash).toEqual({ path: 'result.txt', subtasks: [0, 12] });
+    expect(plan.entries.map((e) => e.path)).toEqual(['000000/log/a.txt', '000000/result.txt', '000012/result.txt']);
   });
 });
 
