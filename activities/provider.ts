@@ -12,6 +12,7 @@ import { formatSize } from '../core/units.js';
 import { reviewProposal, type Decision, type Proposal, type ProviderPolicy } from '../core/policy.js';
 import { refOfFile, type BlobClient } from '../blobs/client.js';
 import type { OutputFile } from '../schema/tables.js';
+import { createImageLoader, ImageArchiveError } from './imageLoader.js';
 import { corrupt, perturbPng, misbehaviourDecider, type Misbehaviour } from './misbehaviour.js';
 import { LABEL_PREFIX, runInSandbox } from './sandbox.js';
 import type { RunRequest, RunResult } from './types.js';
@@ -71,6 +72,7 @@ export function createProviderActivities(deps: ProviderDeps) {
   // against the policy's concurrency limit. Kept in memory: after a restart nothing is approved.
   const approved = new Set<string>();
   const misbehaveNow = deps.misbehaviour ? misbehaviourDecider(deps.misbehaviour) : () => false;
+  const loadImage = createImageLoader(deps.docker, deps.blobs, deps.workRoot);
   return {
     /** Answers a proposal from the provider's policy: accept, reject with a reason, or counter. */
     async reviewProposal(proposal: Proposal): Promise<Decision> {
@@ -111,8 +113,21 @@ export function createProviderActivities(deps: ProviderDeps) {
       for (const input of req.inputs) await deps.blobs.download(input.ref, path.join(inDir, input.name));
 
       const image = await deps.docker.getImage(req.image).inspect().catch(() => undefined);
-      if (!image) {
+      if (!image && !req.imageArchive) {
         return failed(FailureType.ImageMissing, `provider ${deps.providerId} does not have the image ${req.image}`);
+      }
+      if (!image && req.imageArchive) {
+        // Loading a large archive takes a while: keep heartbeating through it.
+        const beat = setInterval(() => ctx.heartbeat({ phase: 'image' }), 1000);
+        try {
+          log.info('loading the job\'s image from its archive', { image: req.image, archive: req.imageArchive });
+          await loadImage(req.image, req.imageArchive);
+        } catch (e) {
+          if (e instanceof ImageArchiveError) return failed(FailureType.ImageMissing, e.message);
+          throw e;
+        } finally {
+          clearInterval(beat);
+        }
       }
       ctx.heartbeat({ phase: 'running' });
       const misbehave = misbehaveNow() ? deps.misbehaviour!.mode : null;

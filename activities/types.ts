@@ -38,6 +38,8 @@ export interface RunRequest extends SubtaskRef {
   /** The approved agreement this run happens under; the provider refuses to run without one. */
   agreementId: string;
   image: string;
+  /** A `docker save` archive (blob ref) of `image`, loaded by a provider that lacks the image; null: none. */
+  imageArchive?: string | null;
   command: string[];
   inputs: InputFile[];
   cpus: number;

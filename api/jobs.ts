@@ -12,6 +12,7 @@ import { demandFromSpec } from '../core/demand.js';
 import type { ApiDeps } from './deps.js';
 import { checkBudget, checkDemandSatisfiable, providerById } from './market.js';
 import { ErrorCode, invalidSpec, userError } from './errors.js';
+import { checkSpecBlobs } from './specBlobs.js';
 
 type JobRow = typeof jobs.$inferSelect;
 type SubtaskRow = typeof subtasks.$inferSelect;
@@ -85,6 +86,7 @@ export function jobResolvers(deps: ApiDeps) {
     Mutation: {
       submitJob: async (_: unknown, args: { spec?: unknown; specText?: string }) => {
         const spec = parseSubmittedSpec(args);
+        await checkSpecBlobs(deps, spec);
         const requestorId = deps.config.requestorId;
         const demand = demandFromSpec(spec, requestorId);
         await checkDemandSatisfiable(deps, demand);

@@ -1,0 +1,32 @@
+/**
+ * A submitted spec's blobs must be here before its job starts: otherwise every provider would
+ * fail the same way minutes later. An image archive must also hold the job's image (and no
+ * other), which its manifest tells without loading anything.
+ */
+import { archiveTagProblem, ImageArchiveError, readImageArchiveTags } from '../blobs/imageArchive.js';
+import type { SpecProblem } from '../core/failures.js';
+import type { JobSpec } from '../core/jobSpec.js';
+import type { ApiDeps } from './deps.js';
+import { invalidSpec } from './errors.js';
+
+export async function checkSpecBlobs(deps: Pick<ApiDeps, 'blobs'>, spec: JobSpec): Promise<void> {
+  const refs: Array<[string, string]> = [
+    ...spec.inputs.map((f, i): [string, string] => [`/inputs/${i}/ref`, f.ref]),
+    ...(spec.split.kind === 'inputs' ? spec.split.inputs.map((f, i): [string, string] => [`/split/inputs/${i}/ref`, f.ref]) : []),
+    ...(spec.imageArchive ? [['/imageArchive/ref', spec.imageArchive.ref] as [string, string]] : []),
+  ];
+  const problems: SpecProblem[] = [];
+  for (const [where, ref] of refs) {
+    if (!(await deps.blobs.has(ref))) problems.push({ path: where, message: `no blob ${ref} has been uploaded (PUT it to /blobs/sha256/<hex> first)` });
+  }
+  if (spec.imageArchive && !problems.some((p) => p.path === '/imageArchive/ref')) {
+    try {
+      const problem = archiveTagProblem(spec.image, await readImageArchiveTags(await deps.blobs.open(spec.imageArchive.ref)));
+      if (problem) problems.push({ path: '/imageArchive', message: `the archive ${problem}` });
+    } catch (e) {
+      if (!(e instanceof ImageArchiveError)) throw e;
+      problems.push({ path: '/imageArchive', message: `the archive ${e.message}` });
+    }
+  }
+  if (problems.length) throw invalidSpec(problems);
+}
