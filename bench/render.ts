@@ -32,7 +32,9 @@ const o = new Command('bench:render')
   .opts<{ frames: number; width: number; height: number; counts: number[]; port: number }>();
 
 const log = (m: string) => console.log(`· ${m}`);
-const scene = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../examples/animation/scene.pov');
+const sceneDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../examples/animation');
+/** The scene and the include it needs, as a subtask sees them under /in. */
+const SCENE_FILES = ['scene.pov', 'materials.inc'];
 
 async function main() {
   const work = await fs.mkdtemp(path.join(os.tmpdir(), 'golemflow-bench-render-'));
@@ -49,7 +51,7 @@ async function main() {
     await fs.mkdir(path.join(direct, 'in'), { recursive: true });
     await fs.mkdir(path.join(direct, 'out'), { recursive: true });
     await fs.chmod(path.join(direct, 'out'), 0o777);
-    await fs.copyFile(scene, path.join(direct, 'in', 'scene.pov'));
+    for (const f of SCENE_FILES) await fs.copyFile(path.join(sceneDir, f), path.join(direct, 'in', f));
     const t0 = Date.now();
     const res = await runInSandbox(docker, {
       name: `golemflow-bench-render-${path.basename(work)}`,
@@ -91,14 +93,18 @@ async function main() {
               benchmark: false,
             }),
           );
-        const ref = await refOfFile(scene);
-        await new BlobClient(node.apiUrl).uploadFile(scene, ref);
+        const inputs = [];
+        for (const f of SCENE_FILES) {
+          const ref = await refOfFile(path.join(sceneDir, f));
+          await new BlobClient(node.apiUrl).uploadFile(path.join(sceneDir, f), ref);
+          inputs.push({ name: f, ref });
+        }
         const started = Date.now();
         const { submitJob } = await gql<{ submitJob: { job: { id: string } } }>(node.apiUrl, 'mutation($spec: JSON!) { submitJob(spec: $spec) { job { id } } }', {
           spec: {
             image: 'golemflow/render:1',
             command: ['render', '/in/scene.pov', '{start}', '{end}', '{first}', '{last}', ...size],
-            inputs: [{ name: 'scene.pov', ref }],
+            inputs,
             split: { kind: 'frames', first: 0, last, framesPerSubtask: 2 },
             resources: { cpus: 1, memory: '512m' },
             redundancy: 1,

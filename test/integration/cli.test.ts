@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EXIT } from '../../cli/golemflow.js';
 import { runGolemflow } from '../support/cli.js';
 import { startMarket, type TestMarket } from '../support/harness.js';
-import { SCENE } from '../support/scene.js';
+import { SCENE_FILES } from '../support/scene.js';
 
 const run = runGolemflow;
 
@@ -50,7 +50,8 @@ describe('the golemflow CLI', () => {
   });
 
   it('submits a render with a local scene, watches it, and writes the video, the report and the timeline', async () => {
-    await fs.writeFile(path.join(dir, 'scene.pov'), SCENE);
+    await fs.mkdir(path.join(dir, 'scene'));
+    for (const [name, bytes] of Object.entries(SCENE_FILES)) await fs.writeFile(path.join(dir, 'scene', name), bytes);
     const file = path.join(dir, 'render.yaml');
     await fs.writeFile(
       file,
@@ -59,7 +60,7 @@ describe('the golemflow CLI', () => {
         'image: golemflow/render:1',
         'command: [render, /in/scene.pov, "{start}", "{end}", "{first}", "{last}", "96", "72"]',
         'inputs:',
-        '  - file: scene.pov',
+        '  - files: "scene/*"   # the scene, its include and its texture',
         'split: { kind: frames, first: 0, last: 3, framesPerSubtask: 2 }',
         'redundancy: 2',
         // POV-Ray stamps each PNG with its render time: copies agree on pixels, not bytes.
@@ -72,7 +73,7 @@ describe('the golemflow CLI', () => {
     const r = await run(['submit', file, '--watch', '--out', out, '--api', market.apiUrl]);
     expect(r.err).toBe('');
     expect(r.code).toBe(EXIT.ok);
-    const id = /submitted (job-\S+) \(1 files uploaded\)/.exec(r.out)![1];
+    const id = /submitted (job-\S+) \(3 files uploaded\)/.exec(r.out)![1];
     const folder = path.join(out, id);
     const report = await fs.readFile(path.join(folder, 'report.txt'), 'utf8');
     expect(report).toContain(`job ${id} (cli render): succeeded`);

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ProviderNode } from '../../workers/provider.js';
 import { runDirectly } from '../support/container.js';
 import { startMarket, submit, waitForJob, type TestMarket } from '../support/harness.js';
-import { SCENE } from '../support/scene.js';
+import { SCENE_FILES } from '../support/scene.js';
 
 const image = 'golemflow/render:1';
 const W = 160;
@@ -22,7 +22,7 @@ async function upload(market: TestMarket, bytes: Buffer | string): Promise<strin
 
 /** Renders frames first..last in one container, outside Golemflow, for comparison. */
 async function renderDirectly(first: number, last: number, animFirst: number, animLast: number): Promise<Map<string, Buffer>> {
-  const res = await runDirectly(image, ['render', '/in/scene.pov', String(first), String(last), String(animFirst), String(animLast), String(W), String(H)], { 'scene.pov': SCENE });
+  const res = await runDirectly(image, ['render', '/in/scene.pov', String(first), String(last), String(animFirst), String(animLast), String(W), String(H)], SCENE_FILES);
   expect(res.exitCode).toBe(0);
   return res.outputs;
 }
@@ -54,11 +54,13 @@ describe('a frame-split render with crop spot checks', () => {
   });
 
   it('renders the frames identically to a direct render, and the crops catch a wrong renderer', async () => {
-    const scene = await upload(market, SCENE);
+    // The scene, its include and its texture travel as blobs.
+    const inputs = [];
+    for (const [name, bytes] of Object.entries(SCENE_FILES)) inputs.push({ name, ref: await upload(market, bytes) });
     const id = await submit(market, {
       image,
       command: ['render', '/in/scene.pov', '{start}', '{end}', '{first}', '{last}', String(W), String(H)],
-      inputs: [{ name: 'scene.pov', ref: scene }],
+      inputs,
       split: { kind: 'frames', first: 0, last: 5, framesPerSubtask: 2 },
       redundancy: 1,
       maxParallel: 3,
