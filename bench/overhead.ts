@@ -7,7 +7,6 @@
  *   npm run bench:overhead -- [--subtasks 100] [--providers 10] [--sleep 1]
  */
 import fs from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
 import { Command } from 'commander';
 import pLimit from 'p-limit';
@@ -15,10 +14,9 @@ import { runInSandbox } from '../activities/sandbox.js';
 import { loadConfig } from '../infra/config.js';
 import { ensureDocker } from '../infra/docker.js';
 import { gql } from '../infra/graphqlClient.js';
-import { ensureTemporalServer } from '../infra/temporalServer.js';
-import { ensureAllRuntimes } from '../runtimes/build.js';
 import { startProviderNode } from '../workers/provider.js';
 import { startRequestorNode } from '../workers/requestor.js';
+import { benchStack } from './setup.js';
 
 const o = new Command('bench:overhead')
   .option('--subtasks <n>', 'subtasks', Number, 100)
@@ -59,10 +57,7 @@ async function direct(docker: Awaited<ReturnType<typeof ensureDocker>>, work: st
 }
 
 async function main() {
-  const work = await fs.mkdtemp(path.join(os.tmpdir(), 'golemflow-bench-'));
-  const docker = await ensureDocker(path.join(work, 'dockerd.log'), log);
-  await ensureAllRuntimes(docker, { workDir: path.join(work, 'runtimes'), log });
-  const temporal = await ensureTemporalServer({ port: o.port, logFile: path.join(work, 'temporal.log'), log });
+  const { work, docker, temporal } = await benchStack('bench', { temporalPort: o.port, log });
   const config = { ...loadConfig({ DATABASE_URL: process.env.DATABASE_URL }), temporalAddress: temporal.address, dataDir: path.join(work, 'data'), apiPort: 0, requestorTaskQueue: 'golemflow.bench' };
   const node = await startRequestorNode(config);
   const providers = [];

@@ -7,20 +7,15 @@
  *
  *   npm run bench:payments -- [--subtasks 100] [--providers 4]
  */
-import fs from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
 import { Command } from 'commander';
 import { and, eq, max } from 'drizzle-orm';
-import { ensureAnvil } from '../infra/anvil.js';
 import { loadConfig } from '../infra/config.js';
-import { ensureDocker } from '../infra/docker.js';
 import { gql } from '../infra/graphqlClient.js';
-import { ensureTemporalServer } from '../infra/temporalServer.js';
-import { ensureAllRuntimes } from '../runtimes/build.js';
 import { allocations, attempts, chainTxs, invoices } from '../schema/tables.js';
 import { startProviderNode, type ProviderNode } from '../workers/provider.js';
 import { startRequestorNode } from '../workers/requestor.js';
+import { benchStack } from './setup.js';
 
 const o = new Command('bench:payments')
   .option('--subtasks <n>', 'subtasks in the job', Number, 100)
@@ -33,11 +28,7 @@ const o = new Command('bench:payments')
 const log = (m: string) => console.log(`· ${m}`);
 
 async function main() {
-  const work = await fs.mkdtemp(path.join(os.tmpdir(), 'golemflow-bench-payments-'));
-  const docker = await ensureDocker(path.join(work, 'dockerd.log'), log);
-  await ensureAllRuntimes(docker, { workDir: path.join(work, 'runtimes'), log });
-  const temporal = await ensureTemporalServer({ port: o.port, logFile: path.join(work, 'temporal.log'), log });
-  const anvil = await ensureAnvil({ port: o.anvilPort, logFile: path.join(work, 'anvil.log'), log });
+  const { work, temporal, anvil } = await benchStack('bench-payments', { temporalPort: o.port, anvilPort: o.anvilPort, log });
   const base = loadConfig({});
   const node = await startRequestorNode({
     ...base,

@@ -13,14 +13,11 @@ import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
 import { runInSandbox } from '../activities/sandbox.js';
 import { BlobClient, refOfFile } from '../blobs/client.js';
-import { ensureAnvil } from '../infra/anvil.js';
 import { loadConfig } from '../infra/config.js';
-import { ensureDocker } from '../infra/docker.js';
 import { gql } from '../infra/graphqlClient.js';
-import { ensureTemporalServer } from '../infra/temporalServer.js';
-import { ensureAllRuntimes } from '../runtimes/build.js';
 import { startProviderNode, type ProviderNode } from '../workers/provider.js';
 import { startRequestorNode } from '../workers/requestor.js';
+import { benchStack } from './setup.js';
 
 const o = new Command('bench:render')
   .option('--frames <n>', 'frames in the animation', Number, 48)
@@ -37,11 +34,7 @@ const sceneDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../
 const SCENE_FILES = ['scene.pov', 'materials.inc'];
 
 async function main() {
-  const work = await fs.mkdtemp(path.join(os.tmpdir(), 'golemflow-bench-render-'));
-  const docker = await ensureDocker(path.join(work, 'dockerd.log'), log);
-  await ensureAllRuntimes(docker, { workDir: path.join(work, 'runtimes'), log });
-  const temporal = await ensureTemporalServer({ port: o.port, logFile: path.join(work, 'temporal.log'), log });
-  const anvil = await ensureAnvil({ port: o.port + 1300, logFile: path.join(work, 'anvil.log'), log });
+  const { work, docker, temporal, anvil } = await benchStack('bench-render', { temporalPort: o.port, anvilPort: o.port + 1300, log });
   const last = o.frames - 1;
   const size = [String(o.width), String(o.height)];
   const results: Array<{ label: string; seconds: number }> = [];

@@ -7,15 +7,9 @@
  *
  *   npm run trial:payments -- [--trials 20] [--seed 1]
  */
-import fs from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
 import { Command } from 'commander';
-import { ensureAnvil } from '../infra/anvil.js';
-import { ensureDocker } from '../infra/docker.js';
-import { ensureTemporalServer } from '../infra/temporalServer.js';
-import { ensureAllRuntimes } from '../runtimes/build.js';
 import { runPaymentTrial } from '../test/support/paymentTrial.js';
+import { benchStack } from '../bench/setup.js';
 
 const o = new Command('trial:payments')
   .option('--trials <n>', 'trials', Number, 20)
@@ -29,11 +23,7 @@ const o = new Command('trial:payments')
 const log = (m: string) => console.log(`· ${m}`);
 
 async function main() {
-  const work = await fs.mkdtemp(path.join(os.tmpdir(), 'golemflow-payment-trials-'));
-  const docker = await ensureDocker(path.join(work, 'dockerd.log'), log);
-  await ensureAllRuntimes(docker, { workDir: path.join(work, 'runtimes'), log });
-  const temporal = await ensureTemporalServer({ port: o.port, logFile: path.join(work, 'temporal.log'), log });
-  const anvil = await ensureAnvil({ port: o.anvilPort, logFile: path.join(work, 'anvil.log'), log });
+  const { temporal, anvil } = await benchStack('payment-trials', { temporalPort: o.port, anvilPort: o.anvilPort, log });
   const totals = { kills: 0, accepted: 0, paid: 0, paidTwice: 0, missed: 0, mismatch: 0n, releases: 0, failed: 0 };
   const started = Date.now();
   try {

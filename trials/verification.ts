@@ -8,18 +8,15 @@
  *   npm run trial:verification -- [--trials 100] [--seed 1] [--subtasks 6]
  */
 import fs from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
 import { Command } from 'commander';
 import { bundleWorkflowCode } from '@temporalio/worker';
 import { seededRandom } from '../core/random.js';
 import { loadConfig } from '../infra/config.js';
-import { ensureDocker } from '../infra/docker.js';
 import { gql } from '../infra/graphqlClient.js';
-import { ensureTemporalServer } from '../infra/temporalServer.js';
-import { ensureAllRuntimes } from '../runtimes/build.js';
 import { startProviderNode, type ProviderNode } from '../workers/provider.js';
 import { startRequestorNode, workflowsPath } from '../workers/requestor.js';
+import { benchStack } from '../bench/setup.js';
 
 const o = new Command('trial:verification')
   .option('--trials <n>', 'trials', Number, 100)
@@ -33,10 +30,7 @@ const log = (m: string) => console.log(`· ${m}`);
 const JOB = `query($id: ID!) { job(id: $id) { status error subtasks { index params attempts { providerId status verdict stdoutTail } } } }`;
 
 async function main() {
-  const work = await fs.mkdtemp(path.join(os.tmpdir(), 'golemflow-trials-'));
-  const docker = await ensureDocker(path.join(work, 'dockerd.log'), log);
-  await ensureAllRuntimes(docker, { workDir: path.join(work, 'runtimes'), log });
-  const temporal = await ensureTemporalServer({ port: o.port, logFile: path.join(work, 'temporal.log'), log });
+  const { work, temporal } = await benchStack('trials', { temporalPort: o.port, log });
   const workflowBundle = await bundleWorkflowCode({ workflowsPath, logger: { trace() {}, debug() {}, info() {}, warn() {}, error: console.error, log() {} } as never });
   const rand = seededRandom(o.seed);
   const totals = { lies: 0, caught: 0, honestAnswers: 0, honestRejected: 0, runs: 0, subtasks: 0, failedJobs: 0, wrongMerges: 0 };

@@ -10,8 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { eq } from 'drizzle-orm';
 import { createPublicClient, http, type Address } from 'viem';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { inject } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it, vi } from 'vitest';
 import { glmToWei } from '../../core/payments.js';
 import { ensureAnvil } from '../../infra/anvil.js';
 import { allocations, chainTxs, deployments, invoices } from '../../schema/tables.js';
@@ -135,14 +134,13 @@ describe('GLM payments on the local chain', () => {
       budget: { amount: '0.041' },
       demand: { estimateSeconds: 0.001, blockedProviders: [liar.id] },
     });
-    const deadline = Date.now() + 60_000;
-    let progress: any;
-    for (;;) {
-      progress = (await market.node.client.workflow.getHandle(id).query('progress')) as any;
-      if (progress.status === 'paused') break;
-      expect(Date.now()).toBeLessThan(deadline);
-      await new Promise((r) => setTimeout(r, 300));
-    }
+    const progress: any = await vi.waitUntil(
+      async () => {
+        const p = (await market.node.client.workflow.getHandle(id).query('progress')) as any;
+        return p.status === 'paused' && p;
+      },
+      { timeout: 60_000, interval: 300 },
+    );
     expect(progress.note).toMatch(/raise (the budget|it) \(raiseBudget\) or cancel the job/);
     const bad = await market.gql(`mutation { raiseBudget(job: "${id}", amount: "-1") { id } }`).catch((e) => e);
     expect(bad.errors[0].message).toMatch(/amount: "-1" is not a positive amount of GLM/);
@@ -198,28 +196,21 @@ describe('a chain that goes away during a job', () => {
     // No chain at all: the budget cannot be locked; the job waits and says so.
     const id = await submit(market, spec);
     const note = async () => (await market.gql('query($id: ID!) { job(id: $id) { status paymentNote } }', { id })).job;
-    let j;
-    for (let i = 0; i < 100; i++) {
-      j = await note();
-      if (j.paymentNote) break;
-      await new Promise((r) => setTimeout(r, 200));
-    }
+    let j = await vi.waitUntil(async () => {
+      const n = await note();
+      return n.paymentNote && n;
+    }, { timeout: 20_000, interval: 200 });
     expect(j.status).toBe('RUNNING');
     expect(j.paymentNote).toMatch(new RegExp(`^locking the budget waits: .*${rpcUrl}`));
     await startChain();
     // Locked once the chain answers; then the chain goes away again while results come in.
     const db = market.node.database.db;
-    for (let i = 0; i < 300; i++) {
-      const [a] = await db.select().from(allocations).where(eq(allocations.jobId, id));
-      if (a?.state === 'locked') break;
-      await new Promise((r) => setTimeout(r, 200));
-    }
+    await vi.waitUntil(async () => (await db.select().from(allocations).where(eq(allocations.jobId, id)))[0]?.state === 'locked', { timeout: 60_000, interval: 200 });
     await stopChain();
-    for (let i = 0; i < 300; i++) {
-      j = await note();
-      if (j.paymentNote && /waits/.test(j.paymentNote)) break;
-      await new Promise((r) => setTimeout(r, 200));
-    }
+    j = await vi.waitUntil(async () => {
+      const n = await note();
+      return n.paymentNote && /waits/.test(n.paymentNote) && n;
+    }, { timeout: 60_000, interval: 200 });
     expect(j.paymentNote).toMatch(/(paying providers|returning the rest of the budget) waits: the chain at .* does not answer/);
     await startChain();
     const job = await waitForJob(market, id, 180_000);

@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { bundleWorkflowCode } from '@temporalio/worker';
 import pg from 'pg';
-import { inject } from 'vitest';
+import { inject, vi } from 'vitest';
 import { toHex } from 'viem';
 import { mnemonicToAccount } from 'viem/accounts';
 import { ANVIL_MNEMONIC } from '../../infra/anvil.js';
@@ -119,12 +119,18 @@ export async function startMarket(providerNames: string[], opts: { livenessMs?: 
 
 /** Polls a job until it leaves QUEUED/RUNNING and returns it with its subtasks and attempts. */
 export async function waitForJob(market: TestMarket, id: string, timeoutMs = 90_000): Promise<any> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const { job } = await market.gql(JOB_QUERY, { id });
-    if (!['QUEUED', 'RUNNING'].includes(job.status)) return job;
-    if (Date.now() > deadline) throw new Error(`job ${id} still ${job.status} after ${timeoutMs} ms: ${JSON.stringify(job.progress)}`);
-    await new Promise((r) => setTimeout(r, 300));
+  let last: any;
+  try {
+    return await vi.waitUntil(
+      async () => {
+        last = (await market.gql(JOB_QUERY, { id })).job;
+        return !['QUEUED', 'RUNNING'].includes(last.status) && last;
+      },
+      { timeout: timeoutMs, interval: 300 },
+    );
+  } catch (e) {
+    if (!last || ['QUEUED', 'RUNNING'].includes(last.status)) throw new Error(`job ${id} still ${last?.status} after ${timeoutMs} ms: ${JSON.stringify(last?.progress)}`);
+    throw e;
   }
 }
 
