@@ -36,6 +36,14 @@ export class BlobClient {
     return size;
   }
 
+  /** Whether the node already holds a blob (a HEAD request): a file it has need not be sent again. */
+  async has(ref: string): Promise<boolean> {
+    const res = await fetch(this.urlOf(ref), { method: 'HEAD' });
+    if (res.status === 404) return false;
+    if (!res.ok) throw new Error(`HEAD ${this.urlOf(ref)}: HTTP ${res.status}`);
+    return true;
+  }
+
   /** Uploads a file under its ref (computed by the caller); the server checks the hash again. */
   async uploadFile(file: string, ref: string): Promise<void> {
     const { size } = await fs.stat(file);

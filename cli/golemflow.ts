@@ -17,6 +17,7 @@ import cliProgress from 'cli-progress';
 import { Command } from 'commander';
 import { BlobClient } from '../blobs/client.js';
 import { InvalidJobSpecError } from '../core/failures.js';
+import { formatSize } from '../core/units.js';
 import { formatProviderTable, providerTable, timelineSvg, type ReportAttempt, type ReportInvoice } from '../core/report.js';
 import { loadConfig } from '../infra/config.js';
 import { gql, GraphQLRequestError } from '../infra/graphqlClient.js';
@@ -201,16 +202,25 @@ export function golemflowProgram(): Command {
       throw e;
     }
     const blobs = new BlobClient(o.api);
+    let sent = 0;
+    let bytes = 0;
     for (const [ref, local] of loaded.uploads) {
       try {
+        // Content-addressed: a file the node already holds (an image archive sent last time) is not sent again.
+        if (await blobs.has(ref)) continue;
+        const { size } = await fs.stat(local);
+        if (size > 50 * 1024 * 1024) console.log(`uploading ${local} (${formatSize(size)})…`);
         await blobs.uploadFile(local, ref);
+        sent++;
+        bytes += size;
       } catch (e) {
         throw new CliError(`uploading ${local}: ${(e as Error).message}`, EXIT.api);
       }
     }
     const { submitJob } = await api<{ submitJob: { job: { id: string } } }>(o.api, 'mutation($spec: JSON!) { submitJob(spec: $spec) { job { id } } }', { spec: loaded.spec });
     const id = submitJob.job.id;
-    console.log(`submitted ${id}${loaded.uploads.size ? ` (${loaded.uploads.size} files uploaded)` : ''}`);
+    const already = loaded.uploads.size - sent;
+    console.log(`submitted ${id}${loaded.uploads.size ? ` (${loaded.uploads.size} files: ${sent} uploaded, ${formatSize(bytes)}${already ? `; ${already} already on the node` : ''})` : ''}`);
     if (!o.watch) return;
     const job = await watch(o.api, id, process.stdout.isTTY === true);
     const written = await writeReport(o.api, job, path.join(o.out, id));

@@ -73,7 +73,7 @@ describe('the golemflow CLI', () => {
     const r = await run(['submit', file, '--watch', '--out', out, '--api', market.apiUrl]);
     expect(r.err).toBe('');
     expect(r.code).toBe(EXIT.ok);
-    const id = /submitted (job-\S+) \(3 files uploaded\)/.exec(r.out)![1];
+    const id = /submitted (job-\S+) \(3 files: 3 uploaded, [\d.]+ (B|KiB)\)/.exec(r.out)![1];
     const folder = path.join(out, id);
     const report = await fs.readFile(path.join(folder, 'report.txt'), 'utf8');
     expect(report).toContain(`job ${id} (cli render): succeeded`);

@@ -58,7 +58,7 @@ describe('data batches and a user’s own image', () => {
     const r = await run(['submit', job, '--watch', '--out', out, '--api', market.apiUrl]);
     expect(r.err).toBe('');
     expect(r.code).toBe(EXIT.ok);
-    const id = /submitted (job-\S+) \(6 files uploaded\)/.exec(r.out)![1];
+    const id = /submitted (job-\S+) \(6 files: 6 uploaded, [\d.]+ KiB\)/.exec(r.out)![1];
     const { job: done } = await market.gql('query($id: ID!) { job(id: $id) { result { value } allocation { released } } }', { id });
     expect(done.result.value).toBe('6 files from 6 subtasks in outputs.tar.gz');
     expect(Number(done.allocation.released)).toBeGreaterThan(0);
@@ -101,7 +101,7 @@ describe('data batches and a user’s own image', () => {
     const r = await run(['submit', file, '--watch', '--out', path.join(dir, 'own-out'), '--api', market.apiUrl]);
     expect(r.err).toBe('');
     expect(r.code).toBe(EXIT.ok);
-    const id = /submitted (job-\S+) \(4 files uploaded\)/.exec(r.out)![1];
+    const id = /submitted (job-\S+) \(4 files: 4 uploaded, [\d.]+ MiB\)/.exec(r.out)![1];
     // The providers loaded it: the engine has the image again, and it gives the same lines directly.
     expect((await docker.getImage(image).inspect()).RepoTags).toContain(image);
     const texts = (await fs.readdir(path.join(dir, 'texts'))).sort();
@@ -112,6 +112,10 @@ describe('data batches and a user’s own image', () => {
     }
     const { job } = await market.gql('query($id: ID!) { job(id: $id) { result { value } } }', { id });
     expect(job.result.value).toBe(expected.join(''));
+    // Sent once: the same files again are found on the node and not uploaded again.
+    const again = await run(['submit', file, '--watch', '--out', path.join(dir, 'own-out'), '--api', market.apiUrl]);
+    expect(again.code).toBe(EXIT.ok);
+    expect(again.out).toMatch(/submitted job-\S+ \(4 files: 0 uploaded, 0 B; 4 already on the node\)/);
     expect(job.result.value).toMatch(/^ledger\.txt \d+ words: (\w+=\d+ ){2}\w+=\d+\nmarket\.txt /);
   }, 240_000);
 
