@@ -53,7 +53,9 @@ export function uptimeOf(p: Pick<Row, 'registeredAt' | 'onlineSeconds'>, now = D
  * Reputations change slowly and cost an aggregate over every attempt: placements, which run for
  * each proposal, read them through a cache of a couple of seconds.
  */
-export function cachedReputations(db: Db, ttlMs = 2000): () => Promise<Map<string, { reputation: number; history: History }>> {
+export const REPUTATION_CACHE_MS = 2000;
+
+export function cachedReputations(db: Db, ttlMs = REPUTATION_CACHE_MS): () => Promise<Map<string, { reputation: number; history: History }>> {
   let at = 0;
   let value: Promise<Map<string, { reputation: number; history: History }>> | undefined;
   return () => {

@@ -79,11 +79,14 @@ export function planVerification(
   draws: { solo: number; spot: number },
 ): VerificationPlan {
   if (!policy || redundancy <= 1) return { copies: redundancy, reason: `redundancy ${redundancy}` };
-  const trusted = first.accepted >= policy.trustAfter && first.reputation >= policy.minReputation;
+  // Accepted results count by their age's decay, so exactly `trustAfter` fresh ones weigh a hair
+  // less a moment later: count to the tenth the reason prints, so the decision and its reason agree.
+  const accepted = Math.round(first.accepted * 10) / 10;
+  const trusted = accepted >= policy.trustAfter && first.reputation >= policy.minReputation;
   if (!trusted)
     return {
       copies: redundancy,
-      reason: `${first.providerId} not trusted yet (${first.accepted.toFixed(1)} accepted results, reputation ${first.reputation.toFixed(2)}): ${redundancy} copies`,
+      reason: `${first.providerId} not trusted yet (${accepted.toFixed(1)} accepted results, reputation ${first.reputation.toFixed(2)}): ${redundancy} copies`,
     };
   if (draws.solo >= policy.soloRate) return { copies: redundancy, reason: `${first.providerId} trusted, solo draw ${formatDraw(draws.solo)} >= ${policy.soloRate}: ${redundancy} copies` };
   if (draws.spot < policy.spotCheckRate)

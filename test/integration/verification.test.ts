@@ -3,6 +3,7 @@
  * provider that hangs, found by its heartbeat timeout.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { REPUTATION_CACHE_MS } from '../../activities/marketData.js';
 import type { ProviderNode } from '../../workers/provider.js';
 import { countPrimesBelow } from '../support/primes.js';
 import { startMarket, submit, waitForJob, type TestMarket } from '../support/harness.js';
@@ -54,7 +55,8 @@ describe('verification with a liar among honest providers', () => {
     expect(rep[liar.id].history.accepted).toBe(0);
     for (const h of honest) expect(rep[h.id].reputation).toBeGreaterThan(0.5);
 
-    // Below the floor, the liar gets no more work.
+    // Below the floor, the liar gets no more work (once placement's reputation cache has caught up).
+    await new Promise((r) => setTimeout(r, REPUTATION_CACHE_MS + 200));
     const again = await submit(market, { image, command: ['echo', '{start}'], split: { kind: 'range', start: 0, end: 3, step: 1 }, redundancy: 2, merge: { kind: 'concat' } });
     const second = await waitForJob(market, again);
     expect(second.status).toBe('SUCCEEDED');

@@ -255,6 +255,9 @@ describe('quorum and adaptive verification', () => {
     expect(planVerification(2, policy, trusted, { solo: 0.7, spot: 0.9 })).toMatchObject({ copies: 2 });
     expect(planVerification(2, policy, { ...trusted, accepted: 3 }, { solo: 0, spot: 0.9 })).toMatchObject({ copies: 2, reason: expect.stringContaining('not trusted') });
     expect(planVerification(2, null, trusted, { solo: 0, spot: 0.9 })).toMatchObject({ copies: 2 });
+    // Exactly trustAfter results, decayed a little since: trusted (it was "2.0 accepted results, not trusted yet").
+    expect(planVerification(2, policy, { ...trusted, accepted: 9.99997 }, { solo: 0, spot: 0.9 })).toMatchObject({ copies: 1 });
+    expect(planVerification(2, policy, { ...trusted, accepted: 9.9 }, { solo: 0, spot: 0.9 }).reason).toContain('not trusted yet (9.9 accepted results');
     // A draw just under 1 must never print as 1.000 (it would read "1.000 < 1").
     expect(formatDraw(0.99962)).toBe('0.999');
     expect(planVerification(2, { ...policy, soloRate: 1 }, trusted, { solo: 0.99962, spot: 0.9 }).reason).toContain('solo draw 0.999 < 1');
