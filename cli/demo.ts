@@ -21,6 +21,7 @@ import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
 import { BlobClient } from '../blobs/client.js';
 import { formatProviderTable, providerTable } from '../core/report.js';
+import { REPUTATION_FLOOR } from '../core/reputation.js';
 import { attemptsOf, loadJob, writeReport } from './golemflow.js';
 import { loadJobFile } from './jobFile.js';
 import { gql } from '../infra/graphqlClient.js';
@@ -88,6 +89,14 @@ async function jobFileDemo(file: string) {
   await fs.symlink(id, path.join(o.out, 'latest'));
   console.log(`\njob ${job.status.toLowerCase()} in ${((Date.now() - t0) / 1000).toFixed(1)} s${job.result?.value ? `: ${job.result.value}` : ''}${job.error ? `: ${job.error}` : ''}`);
   console.log(`\n${formatProviderTable(providerTable(attemptsOf(job), job.invoices))}`);
+  // The market remembers: after earlier runs caught it, the liar is below the reputation floor.
+  if (!attemptsOf(job).some((a) => a.providerId === 'dishonest-1')) {
+    const { provider } = await gql<{ provider: { reputation: number; history: { wrong: number } } | null }>(stack.apiUrl, '{ provider(id: "dishonest-1") { reputation history { wrong } } }');
+    if (provider)
+      console.log(
+        `\ndishonest-1 got no work: earlier runs caught ${provider.history.wrong.toFixed(1)} wrong results (weighted by age), its reputation ${provider.reputation.toFixed(2)} is below the floor ${REPUTATION_FLOOR}, so the market leaves it out (to start afresh: npm run stack -- down && rm -rf .data)`,
+      );
+  }
   if (job.allocation) console.log(`\nGLM: ${job.allocation.locked} locked in the escrow, ${job.allocation.released} paid to providers, ${job.allocation.returned ?? '?'} returned to the requestor`);
   console.log(`\nwritten under ${path.resolve(folder)} (also ${path.resolve(o.out, 'latest')}):`);
   for (const w of written) console.log(`  ${path.relative(process.cwd(), w.split(' ')[0])}${w.includes(' ') ? ` ${w.slice(w.indexOf(' ') + 1)}` : ''}`);
