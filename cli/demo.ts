@@ -99,7 +99,10 @@ async function jobFileDemo(file: string) {
   }
   if (job.allocation) console.log(`\nGLM: ${job.allocation.locked} locked in the escrow, ${job.allocation.released} paid to providers, ${job.allocation.returned ?? '?'} returned to the requestor`);
   console.log(`\nwritten under ${path.resolve(folder)} (also ${path.resolve(o.out, 'latest')}):`);
-  for (const w of written) console.log(`  ${path.relative(process.cwd(), w.split(' ')[0])}${w.includes(' ') ? ` ${w.slice(w.indexOf(' ') + 1)}` : ''}`);
+  for (const w of written) {
+    const [where, ...rest] = w.split(' ');
+    console.log(`  ${path.relative(process.cwd(), where)}${where.endsWith('/') ? '/' : ''}${rest.length ? ` ${rest.join(' ')}` : ''}`);
+  }
   console.log(`Temporal UI: ${job.temporalUiUrl}`);
   console.log(`GraphiQL:    ${stack.graphqlUrl}`);
   if (o.stop) await stackDown({ log: step });
