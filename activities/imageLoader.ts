@@ -9,7 +9,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import type Docker from 'dockerode';
 import type { BlobClient } from '../blobs/client.js';
-import { archiveTagProblem, ImageArchiveError, readImageArchiveTags } from '../blobs/imageArchive.js';
+import { ImageArchiveError, imageArchiveProblem } from '../blobs/imageArchive.js';
 import { digestOf } from '../blobs/ref.js';
 
 export { ImageArchiveError };
@@ -26,7 +26,7 @@ export function createImageLoader(docker: Docker, blobs: BlobClient, workRoot: s
     const file = path.join(tmp, `${digestOf(archiveRef)}.tar`);
     try {
       await blobs.download(archiveRef, file);
-      const problem = archiveTagProblem(image, await readImageArchiveTags(createReadStream(file)));
+      const problem = await imageArchiveProblem(image, createReadStream(file));
       if (problem) throw new ImageArchiveError(`the image archive ${archiveRef} ${problem}`);
       const progress = await docker.loadImage(createReadStream(file));
       const events = await new Promise<Array<{ error?: string; stream?: string }>>((resolve, reject) =>

@@ -113,10 +113,8 @@ export function createProviderActivities(deps: ProviderDeps) {
       for (const input of req.inputs) await deps.blobs.download(input.ref, path.join(inDir, input.name));
 
       const image = await deps.docker.getImage(req.image).inspect().catch(() => undefined);
-      if (!image && !req.imageArchive) {
-        return failed(FailureType.ImageMissing, `provider ${deps.providerId} does not have the image ${req.image}`);
-      }
-      if (!image && req.imageArchive) {
+      if (!image) {
+        if (!req.imageArchive) return failed(FailureType.ImageMissing, `provider ${deps.providerId} does not have the image ${req.image}`);
         // Loading a large archive takes a while: keep heartbeating through it.
         const beat = setInterval(() => ctx.heartbeat({ phase: 'image' }), 1000);
         try {

@@ -108,13 +108,18 @@ export function createRequestorActivities(deps: RequestorDeps) {
     return String(total);
   }
 
+  /** Each subtask's output files, in subtask order: what a video or archive merge works from. */
+  function subtaskOutputs(jobId: string) {
+    return db.select({ index: subtasks.index, outputs: subtasks.outputs }).from(subtasks).where(eq(subtasks.jobId, jobId)).orderBy(asc(subtasks.index));
+  }
+
   /**
    * A video merge: every subtask's PNG outputs, in subtask order and by name within one, are
    * encoded by ffmpeg (golemflow/media:1, in a sandbox on the requestor's Docker engine) into
    * video.mp4 and preview.gif, stored as blobs; the video is the job's result.
    */
   async function mergeVideo(jobId: string, fps: number): Promise<{ value: string | null; ref: string | null }> {
-    const rows = await db.select({ index: subtasks.index, outputs: subtasks.outputs }).from(subtasks).where(eq(subtasks.jobId, jobId)).orderBy(asc(subtasks.index));
+    const rows = await subtaskOutputs(jobId);
     const frames = rows.flatMap((r) => (r.outputs ?? []).filter((o) => /\.png$/i.test(o.path)).sort((a, b) => (a.path < b.path ? -1 : 1)));
     if (!frames.length) throw ApplicationFailure.nonRetryable('a video merge needs PNG outputs, and the subtasks made none', FailureType.MergeFailed);
     if (!deps.docker) throw ApplicationFailure.nonRetryable('a video merge needs a Docker engine on the requestor node', FailureType.MergeFailed);
@@ -170,7 +175,7 @@ export function createRequestorActivities(deps: RequestorDeps) {
    * time, so a retried merge makes the same bytes, and so the same blob.
    */
   async function mergeArchive(jobId: string): Promise<{ value: string | null; ref: string | null }> {
-    const rows = await db.select({ index: subtasks.index, outputs: subtasks.outputs }).from(subtasks).where(eq(subtasks.jobId, jobId)).orderBy(asc(subtasks.index));
+    const rows = await subtaskOutputs(jobId);
     const plan = planArchive(rows.map((r) => ({ index: r.index, outputs: r.outputs ?? [] })));
     if (!plan.entries.length) throw ApplicationFailure.nonRetryable('an archive merge needs output files, and the subtasks wrote none under /out', FailureType.MergeFailed);
     const [job] = await db.select({ createdAt: jobs.createdAt }).from(jobs).where(eq(jobs.id, jobId));

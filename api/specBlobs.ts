@@ -3,7 +3,7 @@
  * fail the same way minutes later. An image archive must also hold the job's image (and no
  * other), which its manifest tells without loading anything.
  */
-import { archiveTagProblem, ImageArchiveError, readImageArchiveTags } from '../blobs/imageArchive.js';
+import { imageArchiveProblem } from '../blobs/imageArchive.js';
 import type { SpecProblem } from '../core/failures.js';
 import type { JobSpec } from '../core/jobSpec.js';
 import type { ApiDeps } from './deps.js';
@@ -20,13 +20,8 @@ export async function checkSpecBlobs(deps: Pick<ApiDeps, 'blobs'>, spec: JobSpec
     if (!(await deps.blobs.has(ref))) problems.push({ path: where, message: `no blob ${ref} has been uploaded (PUT it to /blobs/sha256/<hex> first)` });
   }
   if (spec.imageArchive && !problems.some((p) => p.path === '/imageArchive/ref')) {
-    try {
-      const problem = archiveTagProblem(spec.image, await readImageArchiveTags(await deps.blobs.open(spec.imageArchive.ref)));
-      if (problem) problems.push({ path: '/imageArchive', message: `the archive ${problem}` });
-    } catch (e) {
-      if (!(e instanceof ImageArchiveError)) throw e;
-      problems.push({ path: '/imageArchive', message: `the archive ${e.message}` });
-    }
+    const problem = await imageArchiveProblem(spec.image, await deps.blobs.open(spec.imageArchive.ref));
+    if (problem) problems.push({ path: '/imageArchive', message: `the archive ${problem}` });
   }
   if (problems.length) throw invalidSpec(problems);
 }

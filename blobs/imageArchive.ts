@@ -54,6 +54,19 @@ export async function readImageArchiveTags(tar: Readable): Promise<string[]> {
 }
 
 /**
+ * Why the archive in `tar` cannot serve `image` (it is no image archive, lacks the image or tags
+ * another), or null when it can: the one check the CLI, the API and a provider make.
+ */
+export async function imageArchiveProblem(image: string, tar: Readable): Promise<string | null> {
+  try {
+    return archiveTagProblem(image, await readImageArchiveTags(tar));
+  } catch (e) {
+    if (e instanceof ImageArchiveError) return e.message;
+    throw e;
+  }
+}
+
+/**
  * Why an archive with these tags cannot serve `image`, or null when it can: it must tag the
  * image, and nothing else (loading it must not retag another image on the machine).
  */

@@ -23,7 +23,7 @@ import { BlobClient } from '../blobs/client.js';
 import { formatProviderTable, providerTable } from '../core/report.js';
 import { REPUTATION_FLOOR } from '../core/reputation.js';
 import { attemptsOf, loadJob, writeReport } from './golemflow.js';
-import { loadJobFile } from './jobFile.js';
+import { loadJobFile, uploadJobFiles } from './jobFile.js';
 import { gql } from '../infra/graphqlClient.js';
 import { subscribe } from '../infra/sse.js';
 import { stackDown, stackUp } from '../infra/stack.js';
@@ -62,8 +62,7 @@ async function jobFileDemo(file: string) {
   step(`stack ready in ${((Date.now() - t0) / 1000).toFixed(1)} s: GraphQL ${stack.graphqlUrl}, Temporal UI ${stack.temporalUiUrl}`);
   step('dishonest-1 is a provider that returns wrong results ON PURPOSE (a test mode): watch verification reject them');
   const { spec, uploads } = await loadJobFile(file);
-  const blobs = new BlobClient(stack.apiUrl);
-  for (const [ref, local] of uploads) await blobs.uploadFile(local, ref);
+  await uploadJobFiles(new BlobClient(stack.apiUrl), uploads);
   const { submitJob } = await gql<{ submitJob: { job: { id: string; subtaskCount: number } } }>(stack.apiUrl, 'mutation($spec: JSON!) { submitJob(spec: $spec) { job { id subtaskCount } } }', { spec });
   const id = submitJob.job.id;
   const total = submitJob.job.subtaskCount;

@@ -23,7 +23,7 @@ import { loadConfig } from '../infra/config.js';
 import { gql, GraphQLRequestError } from '../infra/graphqlClient.js';
 import { stackUp } from '../infra/stack.js';
 import { providerCommand } from '../workers/provider.js';
-import { loadJobFile } from './jobFile.js';
+import { loadJobFile, uploadJobFiles } from './jobFile.js';
 import { planArchive } from '../core/merge.js';
 
 export const EXIT = { ok: 0, jobFailed: 1, badInput: 2, api: 3 } as const;
@@ -201,21 +201,12 @@ export function golemflowProgram(): Command {
       if (e instanceof InvalidJobSpecError) throw new CliError(`${file} is not a valid job:\n${e.problems.map((p) => `  ${p.path}: ${p.message}`).join('\n')}`, EXIT.badInput);
       throw e;
     }
-    const blobs = new BlobClient(o.api);
-    let sent = 0;
-    let bytes = 0;
-    for (const [ref, local] of loaded.uploads) {
-      try {
-        // Content-addressed: a file the node already holds (an image archive sent last time) is not sent again.
-        if (await blobs.has(ref)) continue;
-        const { size } = await fs.stat(local);
-        if (size > 50 * 1024 * 1024) console.log(`uploading ${local} (${formatSize(size)})…`);
-        await blobs.uploadFile(local, ref);
-        sent++;
-        bytes += size;
-      } catch (e) {
-        throw new CliError(`uploading ${local}: ${(e as Error).message}`, EXIT.api);
-      }
+    let sent: number;
+    let bytes: number;
+    try {
+      ({ sent, bytes } = await uploadJobFiles(new BlobClient(o.api), loaded.uploads));
+    } catch (e) {
+      throw new CliError((e as Error).message, EXIT.api);
     }
     const { submitJob } = await api<{ submitJob: { job: { id: string } } }>(o.api, 'mutation($spec: JSON!) { submitJob(spec: $spec) { job { id } } }', { spec: loaded.spec });
     const id = submitJob.job.id;

@@ -11,10 +11,11 @@ import { createReadStream } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { glob } from 'tinyglobby';
-import { refOfFile } from '../blobs/client.js';
-import { archiveTagProblem, ImageArchiveError, readImageArchiveTags } from '../blobs/imageArchive.js';
+import { refOfFile, type BlobClient } from '../blobs/client.js';
+import { imageArchiveProblem } from '../blobs/imageArchive.js';
 import { InvalidJobSpecError, type SpecProblem } from '../core/failures.js';
 import { parseSpecDocument, validateSpecDocument, type JobSpec } from '../core/jobSpec.js';
+import { formatSize } from '../core/units.js';
 
 export interface LoadedJobFile {
   spec: JobSpec;
@@ -24,6 +25,28 @@ export interface LoadedJobFile {
 
 type Item = Record<string, unknown>;
 const isItem = (v: unknown): v is Item => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/**
+ * Uploads a job file's local files to a node, skipping those it already holds (content-addressed:
+ * an image archive sent once is not sent again); says so before a large one. Returns what was sent.
+ */
+export async function uploadJobFiles(blobs: BlobClient, uploads: Map<string, string>): Promise<{ sent: number; bytes: number }> {
+  let sent = 0;
+  let bytes = 0;
+  for (const [ref, local] of uploads) {
+    try {
+      if (await blobs.has(ref)) continue;
+      const { size } = await fs.stat(local);
+      if (size > 50 * 1024 * 1024) console.log(`uploading ${local} (${formatSize(size)})…`);
+      await blobs.uploadFile(local, ref);
+      sent++;
+      bytes += size;
+    } catch (e) {
+      throw new Error(`uploading ${local}: ${(e as Error).message}`);
+    }
+  }
+  return { sent, bytes };
+}
 
 /** Loads and checks a job file; throws InvalidJobSpecError whose problems name `file:line`. */
 export async function loadJobFile(file: string): Promise<LoadedJobFile> {
@@ -90,13 +113,8 @@ export async function loadJobFile(file: string): Promise<LoadedJobFile> {
     data.imageArchive = { ...rest, ref };
     // Say now, with the line, when the archive cannot serve the image: not after uploading it.
     if (ref && typeof data.image === 'string') {
-      try {
-        const problem = archiveTagProblem(data.image, await readImageArchiveTags(createReadStream(path.resolve(base, local))));
-        if (problem) problemAt('/imageArchive/file', `${JSON.stringify(local)} ${problem}`);
-      } catch (e) {
-        if (!(e instanceof ImageArchiveError)) throw e;
-        problemAt('/imageArchive/file', `${JSON.stringify(local)} ${e.message}`);
-      }
+      const problem = await imageArchiveProblem(data.image, createReadStream(path.resolve(base, local)));
+      if (problem) problemAt('/imageArchive/file', `${JSON.stringify(local)} ${problem}`);
     }
   }
   if (problems.length) throw new InvalidJobSpecError(problems);
