@@ -19,7 +19,8 @@ export class CapacitySignal {
     });
   }
 
-  freed(): void {
-    this.waiters.shift()?.();
+  /** `slots` slots freed: as many of the longest waiters look again. */
+  freed(slots = 1): void {
+    for (let i = 0; i < slots; i++) this.waiters.shift()?.();
   }
 }

@@ -1,8 +1,14 @@
 /** Writes shared by the requestor and market activities: job events and the end of agreements. */
-import { and, eq, inArray, sql } from 'drizzle-orm';
+import { and, eq, sql } from 'drizzle-orm';
 import type { Db } from '../schema/db.js';
 import { agreements, jobEvents } from '../schema/tables.js';
 
+/**
+ * Advisory lock keys. Placement takes LOCK_PLACEMENT to give out a slot; ending agreements takes
+ * it too, so an agreement placed for a subtask that is ending is either seen and ended, or never
+ * placed (placement checks the subtask under the same lock).
+ */
+export const LOCK_PLACEMENT = 1;
 const LOCK_JOB_EVENTS = 2;
 
 export type AddEvent = (jobId: string, key: string, type: string, fields?: { subtaskIndex?: number; providerId?: string; message?: string }) => Promise<void>;
@@ -20,22 +26,32 @@ export function eventWriter(db: Db, onEvent?: (jobId: string) => void): AddEvent
   };
 }
 
+/** Who ended an agreement: the requestor's workflow, the provider, or the market's sweeper. */
+export type EndedBy = 'requestor' | 'provider' | 'sweeper';
+
 /**
  * Ends the agreements still open for a job, a subtask or one attempt: approved ones are
- * terminated by the requestor with the reason, proposed ones expire.
+ * terminated with the reason, proposed ones expire; both record when, by whom and why. Returns
+ * how many it ended.
  */
-export async function endAgreement(db: Db, where: { jobId: string; index?: number; attempt?: number }, reason: string): Promise<void> {
+export async function endAgreement(db: Db, where: { jobId: string; index?: number; attempt?: number }, reason: string, by: EndedBy = 'requestor'): Promise<number> {
   const scope = and(
     eq(agreements.jobId, where.jobId),
     where.index === undefined ? undefined : eq(agreements.subtaskIndex, where.index),
     where.attempt === undefined ? undefined : eq(agreements.attempt, where.attempt),
   );
-  await db
-    .update(agreements)
-    .set({ state: 'terminated', endedAt: sql`now()`, endedBy: 'requestor', endReason: reason })
-    .where(and(scope, eq(agreements.state, 'approved')));
-  await db
-    .update(agreements)
-    .set({ state: 'expired', decidedAt: sql`now()`, decisionReason: reason })
-    .where(and(scope, inArray(agreements.state, ['proposed'])));
+  return db.transaction(async (tx) => {
+    await tx.execute(sql`select pg_advisory_xact_lock(${LOCK_PLACEMENT}, 0)`);
+    const terminated = await tx
+      .update(agreements)
+      .set({ state: 'terminated', endedAt: sql`now()`, endedBy: by, endReason: reason })
+      .where(and(scope, eq(agreements.state, 'approved')))
+      .returning({ id: agreements.id });
+    const expired = await tx
+      .update(agreements)
+      .set({ state: 'expired', decidedAt: sql`now()`, decisionReason: reason, endedAt: sql`now()`, endedBy: by, endReason: reason })
+      .where(and(scope, eq(agreements.state, 'proposed')))
+      .returning({ id: agreements.id });
+    return terminated.length + expired.length;
+  });
 }

@@ -13,7 +13,9 @@ import type { Decision, Proposal } from '../core/policy.js';
 import type { Db } from '../schema/db.js';
 import { agreements, attempts, jobs, providers, subtasks, type MatchExplanation } from '../schema/tables.js';
 import type { CapacitySignal } from './capacity.js';
-import { ACTIVE_AGREEMENT_STATES, NEUTRAL, cachedReputations, loadMarketOffers } from './marketData.js';
+import { NEUTRAL, cachedReputations, loadMarketOffers } from './marketData.js';
+import { OPEN_AGREEMENT_STATES, busyNote } from '../core/leases.js';
+import { LOCK_PLACEMENT } from './events.js';
 import type { SubtaskRef } from './types.js';
 
 export interface MarketDeps {
@@ -30,7 +32,8 @@ export type ProposeResult =
   | { kind: 'proposed'; agreementId: string; providerId: string; taskQueue: string; proposal: Proposal; track: { accepted: number; reputation: number } }
   | { kind: 'noMatch'; explanation: string };
 
-const LOCK_PLACEMENT = 1;
+/** A job or subtask in one of these states gets no new agreement. */
+const ENDED = ['succeeded', 'failed', 'cancelled'];
 const EXCLUDED_KEPT = 50;
 const RANKED_KEPT = 10;
 
@@ -90,13 +93,22 @@ export function createMarketActivities(deps: MarketDeps) {
         const known = await reputations();
         return db.transaction(async (tx) => {
           await tx.execute(sql`select pg_advisory_xact_lock(${LOCK_PLACEMENT}, 0)`);
+          // A subtask (or job) that ended gets no agreement: its workflow was cancelled while this
+          // placement waited, and no one would ever end the agreement (the stall of a failed job).
+          const [live] = await tx
+            .select({ job: jobs.status, subtask: subtasks.status })
+            .from(subtasks)
+            .innerJoin(jobs, eq(jobs.id, subtasks.jobId))
+            .where(and(eq(subtasks.jobId, jobId), eq(subtasks.index, index)));
+          if (!live || ENDED.includes(live.job) || ENDED.includes(live.subtask))
+            return { kind: 'ended' as const, reason: live ? (ENDED.includes(live.job) ? `job ${jobId} has ended (${live.job})` : `subtask ${index} of ${jobId} has ended (${live.subtask})`) : `subtask ${index} of ${jobId} does not exist` };
           const offers = await loadMarketOffers(tx as unknown as Db, livenessMs, { reputations: async () => known });
           // Never two copies of one subtask on one provider: those holding one (an open agreement)
           // or that ran one (a result delivered) are out too, whatever the caller knew when it asked.
           const holding = await tx
             .select({ providerId: agreements.providerId })
             .from(agreements)
-            .where(and(eq(agreements.jobId, jobId), eq(agreements.subtaskIndex, index), inArray(agreements.state, [...ACTIVE_AGREEMENT_STATES])));
+            .where(and(eq(agreements.jobId, jobId), eq(agreements.subtaskIndex, index), inArray(agreements.state, [...OPEN_AGREEMENT_STATES])));
           const delivered = await tx
             .select({ providerId: attempts.providerId })
             .from(attempts)
@@ -110,7 +122,20 @@ export function createMarketActivities(deps: MarketDeps) {
           }
           const scored = scoreOffers(filtered.eligible, demand);
           const winner = bestWithCapacity(scored);
-          if (!winner) return undefined;
+          if (!winner) {
+            // Every eligible provider is busy: say with what, so a waiting subtask is never a silent one.
+            const ids = scored.map((o) => o.providerId);
+            const holders = await tx
+              .select({ providerId: agreements.providerId, jobId: agreements.jobId })
+              .from(agreements)
+              .where(and(inArray(agreements.providerId, ids), inArray(agreements.state, [...OPEN_AGREEMENT_STATES])));
+            const busy = filtered.eligible.map((m) => ({
+              providerId: m.offer.providerId,
+              slots: m.offer.limits.maxConcurrentAgreements,
+              jobs: [...new Set(holders.filter((h) => h.providerId === m.offer.providerId).map((h) => h.jobId))],
+            }));
+            return { kind: 'busy' as const, note: busyNote(busy) };
+          }
           const offer = filtered.eligible.find((m) => m.offer.providerId === winner.providerId)!.offer;
           const [{ n }] = await tx
             .select({ n: count() })
@@ -144,22 +169,38 @@ export function createMarketActivities(deps: MarketDeps) {
       };
 
       // Wait here a while for a slot (cheap polling, woken at once when one frees in this process);
-      // only then fail, so that Temporal's retry takes over without filling the history.
+      // only then fail, so that Temporal's retry takes over without filling the history. A
+      // cancelled placement stops at once (its heartbeat brings the cancellation).
+      const ctx = Context.current();
       const waitUntil = Date.now() + slotWaitMs;
       let result = await tryPropose();
-      while (!result && Date.now() < waitUntil) {
-        await deps.capacity.wait(1000);
-        Context.current().heartbeat();
+      let noted: string | null = null;
+      while (result.kind === 'busy') {
+        if (result.note !== noted) {
+          noted = result.note;
+          await db
+            .update(subtasks)
+            .set({ status: 'waiting', note: result.note, waitingSince: sql`coalesce(${subtasks.waitingSince}, now())` })
+            .where(and(eq(subtasks.jobId, jobId), eq(subtasks.index, index), inArray(subtasks.status, ['pending', 'scheduled', 'waiting'])));
+        }
+        if (Date.now() >= waitUntil) throw ApplicationFailure.retryable(`every eligible provider is busy for subtask ${index} of ${jobId}: ${result.note}`, FailureType.NoProviderAvailable);
+        ctx.heartbeat();
+        await Promise.race([deps.capacity.wait(1000), ctx.cancelled]);
         result = await tryPropose();
       }
-      if (!result) throw ApplicationFailure.retryable(`every eligible provider is busy for subtask ${index} of ${jobId}`, FailureType.NoProviderAvailable);
+      if (result.kind === 'ended') throw ApplicationFailure.nonRetryable(`no agreement is proposed: ${result.reason}`, FailureType.SubtaskEnded);
       if (result.kind === 'noMatch') {
         await db
           .update(subtasks)
-          .set({ status: 'waiting', note: `waiting for offers: ${result.explanation}` })
+          .set({ status: 'waiting', note: `waiting for offers: ${result.explanation}`, waitingSince: sql`coalesce(${subtasks.waitingSince}, now())` })
           .where(and(eq(subtasks.jobId, jobId), eq(subtasks.index, index)));
         await deps.addEvent(jobId, `waiting/${index}/${attempt}`, 'subtaskWaitingForOffers', { subtaskIndex: index, message: result.explanation });
       } else {
+        // A subtask that waited for a slot has one now: its note no longer holds.
+        await db
+          .update(subtasks)
+          .set({ status: 'scheduled', note: null, waitingSince: null })
+          .where(and(eq(subtasks.jobId, jobId), eq(subtasks.index, index), eq(subtasks.status, 'waiting')));
         result.track = await trackOf(result.providerId);
         await deps.addEvent(jobId, `proposed/${result.agreementId}`, 'agreementProposed', { subtaskIndex: index, providerId: result.providerId, message: result.agreementId });
       }
@@ -205,11 +246,21 @@ export function createMarketActivities(deps: MarketDeps) {
         state = 'rejected';
         reason = decision.reason;
       }
-      // The decision and, for an approval, the attempt it starts: together or not at all.
-      await db.transaction(async (tx) => {
-        await tx.update(agreements).set({ state, pricing, decisionReason: reason, decidedAt: sql`now()` }).where(and(eq(agreements.id, agreementId), eq(agreements.state, 'proposed')));
-        if (state === 'approved') await tx.insert(attempts).values(attemptRow).onConflictDoNothing();
+      // The decision and, for an approval, the attempt it starts: together or not at all. An
+      // agreement ended meanwhile (its subtask ended) stays ended: nothing starts under it.
+      const decided = await db.transaction(async (tx) => {
+        const rows = await tx
+          .update(agreements)
+          .set({ state, pricing, decisionReason: reason, decidedAt: sql`now()` })
+          .where(and(eq(agreements.id, agreementId), eq(agreements.state, 'proposed')))
+          .returning({ id: agreements.id });
+        if (rows.length && state === 'approved') await tx.insert(attempts).values(attemptRow).onConflictDoNothing();
+        return rows.length > 0;
       });
+      if (!decided) {
+        const [now] = await db.select({ state: agreements.state, decisionReason: agreements.decisionReason }).from(agreements).where(eq(agreements.id, agreementId));
+        return { approved: now?.state === 'approved', reason: now?.decisionReason ?? null };
+      }
       if (state !== 'approved') {
         deps.capacity.freed();
         await deps.addEvent(a.jobId, `decided/${agreementId}`, state === 'expired' ? 'agreementExpired' : 'agreementRejected', {

@@ -1,12 +1,11 @@
 /** Reading the market from the database: offers with liveness, load, reputation and uptime. */
-import { and, inArray, isNotNull, isNull, sql } from 'drizzle-orm';
+import { and, eq, inArray, isNotNull, isNull, sql } from 'drizzle-orm';
 import type { MarketOffer } from '../core/market.js';
 import type { Db } from '../schema/db.js';
-import { agreements, attempts, providers } from '../schema/tables.js';
+import { agreements, attempts, jobs, providers, subtasks } from '../schema/tables.js';
+import { OPEN_AGREEMENT_STATES, type OpenAgreement } from '../core/leases.js';
 import { REPUTATION_HALF_LIFE_SECONDS, reputationOf, type History } from '../core/reputation.js';
 
-/** Agreement states that hold a provider's capacity. */
-export const ACTIVE_AGREEMENT_STATES = ['proposed', 'approved'] as const;
 
 /** Failure types a provider answers for (not the job's own command failing). */
 const PROVIDER_FAILURES = ['ProviderError', 'NoAgreement', 'ImageMissing'];
@@ -84,7 +83,7 @@ export async function loadMarketOffers(
   const load = await db
     .select({ providerId: agreements.providerId, n: sql<number>`count(*)::int` })
     .from(agreements)
-    .where(inArray(agreements.state, [...ACTIVE_AGREEMENT_STATES]))
+    .where(inArray(agreements.state, [...OPEN_AGREEMENT_STATES]))
     .groupBy(agreements.providerId);
   const active = new Map(load.map((l) => [l.providerId, l.n]));
   const reputations = await (opts.reputations ? opts.reputations() : loadReputations(db));
@@ -97,4 +96,27 @@ export async function loadMarketOffers(
       uptime: uptimeOf(p, now),
     }))
     .sort((a, b) => (a.offer.providerId < b.offer.providerId ? -1 : 1));
+}
+
+/** Every open agreement (it holds a slot) with the state of its job, subtask and attempt. */
+export async function loadOpenAgreements(db: Db): Promise<OpenAgreement[]> {
+  const rows = await db
+    .select({
+      id: agreements.id,
+      jobId: agreements.jobId,
+      subtaskIndex: agreements.subtaskIndex,
+      attempt: agreements.attempt,
+      providerId: agreements.providerId,
+      state: agreements.state,
+      proposedAt: agreements.proposedAt,
+      jobStatus: jobs.status,
+      subtaskStatus: subtasks.status,
+      attemptStatus: attempts.status,
+    })
+    .from(agreements)
+    .leftJoin(jobs, eq(jobs.id, agreements.jobId))
+    .leftJoin(subtasks, and(eq(subtasks.jobId, agreements.jobId), eq(subtasks.index, agreements.subtaskIndex)))
+    .leftJoin(attempts, and(eq(attempts.jobId, agreements.jobId), eq(attempts.subtaskIndex, agreements.subtaskIndex), eq(attempts.number, agreements.attempt)))
+    .where(inArray(agreements.state, [...OPEN_AGREEMENT_STATES]));
+  return rows as OpenAgreement[];
 }

@@ -14,6 +14,7 @@ import { refOfFile, type BlobClient } from '../blobs/client.js';
 import type { OutputFile } from '../schema/tables.js';
 import { createImageLoader, ImageArchiveError } from './imageLoader.js';
 import { corrupt, perturbPng, misbehaviourDecider, type Misbehaviour } from './misbehaviour.js';
+import { ProviderAgreements } from './providerAgreements.js';
 import { LABEL_PREFIX, runInSandbox } from './sandbox.js';
 import type { RunRequest, RunResult } from './types.js';
 
@@ -30,6 +31,8 @@ export interface ProviderDeps {
   policy: ProviderPolicy;
   /** Test mode only: misbehave on purpose (see misbehaviour.ts). */
   misbehaviour?: Misbehaviour;
+  /** The agreements this provider approved (the node keeps them in step with the market at each check-in). */
+  agreements?: ProviderAgreements;
 }
 
 const TAIL_BYTES = 4096;
@@ -69,8 +72,8 @@ function lastLine(text: string): string {
 
 export function createProviderActivities(deps: ProviderDeps) {
   // Agreements this provider approved and has not finished: a run needs one, and they count
-  // against the policy's concurrency limit. Kept in memory: after a restart nothing is approved.
-  const approved = new Set<string>();
+  // against the policy's concurrency limit (see providerAgreements.ts).
+  const approved = deps.agreements ?? new ProviderAgreements();
   const misbehaveNow = deps.misbehaviour ? misbehaviourDecider(deps.misbehaviour) : () => false;
   const loadImage = createImageLoader(deps.docker, deps.blobs, deps.workRoot);
   return {
@@ -78,7 +81,7 @@ export function createProviderActivities(deps: ProviderDeps) {
     async reviewProposal(proposal: Proposal): Promise<Decision> {
       if (approved.has(proposal.agreementId)) return { decision: 'accept' };
       const decision = reviewProposal(deps.policy, proposal, approved.size);
-      if (decision.decision !== 'reject') approved.add(proposal.agreementId);
+      if (decision.decision !== 'reject') approved.approve(proposal.agreementId);
       log.info('proposal reviewed', { agreementId: proposal.agreementId, requestorId: proposal.requestorId, decision: decision.decision, reason: 'reason' in decision ? decision.reason : undefined });
       return decision;
     },
@@ -89,15 +92,19 @@ export function createProviderActivities(deps: ProviderDeps) {
       const ctx = Context.current();
       if (!approved.has(req.agreementId))
         throw ApplicationFailure.nonRetryable(`provider ${deps.providerId} has no approved agreement ${req.agreementId}; it runs nothing without one`, FailureType.NoAgreement);
+      const ended = approved.start(req.agreementId);
+      log.info('run started', { agreementId: req.agreementId, jobId: req.jobId, subtaskIndex: req.index, attempt: req.attempt, image: req.image });
       try {
-        return await run(req, ctx);
+        const result = await run(req, ctx, ended);
+        log.info('run finished', { agreementId: req.agreementId, jobId: req.jobId, subtaskIndex: req.index, status: result.status, failureType: result.failureType, wallSeconds: result.wallSeconds });
+        return result;
       } finally {
-        approved.delete(req.agreementId);
+        approved.finish(req.agreementId);
       }
     },
   };
 
-  async function run(req: RunRequest, ctx: Context): Promise<RunResult> {
+  async function run(req: RunRequest, ctx: Context, ended: AbortSignal): Promise<RunResult> {
     const name = containerName(deps.providerId, req);
     const work = path.join(deps.workRoot, name);
     const inDir = path.join(work, 'in');
@@ -153,8 +160,11 @@ export function createProviderActivities(deps: ProviderDeps) {
           [`${LABEL_PREFIX}.subtask`]: String(req.index),
         },
         onTick: (elapsedMs) => ctx.heartbeat({ phase: 'running', elapsedMs }),
-        signal: ctx.cancellationSignal,
+        signal: AbortSignal.any([ctx.cancellationSignal, ended]),
       });
+      if (res.cancelled && !ctx.cancellationSignal.aborted && ended.aborted)
+        // The market ended the agreement (its job or subtask ended): not this provider's fault.
+        throw ApplicationFailure.nonRetryable(`the agreement ${req.agreementId} ended while it ran; its container was killed`, FailureType.AgreementEnded);
       if (res.cancelled) throw new CancelledFailure('subtask cancelled; its container was killed');
       if (misbehave === 'wrong-output' && res.exitCode === 0) {
         log.warn('misbehaving on purpose: returning wrong output', { agreementId: req.agreementId });

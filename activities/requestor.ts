@@ -345,6 +345,14 @@ export function createRequestorActivities(deps: RequestorDeps) {
         const verdict = accepted.includes(a.number) ? 'result accepted' : `result rejected: it disagreed with the majority of ${accepted.length}`;
         if (a.agreementId) await db.update(agreements).set({ endReason: verdict }).where(eq(agreements.id, a.agreementId));
       }
+      // Copies still running when the majority was reached were stopped by the workflow: their
+      // attempts and agreements end here, so their providers' slots are free at once.
+      const unneeded = 'not needed: the subtask\'s result was accepted';
+      await db
+        .update(attempts)
+        .set({ status: 'cancelled', reason: unneeded, finishedAt: sql`now()` })
+        .where(and(eq(attempts.jobId, jobId), eq(attempts.subtaskIndex, index), eq(attempts.status, 'running')));
+      deps.capacity.freed(await endAgreement(db, { jobId, index }, unneeded));
       const winner = rows.find((a) => a.number === accepted[0])!;
       const costWei = await invoice(jobId, index, rows, accepted, votes);
       await db
@@ -431,12 +439,12 @@ export function createRequestorActivities(deps: RequestorDeps) {
       await db
         .update(subtasks)
         .set({ status: 'cancelled', finishedAt: sql`now()` })
-        .where(and(eq(subtasks.jobId, jobId), inArray(subtasks.status, ['pending', 'scheduled', 'running'])));
+        .where(and(eq(subtasks.jobId, jobId), inArray(subtasks.status, ['pending', 'scheduled', 'waiting', 'running'])));
       await db
         .update(attempts)
         .set({ status: 'cancelled', reason: error ?? status, finishedAt: sql`now()` })
         .where(and(eq(attempts.jobId, jobId), eq(attempts.status, 'running')));
-      await endAgreement(db, { jobId }, error ?? `job ${status}`);
+      deps.capacity.freed(await endAgreement(db, { jobId }, error ?? `job ${status}`));
       await db
         .update(jobs)
         .set({ status, error: error ?? null, finishedAt: sql`coalesce(${jobs.finishedAt}, now())` })

@@ -5,6 +5,7 @@ import type { Config } from '../infra/config.js';
 import type { Db } from '../schema/db.js';
 import type { Chain } from '../activities/chain.js';
 import type { EventBus } from './events.js';
+import type { Sweeper } from '../workers/sweeper.js';
 
 export interface ApiDeps {
   db: Db;
@@ -14,4 +15,6 @@ export interface ApiDeps {
   events: EventBus;
   /** The requestor's wallet (balances); absent on nodes that pay no one. */
   chain?: () => Promise<Chain>;
+  /** The market's sweeper on this node (its figures appear in marketHealth). */
+  sweeper?: Pick<Sweeper, 'stats'>;
 }

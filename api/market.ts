@@ -5,7 +5,8 @@ import { glmToWei, quoteWei, weiToGlm } from '../core/payments.js';
 import { InvalidOfferError, validateOffer, type OfferInput } from '../core/offer.js';
 import { parseSize } from '../core/units.js';
 import { providerTaskQueue } from '../infra/config.js';
-import { ACTIVE_AGREEMENT_STATES, NEUTRAL, isOnline, loadMarketOffers, loadReputations, uptimeOf } from '../activities/marketData.js';
+import { OPEN_AGREEMENT_STATES } from '../core/leases.js';
+import { NEUTRAL, isOnline, loadMarketOffers, loadReputations, uptimeOf } from '../activities/marketData.js';
 import { agreements, providers, subtasks, type AgreementState } from '../schema/tables.js';
 import type { ApiDeps } from './deps.js';
 import { ErrorCode, userError } from './errors.js';
@@ -84,7 +85,7 @@ export function marketResolvers(deps: ApiDeps) {
         const [{ n }] = await db
           .select({ n: sql<number>`count(*)::int` })
           .from(agreements)
-          .where(inArray(agreements.state, [...ACTIVE_AGREEMENT_STATES]));
+          .where(inArray(agreements.state, [...OPEN_AGREEMENT_STATES]));
         const [{ total }] = await db.select({ total: sql<number>`count(*)::int` }).from(providers);
         return {
           onlineProviders: online.length,

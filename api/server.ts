@@ -7,6 +7,7 @@ import { createSchema, createYoga } from 'graphql-yoga';
 import { DateTimeResolver, JSONResolver } from 'graphql-scalars';
 import { handleBlobRoute } from './blobRoutes.js';
 import type { ApiDeps } from './deps.js';
+import { healthResolvers } from './health.js';
 import { jobResolvers } from './jobs.js';
 import { marketResolvers } from './market.js';
 import { paymentResolvers } from './payments.js';
@@ -23,7 +24,7 @@ function mergeResolvers(...parts: Record<string, object>[]): Record<string, obje
 export function createApi(deps: ApiDeps) {
   const schema = createSchema({
     typeDefs,
-    resolvers: mergeResolvers({ JSON: JSONResolver, DateTime: DateTimeResolver } as Record<string, object>, jobResolvers(deps), marketResolvers(deps), paymentResolvers(deps)),
+    resolvers: mergeResolvers({ JSON: JSONResolver, DateTime: DateTimeResolver } as Record<string, object>, jobResolvers(deps), marketResolvers(deps), paymentResolvers(deps), healthResolvers(deps)),
   });
   return createYoga({ schema, graphqlEndpoint: '/graphql', landingPage: false, logging: 'warn' });
 }

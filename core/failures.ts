@@ -7,6 +7,10 @@ export enum FailureType {
   NoProviderAvailable = 'NoProviderAvailable',
   NoMatchingOffer = 'NoMatchingOffer',
   NoAgreement = 'NoAgreement',
+  /** A placement for a subtask or job that has already ended: no agreement is made. */
+  SubtaskEnded = 'SubtaskEnded',
+  /** The market ended an agreement while its container ran (its job or subtask had ended). */
+  AgreementEnded = 'AgreementEnded',
   ContainerFailed = 'ContainerFailed',
   ContainerTimedOut = 'ContainerTimedOut',
   ContainerOutOfMemory = 'ContainerOutOfMemory',

@@ -13,6 +13,10 @@ export interface Config {
   /** The address providers use to reach this node's API and blobs. */
   publicApiUrl: string;
   providerLivenessMs: number;
+  /** Between sweeps for agreements that outlived their reason (workers/sweeper.ts). */
+  sweepIntervalMs: number;
+  /** Agreements and jobs younger than this are left to their workflows by the sweeper's look at Temporal. */
+  sweepGraceMs: number;
   /** Who this node's jobs are for, as providers' policies see it. */
   requestorId: string;
   /** Where GLM payments go: an EVM JSON-RPC endpoint (local: Anvil, started by the stack). */
@@ -47,6 +51,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     apiHost,
     publicApiUrl: env.PUBLIC_API_URL ?? `http://${apiHost === '0.0.0.0' ? '127.0.0.1' : apiHost}:${apiPort}`,
     providerLivenessMs: Number(env.PROVIDER_LIVENESS_MS ?? 15_000),
+    sweepIntervalMs: Number(env.SWEEP_INTERVAL_MS ?? 5_000),
+    sweepGraceMs: Number(env.SWEEP_GRACE_MS ?? 30_000),
     requestorId: env.GOLEMFLOW_REQUESTOR_ID ?? 'requestor',
     chain: {
       rpcUrl: env.CHAIN_RPC_URL ?? 'http://127.0.0.1:8545',

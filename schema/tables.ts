@@ -93,6 +93,8 @@ export const subtasks = pgTable(
     error: text('error'),
     /** Why it waits, while it does (e.g. which constraints exclude the offers). */
     note: text('note'),
+    /** Since when it waits (for offers or for a free slot), while it does. */
+    waitingSince: at('waiting_since'),
     /** How its copies voted: result key -> number of copies. */
     votes: jsonb('votes').$type<Record<string, number>>(),
     startedAt: at('started_at'),

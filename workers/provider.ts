@@ -18,6 +18,7 @@ import { NativeConnection, Worker } from '@temporalio/worker';
 import { runBenchmark } from '../activities/benchmark.js';
 import { parseMisbehaviour, type Misbehaviour } from '../activities/misbehaviour.js';
 import { createProviderActivities } from '../activities/provider.js';
+import { ProviderAgreements } from '../activities/providerAgreements.js';
 import { LABEL_PREFIX, removeLabelled } from '../activities/sandbox.js';
 import { BlobClient } from '../blobs/client.js';
 import type { Pricing } from '../core/market.js';
@@ -76,7 +77,7 @@ export interface ProviderNode {
 
 const PUBLISH = /* GraphQL */ `
   mutation Publish($input: OfferInput!) {
-    publishOffer(input: $input) { id taskQueue slots }
+    publishOffer(input: $input) { id taskQueue slots openAgreements }
   }
 `;
 
@@ -149,7 +150,9 @@ export async function startProviderNode(o: ProviderOptions): Promise<ProviderNod
     logger.info({ provider: o.name, ...offer.benchmark }, 'benchmark done');
   }
 
-  const { publishOffer: me } = await gql<{ publishOffer: { id: string; taskQueue: string; slots: number } }>(o.apiUrl, PUBLISH, { input: offer });
+  type Published = { publishOffer: { id: string; taskQueue: string; slots: number; openAgreements: string[] } };
+  const { publishOffer: me } = await gql<Published>(o.apiUrl, PUBLISH, { input: offer });
+  const agreements = new ProviderAgreements();
   const connection = await NativeConnection.connect({ address: o.temporalAddress });
   const worker = await Worker.create({
     connection,
@@ -164,6 +167,7 @@ export async function startProviderNode(o: ProviderOptions): Promise<ProviderNod
       maxMemoryBytes: validateOffer(offer).memoryBytes,
       policy,
       misbehaviour: o.misbehaviour,
+      agreements,
     }),
     // Proposals are answered even while every slot runs a container.
     maxConcurrentActivityTaskExecutions: me.slots + 4,
@@ -171,16 +175,23 @@ export async function startProviderNode(o: ProviderOptions): Promise<ProviderNod
   });
   const running = worker.run();
 
-  // Republish every few seconds: the market counts an offer only while its provider does.
+  // Republish every few seconds: the market counts an offer only while its provider does. The
+  // answer names the agreements the market still holds open for this provider: any other
+  // approval is dropped (and what runs under it killed), so a slot never outlives its job.
   let failures = 0;
   const timer = setInterval(() => {
-    gql(o.apiUrl, PUBLISH, { input: offer }).then(
-      () => {
+    const askedAt = Date.now();
+    gql<Published>(o.apiUrl, PUBLISH, { input: offer }).then(
+      ({ publishOffer }) => {
         if (failures) logger.info({ provider: me.id }, 'API reachable again');
         failures = 0;
+        const dropped = agreements.retain(new Set(publishOffer.openAgreements), askedAt);
+        if (dropped.length) logger.info({ provider: me.id, agreements: dropped }, 'released agreements the market no longer holds open');
       },
       (e) => {
         if (failures++ === 0) logger.warn({ provider: me.id, err: (e as Error).message }, 'publishing the offer failed; will keep trying');
+        const lapsed = agreements.lapse();
+        if (lapsed.length) logger.warn({ provider: me.id, agreements: lapsed }, 'approvals lapsed: no run came for them');
       },
     );
   }, o.checkInIntervalMs ?? 5_000);

@@ -24,6 +24,7 @@ import { BlobStore } from '../blobs/store.js';
 import { loadConfig, type Config } from '../infra/config.js';
 import { logger } from '../infra/logger.js';
 import { openDatabase, type Database } from '../schema/db.js';
+import { startSweeper, type Sweeper } from './sweeper.js';
 import { installTemporalRuntime } from './temporalRuntime.js';
 
 export const workflowsPath = path.join(path.dirname(fileURLToPath(import.meta.url)), '../workflows/index.ts');
@@ -69,6 +70,7 @@ export interface RequestorNode {
   database: Database;
   blobs: BlobStore;
   config: Config;
+  sweeper: Sweeper;
   close(): Promise<void>;
 }
 
@@ -113,17 +115,28 @@ export async function startRequestorNode(config: Config, opts: { workflowBundle?
       worker.shutdown();
       await running;
     });
+    // Ends agreements that outlived their reason, whatever left them open (see sweeper.ts).
+    const sweeper = startSweeper({
+      db: database.db,
+      temporal: client,
+      capacity,
+      addEvent: eventWriter(database.db, onEvent),
+      log: (fields, message) => logger.warn(fields, message),
+      intervalMs: config.sweepIntervalMs,
+      graceMs: config.sweepGraceMs,
+    });
+    closers.push(() => sweeper.stop());
     let apiUrl = config.publicApiUrl;
     if (opts.api !== false) {
       // With API_PORT=0 the real port is known only once listening; links must name it.
       const apiConfig = { ...config };
-      const api = await startApiServer({ db: database.db, blobs, temporal: client, config: apiConfig, events, chain }, config.apiHost, config.apiPort);
+      const api = await startApiServer({ db: database.db, blobs, temporal: client, config: apiConfig, events, chain, sweeper }, config.apiHost, config.apiPort);
       closers.push(() => api.close());
       if (config.apiPort === 0) apiConfig.publicApiUrl = api.url;
       apiUrl = config.apiPort === 0 ? api.url : config.publicApiUrl;
     }
     logger.info({ api: `${apiUrl}/graphql`, database: database.location, taskQueue: config.requestorTaskQueue }, 'requestor node started');
-    return { apiUrl, client, database, blobs, config, close };
+    return { apiUrl, client, database, blobs, config, sweeper, close };
   } catch (e) {
     await close();
     throw e;

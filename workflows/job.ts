@@ -27,6 +27,7 @@ import type { PaymentActivities } from '../activities/payments.js';
 import type { JobPlan } from '../activities/types.js';
 import { FailureType } from '../core/failures.js';
 import { subtaskWorkflow } from './subtask.js';
+import { subtaskWorkflowId } from './ids.js';
 
 /** Bookkeeping on the requestor's own queue: quick, retried until the database answers. */
 const bookkeeping: ActivityOptions = {
@@ -95,9 +96,6 @@ export const cancelSignal = defineSignal<[reason?: string]>('cancel');
 /** Raises a paid job's budget by an amount of GLM; a job paused at its cap goes on. */
 export const raiseBudgetUpdate = defineUpdate<{ budgetWei: string }, [amount: string]>('raiseBudget');
 
-export function subtaskWorkflowId(jobId: string, index: number): string {
-  return `${jobId}/subtask-${index}`;
-}
 
 export async function jobWorkflow(input: JobInput): Promise<JobOutcome> {
   const { jobId } = input;

@@ -66,7 +66,10 @@ export function anvilKey(index: number): `0x${string}` {
   return toHex(mnemonicToAccount(ANVIL_MNEMONIC, { addressIndex: index }).getHdKey().privateKey!);
 }
 
-export async function startMarket(providerNames: string[], opts: { livenessMs?: number; requestorId?: string; pglite?: boolean; replaceAfterMs?: number; chainRpcUrl?: string } = {}): Promise<TestMarket> {
+export async function startMarket(
+  providerNames: string[],
+  opts: { livenessMs?: number; requestorId?: string; pglite?: boolean; replaceAfterMs?: number; chainRpcUrl?: string; sweepGraceMs?: number } = {},
+): Promise<TestMarket> {
   const temporalAddress = inject('temporalAddress');
   // The embedded PGlite database (what the demo uses) has one connection: worth its own test.
   const db = opts.pglite ? { url: undefined, drop: async () => {} } : await freshDatabase();
@@ -81,6 +84,7 @@ export async function startMarket(providerNames: string[], opts: { livenessMs?: 
     requestorTaskQueue: `golemflow.requestor.test-${id}`,
     providerLivenessMs: opts.livenessMs ?? 15_000,
     requestorId: opts.requestorId ?? `requestor-${id}`,
+    sweepGraceMs: opts.sweepGraceMs ?? base.sweepGraceMs,
     // Each market pays from an Anvil account of its own, so files never share a nonce sequence.
     chain: { ...base.chain, rpcUrl: opts.chainRpcUrl ?? inject('chainRpcUrl'), privateKey: anvilKey(1 + (marketCount++ % 19)), replaceAfterMs: opts.replaceAfterMs ?? 30_000 },
   };
