@@ -5,6 +5,7 @@
  *   golemflow submit job.yaml [--watch] [--out D]  validate, upload local inputs, submit; --watch follows it and downloads the result
  *   golemflow status | logs | cancel | report <job>
  *   golemflow providers
+ *   golemflow health                               leaks and stalls in the market (exit 1 when it finds any)
  *   golemflow provider start --name … --cpus … --memory …
  *
  * Exit codes: 0 done, 1 the job failed or was cancelled, 2 bad input (the job file), 3 the API
@@ -38,6 +39,38 @@ class CliError extends Error {
 }
 
 const ENDED = ['SUCCEEDED', 'FAILED', 'CANCELLED'];
+
+const HEALTH = /* GraphQL */ `
+  query {
+    marketHealth {
+      healthy problems slotsOffered slotsInUse
+      providers { providerId online slots inUse jobs }
+      sweeper { sweeps lastSweepAt agreementsEnded jobsEnded }
+    }
+  }
+`;
+
+interface MarketHealthView {
+  healthy: boolean;
+  problems: string[];
+  slotsOffered: number;
+  slotsInUse: number;
+  providers: Array<{ providerId: string; online: boolean; slots: number; inUse: number; jobs: string[] }>;
+  sweeper: { sweeps: number; lastSweepAt: string | null; agreementsEnded: number; jobsEnded: number } | null;
+}
+
+/** The health report as a person reads it: the verdict first, then the load per provider. */
+export function formatHealth(h: MarketHealthView): string[] {
+  const out = [h.healthy ? 'healthy: no stale agreements, no overdue subtasks' : `UNHEALTHY: ${h.problems.length} problem${h.problems.length === 1 ? '' : 's'}`];
+  for (const p of h.problems) out.push(`  - ${p}`);
+  out.push(`slots in use ${h.slotsInUse} of ${h.slotsOffered} offered`);
+  if (h.providers.length) {
+    out.push('provider              online  slots  in use  jobs');
+    for (const p of h.providers) out.push(`${p.providerId.padEnd(20)}  ${(p.online ? 'yes' : 'no').padEnd(6)}  ${String(p.slots).padStart(5)}  ${String(p.inUse).padStart(6)}  ${p.jobs.join(', ') || '–'}`);
+  }
+  if (h.sweeper) out.push(`sweeper: ${h.sweeper.sweeps} sweeps, ended ${h.sweeper.agreementsEnded} agreements and ${h.sweeper.jobsEnded} jobs since the node started`);
+  return out;
+}
 
 async function api<T>(url: string, query: string, variables?: Record<string, unknown>): Promise<T> {
   try {
@@ -265,6 +298,14 @@ export function golemflowProgram(): Command {
     for (const p of providers)
       console.log(`${p.id.padEnd(20)}  ${(p.online ? 'yes' : 'no').padEnd(6)}  ${p.reputation.toFixed(2).padStart(10)}  ${String(p.offer?.pricing.cpuSecond ?? '–').padStart(9)}  ${p.earnings.paid.padStart(9)}`);
   });
+
+  apiOption(program.command('health').description("the market's health: slots in use, agreements that outlived their reason, subtasks waiting past their deadline (exit 1 when it finds a problem)")).action(
+    async (o: { api: string }) => {
+      const { marketHealth: h } = await api<{ marketHealth: MarketHealthView }>(o.api, HEALTH);
+      for (const line of formatHealth(h)) console.log(line);
+      if (!h.healthy) process.exitCode = EXIT.jobFailed;
+    },
+  );
 
   program.command('provider').description('run a provider node').addCommand(providerCommand().name('start').description('start a provider node on this machine'));
   return program;

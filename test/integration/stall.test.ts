@@ -7,6 +7,8 @@ import Docker from 'dockerode';
 import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { agreements } from '../../schema/tables.js';
+import { EXIT } from '../../cli/golemflow.js';
+import { runGolemflow } from '../support/cli.js';
 import { startMarket, submit, waitForJob, type TestMarket } from '../support/harness.js';
 
 const image = 'golemflow/compute:1';
@@ -39,8 +41,9 @@ describe('a market that never stalls', () => {
   let market: TestMarket;
   beforeAll(async () => {
     // One provider with one slot: every placement of the failing job but one waits for it. The
-    // sweeper looks at Temporal after 2 s instead of 30 s, so a test need not wait long.
-    market = await startMarket(['solo'], { sweepGraceMs: 2_000 });
+    // sweeper sweeps only when a test asks (so what it finds is certain) and looks at Temporal
+    // after 2 s instead of 30 s; the chaos trial runs it on its own clock.
+    market = await startMarket(['solo'], { sweepGraceMs: 2_000, sweepIntervalMs: 3_600_000 });
   });
   afterAll(async () => {
     await market?.close();
@@ -78,7 +81,10 @@ describe('a market that never stalls', () => {
     expect(h.slotsInUse).toBe(0);
     expect(h.slotsOffered).toBe(1);
     expect(h.providers).toEqual([{ providerId: market.providers[0].id, online: true, slots: 1, inUse: 0, jobs: [] }]);
-    expect(h.sweeper.sweeps).toBeGreaterThan(0);
+    const cli = await runGolemflow(['health', '--api', market.apiUrl]);
+    expect(cli.code).toBe(EXIT.ok);
+    expect(cli.out).toContain('healthy: no stale agreements, no overdue subtasks');
+    expect(cli.out).toContain('slots in use 0 of 1 offered');
   });
 
   it('a subtask that waits for a slot says so on the job, naming the job that holds it', async () => {
@@ -121,11 +127,12 @@ describe('a market that never stalls', () => {
     expect(before.healthy).toBe(false);
     expect(before.staleAgreements).toEqual([{ reason: 'its job had ended (succeeded)', agreement: { id, state: 'PROPOSED', providerId } }]);
     expect(before.problems[0]).toContain(`agreement ${id} (proposed, provider ${providerId}) is still open although its job had ended (succeeded)`);
-    // Within one sweep (5 s), and the provider learns it at its next check-in.
-    const [row] = await vi.waitUntil(async () => {
-      const r = await db.select().from(agreements).where(eq(agreements.id, id));
-      return r[0].state !== 'proposed' && r;
-    }, { timeout: 10_000, interval: 250 });
+    const cli = await runGolemflow(['health', '--api', market.apiUrl]);
+    expect(cli.code).toBe(EXIT.jobFailed);
+    expect(cli.out).toContain(`UNHEALTHY: 1 problem\n  - agreement ${id} (proposed, provider ${providerId}) is still open although its job had ended (succeeded)`);
+    // One sweep ends it.
+    expect(await market.node.sweeper.sweep()).toEqual({ agreementsEnded: 1, jobsEnded: 0 });
+    const [row] = await db.select().from(agreements).where(eq(agreements.id, id));
     expect(row).toMatchObject({ state: 'expired', endedBy: 'sweeper', endReason: 'swept: its job had ended (succeeded)' });
     expect((await market.gql(HEALTH)).marketHealth.healthy).toBe(true);
   });
@@ -137,7 +144,9 @@ describe('a market that never stalls', () => {
     await vi.waitUntil(async () => (await docker.listContainers({ filters: { label: [`dev.golemflow.job=${id}`] } })).length === 1, { timeout: 30_000, interval: 200 });
     // As an operator would from the Temporal UI: terminate the job's workflow, not cancel it.
     await market.node.client.workflow.getHandle(id).terminate('terminated by an operator');
-    const job = await waitForJob(market, id, 60_000);
+    // The sweeper's next look at Temporal ends the job its workflow can no longer end.
+    await vi.waitUntil(async () => (await market.node.sweeper.sweep({ temporal: true })).jobsEnded === 1, { timeout: 20_000, interval: 500 });
+    const job = await waitForJob(market, id, 10_000);
     expect(job.status).toBe('FAILED');
     expect(job.error).toBe('its workflow was terminated outside Golemflow (ended by the sweeper)');
     expect((await market.gql(OPEN, { jobId: id })).agreements).toEqual([]);
@@ -145,5 +154,6 @@ describe('a market that never stalls', () => {
     const next = await submit(market, { image, command: ['echo', 'free again'], split: one, redundancy: 1 });
     expect((await waitForJob(market, next, 60_000)).status).toBe('SUCCEEDED');
     expect((await market.gql(HEALTH)).marketHealth.problems).toEqual([]);
+    expect((await market.gql(HEALTH)).marketHealth.sweeper).toMatchObject({ jobsEnded: 1, lastError: null });
   });
 });

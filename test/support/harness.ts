@@ -68,7 +68,7 @@ export function anvilKey(index: number): `0x${string}` {
 
 export async function startMarket(
   providerNames: string[],
-  opts: { livenessMs?: number; requestorId?: string; pglite?: boolean; replaceAfterMs?: number; chainRpcUrl?: string; sweepGraceMs?: number } = {},
+  opts: { livenessMs?: number; requestorId?: string; pglite?: boolean; replaceAfterMs?: number; chainRpcUrl?: string; sweepGraceMs?: number; sweepIntervalMs?: number } = {},
 ): Promise<TestMarket> {
   const temporalAddress = inject('temporalAddress');
   // The embedded PGlite database (what the demo uses) has one connection: worth its own test.
@@ -85,6 +85,7 @@ export async function startMarket(
     providerLivenessMs: opts.livenessMs ?? 15_000,
     requestorId: opts.requestorId ?? `requestor-${id}`,
     sweepGraceMs: opts.sweepGraceMs ?? base.sweepGraceMs,
+    sweepIntervalMs: opts.sweepIntervalMs ?? base.sweepIntervalMs,
     // Each market pays from an Anvil account of its own, so files never share a nonce sequence.
     chain: { ...base.chain, rpcUrl: opts.chainRpcUrl ?? inject('chainRpcUrl'), privateKey: anvilKey(1 + (marketCount++ % 19)), replaceAfterMs: opts.replaceAfterMs ?? 30_000 },
   };
