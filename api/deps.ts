@@ -18,3 +18,8 @@ export interface ApiDeps {
   /** The market's sweeper on this node (its figures appear in marketHealth). */
   sweeper?: Pick<Sweeper, 'stats'>;
 }
+
+/** What every resolver is given about the call: who is asking (api/auth.ts). */
+export interface RequestContext {
+  requestorId: string;
+}

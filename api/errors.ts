@@ -13,6 +13,7 @@ export const ErrorCode = {
   Unavailable: 'UNAVAILABLE',
   NoMatchingOffer: 'NO_MATCHING_OFFER',
   BudgetTooLow: 'BUDGET_TOO_LOW',
+  Unauthenticated: 'UNAUTHENTICATED',
 } as const;
 
 export function userError(code: (typeof ErrorCode)[keyof typeof ErrorCode], message: string, extra: Record<string, unknown> = {}): GraphQLError {

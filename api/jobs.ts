@@ -9,7 +9,7 @@ import { workflowUiUrl } from '../infra/config.js';
 import { attempts, jobEvents, jobs, subtasks, type JobStatus, type OutputFile, type SubtaskStatus } from '../schema/tables.js';
 import type { JobProgress, jobWorkflow } from '../workflows/job.js';
 import { demandFromSpec } from '../core/demand.js';
-import type { ApiDeps } from './deps.js';
+import type { ApiDeps, RequestContext } from './deps.js';
 import { checkBudget, checkDemandSatisfiable, providerById } from './market.js';
 import { ErrorCode, invalidSpec, userError } from './errors.js';
 import { checkSpecBlobs } from './specBlobs.js';
@@ -84,10 +84,10 @@ export function jobResolvers(deps: ApiDeps) {
       jobSpecSchema: () => jobSpecJsonSchema,
     },
     Mutation: {
-      submitJob: async (_: unknown, args: { spec?: unknown; specText?: string }) => {
+      submitJob: async (_: unknown, args: { spec?: unknown; specText?: string }, ctx: RequestContext) => {
         const spec = parseSubmittedSpec(args);
         await checkSpecBlobs(deps, spec);
-        const requestorId = deps.config.requestorId;
+        const requestorId = ctx.requestorId;
         const demand = demandFromSpec(spec, requestorId);
         await checkDemandSatisfiable(deps, demand);
         if (spec.budget) await checkBudget(deps, demand, spec.budget.amount, countSubtasks(spec), spec.redundancy);

@@ -9,7 +9,7 @@ import { demandFromSpec } from '../core/demand.js';
 import { weiToGlm } from '../core/payments.js';
 import { countSubtasks } from '../core/split.js';
 import { allocations, chainTxs, invoices, jobs } from '../schema/tables.js';
-import type { ApiDeps } from './deps.js';
+import type { ApiDeps, RequestContext } from './deps.js';
 import { ErrorCode, userError } from './errors.js';
 import { parseSubmittedSpec } from './jobs.js';
 import { quoteJob } from './market.js';
@@ -36,9 +36,9 @@ export function paymentResolvers(deps: ApiDeps) {
           throw userError(ErrorCode.BadInput, `status: ${JSON.stringify(args.status)} is not one of ACCEPTED, REJECTED, PAID`);
         return db.select().from(invoices).where(invoicesWhere(args)).orderBy(invoices.jobId, invoices.subtaskIndex);
       },
-      quoteJob: async (_: unknown, args: { spec?: unknown; specText?: string }) => {
+      quoteJob: async (_: unknown, args: { spec?: unknown; specText?: string }, ctx: RequestContext) => {
         const spec = parseSubmittedSpec(args);
-        const q = await quoteJob(deps, demandFromSpec(spec, deps.config.requestorId), countSubtasks(spec), spec.redundancy);
+        const q = await quoteJob(deps, demandFromSpec(spec, ctx.requestorId), countSubtasks(spec), spec.redundancy);
         return { amount: q.glm, amountWei: q.wei, perRun: q.perRun, runs: q.runs, offersPriced: q.offersPriced, basis: q.basis };
       },
       requestorBalance: async () => {

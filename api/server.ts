@@ -6,7 +6,8 @@ import { fileURLToPath } from 'node:url';
 import { createSchema, createYoga } from 'graphql-yoga';
 import { DateTimeResolver, JSONResolver } from 'graphql-scalars';
 import { handleBlobRoute } from './blobRoutes.js';
-import type { ApiDeps } from './deps.js';
+import type { ApiDeps, RequestContext } from './deps.js';
+import { identify } from './auth.js';
 import { healthResolvers } from './health.js';
 import { jobResolvers } from './jobs.js';
 import { marketResolvers } from './market.js';
@@ -22,11 +23,17 @@ function mergeResolvers(...parts: Record<string, object>[]): Record<string, obje
 
 /** The yoga instance; `yoga.fetch` serves tests in-process. */
 export function createApi(deps: ApiDeps) {
-  const schema = createSchema({
+  const schema = createSchema<RequestContext>({
     typeDefs,
     resolvers: mergeResolvers({ JSON: JSONResolver, DateTime: DateTimeResolver } as Record<string, object>, jobResolvers(deps), marketResolvers(deps), paymentResolvers(deps), healthResolvers(deps)),
   });
-  return createYoga({ schema, graphqlEndpoint: '/graphql', landingPage: false, logging: 'warn' });
+  return createYoga<object, RequestContext>({
+    schema,
+    graphqlEndpoint: '/graphql',
+    landingPage: false,
+    logging: 'warn',
+    context: async ({ request }) => ({ requestorId: await identify(deps.db, request.headers.get('authorization'), deps.config.requestorId) }),
+  });
 }
 
 /** Listens on host:port with GraphQL and the blob routes. */

@@ -9,13 +9,17 @@ export class GraphQLRequestError extends Error {
   }
 }
 
-/** Posts a query to `<apiUrl>/graphql`; throws GraphQLRequestError carrying the API's errors. */
-export async function gql<T = Record<string, unknown>>(apiUrl: string, query: string, variables: Record<string, unknown> = {}): Promise<T> {
+/** Posts a query to `<apiUrl>/graphql` (as the requestor an API key names, if given); throws GraphQLRequestError carrying the API's errors. */
+export async function gql<T = Record<string, unknown>>(apiUrl: string, query: string, variables: Record<string, unknown> = {}, opts: { apiKey?: string } = {}): Promise<T> {
   let res: Response;
   try {
     res = await fetch(new URL('/graphql', apiUrl), {
       method: 'POST',
-      headers: { 'content-type': 'application/json', accept: 'application/graphql-response+json, application/json' },
+      headers: {
+        'content-type': 'application/json',
+        accept: 'application/graphql-response+json, application/json',
+        ...(opts.apiKey ? { authorization: `Bearer ${opts.apiKey}` } : {}),
+      },
       body: JSON.stringify({ query, variables }),
     });
   } catch (e) {

@@ -222,7 +222,20 @@ export const jobEvents = pgTable(
   (t) => [uniqueIndex('job_events_key_idx').on(t.jobId, t.key), index('job_events_job_idx').on(t.jobId, t.seq)],
 );
 
-export const tables = { jobs, subtasks, attempts, providers, agreements, blobs, jobEvents };
+/**
+ * Requestors' API keys: `gf_<id>.<secret>`, of which only the secret's sha256 is kept. A key
+ * names the requestor its jobs belong to.
+ */
+export const apiKeys = pgTable('api_keys', {
+  id: text('id').primaryKey(),
+  requestorId: text('requestor_id').notNull(),
+  secretHash: text('secret_hash').notNull(),
+  label: text('label'),
+  createdAt: at('created_at').notNull().defaultNow(),
+  revokedAt: at('revoked_at'),
+});
+
+export const tables = { jobs, subtasks, attempts, providers, agreements, blobs, jobEvents, apiKeys };
 
 /** Contracts the project deployed on a chain (the local one), found again after a restart. */
 export const deployments = pgTable(
