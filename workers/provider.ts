@@ -15,6 +15,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import Docker from 'dockerode';
 import { parse as parseYaml } from 'yaml';
 import { NativeConnection, Worker } from '@temporalio/worker';
+import pRetry from 'p-retry';
 import { runBenchmark } from '../activities/benchmark.js';
 import { parseMisbehaviour, type Misbehaviour } from '../activities/misbehaviour.js';
 import { createProviderActivities } from '../activities/provider.js';
@@ -65,6 +66,8 @@ export interface ProviderOptions {
   checkInIntervalMs?: number;
   /** Test mode only: misbehave on purpose (wrong output, hang, exit half-way). */
   misbehaviour?: Misbehaviour;
+  /** How long to wait at start for the requestor's API and Temporal to answer (default: for ever). */
+  startupWaitMs?: number;
 }
 
 export interface ProviderNode {
@@ -151,9 +154,11 @@ export async function startProviderNode(o: ProviderOptions): Promise<ProviderNod
   }
 
   type Published = { publishOffer: { id: string; taskQueue: string; slots: number; openAgreements: string[] } };
-  const { publishOffer: me } = await gql<Published>(o.apiUrl, PUBLISH, { input: offer });
+  // A provider may start before the requestor node or Temporal, or while either restarts: it
+  // waits for them, saying so, instead of exiting. A refused offer is final at once.
+  const { publishOffer: me } = await untilReachable(`the requestor node's API at ${o.apiUrl}`, () => gql<Published>(o.apiUrl, PUBLISH, { input: offer }), o.startupWaitMs);
   const agreements = new ProviderAgreements();
-  const connection = await NativeConnection.connect({ address: o.temporalAddress });
+  const connection = await untilReachable(`Temporal at ${o.temporalAddress}`, () => NativeConnection.connect({ address: o.temporalAddress }), o.startupWaitMs);
   const worker = await Worker.create({
     connection,
     namespace: o.namespace ?? 'default',
@@ -207,12 +212,28 @@ export async function startProviderNode(o: ProviderOptions): Promise<ProviderNod
     close: async ({ withdraw = true } = {}) => {
       clearInterval(timer);
       if (withdraw) await gql(o.apiUrl, `mutation($id: ID!) { withdrawOffer(providerId: $id) { id } }`, { id: me.id }).catch(() => undefined);
-      worker.shutdown();
+      // The worker stops on SIGINT/SIGTERM by itself; shut it down only if it still runs.
+      if (worker.getState() === 'RUNNING') worker.shutdown();
       await running;
       await connection.close();
     },
   };
 }
+
+/** Retries `call` while what it reaches does not answer (a connection error), for up to `waitMs`. */
+async function untilReachable<T>(what: string, call: () => Promise<T>, waitMs = Infinity): Promise<T> {
+  const started = Date.now();
+  return pRetry(call, {
+    retries: Infinity,
+    minTimeout: 500,
+    maxTimeout: 5_000,
+    shouldRetry: ({ error }) => UNREACHABLE.test(error.message) && Date.now() - started < waitMs,
+    onFailedAttempt: ({ error, attemptNumber }) => {
+      if (attemptNumber === 1 || attemptNumber % 10 === 0) logger.warn({ err: error.message }, `waiting for ${what}`);
+    },
+  });
+}
+const UNREACHABLE = /cannot reach|ECONNREFUSED|ECONNRESET|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|connect error|Connection refused|transport/i;
 
 function positive(label: string) {
   return (v: string) => {

@@ -112,7 +112,8 @@ export async function startRequestorNode(config: Config, opts: { workflowBundle?
     });
     const running = worker.run();
     closers.push(async () => {
-      worker.shutdown();
+      // The worker stops on SIGINT/SIGTERM by itself; shut it down only if it still runs.
+      if (worker.getState() === 'RUNNING') worker.shutdown();
       await running;
     });
     // Ends agreements that outlived their reason, whatever left them open (see sweeper.ts).
