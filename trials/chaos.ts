@@ -9,7 +9,12 @@
  */
 import { Command } from 'commander';
 import { INVARIANTS, runChaosTrial, startChaosStack, type Invariant } from '../test/support/chaosTrial.js';
-import { benchStack } from '../bench/setup.js';
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { ensureAnvil } from '../infra/anvil.js';
+import { ensureDocker } from '../infra/docker.js';
+import { ensureAllRuntimes } from '../runtimes/build.js';
 
 const o = new Command('trial:chaos')
   .option('--trials <n>', 'trials', Number, 100)
@@ -24,7 +29,10 @@ const log = (m: string) => console.log(`· ${m}`);
 
 async function main() {
   // The shared parts (Docker, the runtime images, Anvil); the chaos stack starts its own Temporal.
-  const { temporal, anvil } = await benchStack('chaos-trials', { temporalPort: o.port + 100, anvilPort: o.anvilPort, log });
+  const work = await fs.mkdtemp(path.join(os.tmpdir(), 'golemflow-chaos-trials-'));
+  const docker = await ensureDocker(path.join(work, 'dockerd.log'), log);
+  await ensureAllRuntimes(docker, { workDir: path.join(work, 'runtimes'), log });
+  const anvil = await ensureAnvil({ port: o.anvilPort, logFile: path.join(work, 'anvil.log'), log });
   const stack = await startChaosStack({ adminDatabaseUrl: o.database, chainRpcUrl: anvil.rpcUrl, accountIndex: 18, temporalPort: o.port, log });
   const held = Object.fromEntries(INVARIANTS.map((i) => [i, 0])) as Record<Invariant, number>;
   let worstRecover = 0;
@@ -49,7 +57,6 @@ async function main() {
     }
   } finally {
     await stack.close();
-    if (temporal.pid) process.kill(temporal.pid, 'SIGTERM');
     if (anvil.pid) process.kill(anvil.pid, 'SIGTERM');
   }
   console.log(`\n${trials} trials in ${((Date.now() - started) / 1000).toFixed(0)} s, ${faults} faults (SIGKILL and restart), ${selfExits} processes exited by themselves`);
