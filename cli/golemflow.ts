@@ -74,7 +74,8 @@ export function formatHealth(h: MarketHealthView): string[] {
 
 async function api<T>(url: string, query: string, variables?: Record<string, unknown>): Promise<T> {
   try {
-    return await gql<T>(url, query, variables);
+    // GOLEMFLOW_API_KEY names the requestor the calls are made as (npm run keys -- create NAME).
+    return await gql<T>(url, query, variables, { apiKey: process.env.GOLEMFLOW_API_KEY || undefined });
   } catch (e) {
     if (e instanceof GraphQLRequestError) throw new CliError(e.message, EXIT.api);
     throw new CliError(`cannot reach the Golemflow API at ${url}: ${(e as Error).message} (start it with: golemflow dev)`, EXIT.api);
