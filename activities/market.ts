@@ -9,7 +9,8 @@ import { and, count, eq, inArray, sql } from 'drizzle-orm';
 import { demandFromSpec } from '../core/demand.js';
 import { FailureType } from '../core/failures.js';
 import { bestWithCapacity, describeCounts, filterOffers, scoreOffers, topOffers, type Demand, type Pricing } from '../core/market.js';
-import type { Decision, Proposal } from '../core/policy.js';
+import { decisionTerms, type Proposal, type SignedDecision } from '../core/policy.js';
+import { answerMessage, sameAddress, signerOf } from '../core/identity.js';
 import type { Db } from '../schema/db.js';
 import { agreements, attempts, jobs, providers, subtasks, type MatchExplanation } from '../schema/tables.js';
 import type { CapacitySignal } from './capacity.js';
@@ -51,6 +52,15 @@ export function createMarketActivities(deps: MarketDeps) {
   async function trackOf(providerId: string): Promise<{ accepted: number; reputation: number }> {
     const r = (await reputations()).get(providerId) ?? NEUTRAL;
     return { accepted: r.history.accepted, reputation: r.reputation };
+  }
+
+  /** Why a provider's signed message does not count (null when its bound key signed it). */
+  async function unsignedBy(providerId: string, kind: 'Answer', message: Record<string, unknown>, signature: string | undefined): Promise<string | null> {
+    const [p] = await db.select({ identity: providers.identity }).from(providers).where(eq(providers.id, providerId));
+    if (!p?.identity) return `provider ${providerId} has no key bound to it`;
+    const signer = await signerOf(kind, message, signature);
+    if (!signer) return `it carries no valid signature`;
+    return sameAddress(signer, p.identity) ? null : `it is signed by ${signer}, not by ${providerId}'s key ${p.identity}`;
   }
 
   async function loadDemand(jobId: string): Promise<Demand> {
@@ -211,7 +221,7 @@ export function createMarketActivities(deps: MarketDeps) {
      * Records the provider's answer. An accepted proposal (or a counter-proposal within the
      * demand's highest prices) becomes an approved agreement and the attempt starts under it.
      */
-    async decideAgreement({ agreementId, copy = 0, decision }: { agreementId: string; copy?: number; decision: Decision | { decision: 'expired'; reason: string } }): Promise<{ approved: boolean; reason: string | null }> {
+    async decideAgreement({ agreementId, copy = 0, decision: given }: { agreementId: string; copy?: number; decision: SignedDecision | { decision: 'expired'; reason: string } }): Promise<{ approved: boolean; reason: string | null }> {
       const [a] = await db.select().from(agreements).where(eq(agreements.id, agreementId));
       if (!a) throw ApplicationFailure.nonRetryable(`agreement ${agreementId} does not exist`, 'AgreementNotFound');
       const attemptRow = { jobId: a.jobId, subtaskIndex: a.subtaskIndex, number: a.attempt, copy, providerId: a.providerId, agreementId, status: 'running' as const };
@@ -222,6 +232,16 @@ export function createMarketActivities(deps: MarketDeps) {
         const approved = a.state === 'approved' || (a.decisionReason?.startsWith('approved') ?? false);
         if (approved) await db.insert(attempts).values(attemptRow).onConflictDoNothing();
         return { approved, reason: a.decisionReason };
+      }
+      // An answer counts only when signed by the key the provider's id is bound to: whoever else
+      // polled its queue (a rogue worker) answered nothing.
+      let decision = given;
+      if (decision.decision !== 'expired') {
+        const refused = await unsignedBy(a.providerId, 'Answer', answerMessage(agreementId, decision.decision, decisionTerms(decision)), decision.signature);
+        if (refused) {
+          decision = { decision: 'reject', reason: `intrusion: ${refused}` };
+          await deps.addEvent(a.jobId, `intrusion/${agreementId}`, 'intrusion', { subtaskIndex: a.subtaskIndex, providerId: a.providerId, message: `the answer to ${agreementId} was refused: ${refused}` });
+        }
       }
       let state: 'approved' | 'rejected' | 'expired';
       let reason: string;

@@ -1,7 +1,7 @@
 /**
  * A provider that misbehaves on purpose, for tests and trials only: it returns wrong output
- * (always, or with a probability), hangs (stops heartbeating and never answers), or exits
- * half-way. Turned on only by the provider's `--test-misbehave` flag, which logs loudly.
+ * (always, or with a probability), hangs (stops heartbeating and never answers), exits
+ * half-way, or claims far more CPU and wall time than its runs took (inflated-usage). Turned on only by the provider's `--test-misbehave` flag, which logs loudly.
  */
 import { PNG } from 'pngjs';
 import { seededRandom } from '../core/random.js';
@@ -11,8 +11,8 @@ import { seededRandom } from '../core/random.js';
  * little (a few pixels off by a few levels), which exact comparison rejects and an image
  * tolerance accepts.
  */
-export type MisbehaviourMode = 'wrong-output' | 'noisy-output' | 'hang' | 'exit-midway';
-const MODES: MisbehaviourMode[] = ['wrong-output', 'noisy-output', 'hang', 'exit-midway'];
+export type MisbehaviourMode = 'wrong-output' | 'noisy-output' | 'hang' | 'exit-midway' | 'inflated-usage';
+const MODES: MisbehaviourMode[] = ['wrong-output', 'noisy-output', 'hang', 'exit-midway', 'inflated-usage'];
 
 export interface Misbehaviour {
   mode: MisbehaviourMode;
@@ -24,7 +24,7 @@ export interface Misbehaviour {
 /** Parses `wrong-output`, `wrong-output:0.3`, `hang`, `exit-midway`. */
 export function parseMisbehaviour(text: string, seed = 1): Misbehaviour {
   const [mode, p] = text.split(':');
-  if (!(MODES as string[]).includes(mode)) throw new Error(`--test-misbehave: ${JSON.stringify(mode)} is not one of wrong-output[:probability], noisy-output[:probability], hang, exit-midway`);
+  if (!(MODES as string[]).includes(mode)) throw new Error(`--test-misbehave: ${JSON.stringify(mode)} is not one of wrong-output[:probability], noisy-output[:probability], hang, exit-midway, inflated-usage`);
   const probability = p === undefined ? 1 : Number(p);
   if (!(probability > 0 && probability <= 1)) throw new Error(`--test-misbehave: probability ${JSON.stringify(p)} must be above 0 and at most 1`);
   return { mode: mode as MisbehaviourMode, probability, seed };

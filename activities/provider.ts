@@ -9,7 +9,9 @@ import { CancelledFailure } from '@temporalio/common';
 import type Docker from 'dockerode';
 import { FailureType } from '../core/failures.js';
 import { formatSize } from '../core/units.js';
-import { reviewProposal, type Decision, type Proposal, type ProviderPolicy } from '../core/policy.js';
+import { decisionTerms, reviewProposal, type Proposal, type ProviderPolicy, type SignedDecision } from '../core/policy.js';
+import { answerMessage, resultMessage, signIdentity } from '../core/identity.js';
+import type { LocalAccount } from 'viem';
 import { refOfFile, type BlobClient } from '../blobs/client.js';
 import type { OutputFile } from '../schema/tables.js';
 import { createImageLoader, ImageArchiveError } from './imageLoader.js';
@@ -33,6 +35,8 @@ export interface ProviderDeps {
   misbehaviour?: Misbehaviour;
   /** The agreements this provider approved (the node keeps them in step with the market at each check-in). */
   agreements?: ProviderAgreements;
+  /** The provider's key: it signs every answer and result (the market counts nothing unsigned). */
+  identity: LocalAccount;
 }
 
 const TAIL_BYTES = 4096;
@@ -77,15 +81,13 @@ export function createProviderActivities(deps: ProviderDeps) {
   const misbehaveNow = deps.misbehaviour ? misbehaviourDecider(deps.misbehaviour) : () => false;
   const loadImage = createImageLoader(deps.docker, deps.blobs, deps.workRoot);
   return {
-    /** Answers a proposal from the provider's policy: accept, reject with a reason, or counter. */
-    async reviewProposal(proposal: Proposal): Promise<Decision> {
-      if (approved.has(proposal.agreementId)) return { decision: 'accept' };
-      const decision = reviewProposal(deps.policy, proposal, approved.size);
+    /** Answers a proposal from the provider's policy: accept, reject with a reason, or counter; signed. */
+    async reviewProposal(proposal: Proposal): Promise<SignedDecision> {
+      const decision = approved.has(proposal.agreementId) ? ({ decision: 'accept' } as const) : reviewProposal(deps.policy, proposal, approved.size);
       if (decision.decision !== 'reject') approved.approve(proposal.agreementId);
       log.info('proposal reviewed', { agreementId: proposal.agreementId, requestorId: proposal.requestorId, decision: decision.decision, reason: 'reason' in decision ? decision.reason : undefined });
-      return decision;
+      return { ...decision, signature: await signIdentity(deps.identity, 'Answer', answerMessage(proposal.agreementId, decision.decision, decisionTerms(decision))) };
     },
-
 
     /** Runs one attempt of a subtask in the sandbox and uploads what it produced. */
     async runSubtask(req: RunRequest): Promise<RunResult> {
@@ -95,7 +97,8 @@ export function createProviderActivities(deps: ProviderDeps) {
       const ended = approved.start(req.agreementId);
       log.info('run started', { agreementId: req.agreementId, jobId: req.jobId, subtaskIndex: req.index, attempt: req.attempt, image: req.image });
       try {
-        const result = await run(req, ctx, ended);
+        const unsigned = await run(req, ctx, ended);
+        const result: RunResult = { ...unsigned, signature: await signIdentity(deps.identity, 'Result', resultMessage(req.agreementId, unsigned)) };
         log.info('run finished', { agreementId: req.agreementId, jobId: req.jobId, subtaskIndex: req.index, status: result.status, failureType: result.failureType, wallSeconds: result.wallSeconds });
         return result;
       } finally {
@@ -184,6 +187,10 @@ export function createProviderActivities(deps: ProviderDeps) {
       const stdoutTail = await tail(res.stdoutFile);
       const stderrTail = await tail(res.stderrFile);
       const base = { exitCode: res.exitCode, stdoutTail, stderrTail, cpuSeconds: res.cpuSeconds, wallSeconds: res.wallSeconds };
+      if (misbehave === 'inflated-usage') {
+        log.warn('misbehaving on purpose: claiming 900 s of CPU and wall time', { agreementId: req.agreementId });
+        Object.assign(base, { cpuSeconds: 900, wallSeconds: 900 });
+      }
       if (res.timedOut)
         return { ...failed(FailureType.ContainerTimedOut, `passed its timeout of ${req.timeoutSeconds} s and was killed`), ...base, exitCode: null };
       if (res.oomKilled) return { ...failed(FailureType.ContainerOutOfMemory, `ran out of memory (limit ${formatSize(memoryBytes)})`), ...base };

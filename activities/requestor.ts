@@ -25,6 +25,7 @@ import { runInSandbox } from './sandbox.js';
 /** The runtime image that encodes videos (runtimes/media). */
 export const MEDIA_IMAGE = 'golemflow/media:1';
 import { costWei, glmToWei, paymentIdOf } from '../core/payments.js';
+import { resultMessage, sameAddress, signerOf } from '../core/identity.js';
 import type { CapacitySignal } from './capacity.js';
 import { endAgreement, eventWriter } from './events.js';
 import type { AttemptOutcome, JobPlan, RunRequest, SubtaskRef } from './types.js';
@@ -106,6 +107,25 @@ export function createRequestorActivities(deps: RequestorDeps) {
       if (ok) total += amount;
     }
     return String(total);
+  }
+
+  /**
+   * A provider's usage claim, bounded by what the requestor saw: no more wall seconds than the
+   * run took as the workflow observed it (and than the agreement's longest duration), no more CPU
+   * seconds than wall seconds x the cpus the spec gave it.
+   */
+  async function boundUsage(jobId: string, agreementId: string, r: { cpuSeconds: number; wallSeconds: number }, observedSeconds: number | undefined) {
+    const { spec } = await loadSpec(jobId);
+    const [a] = await db.select({ maxDurationSeconds: agreements.maxDurationSeconds }).from(agreements).where(eq(agreements.id, agreementId));
+    const wallCap = Math.min(observedSeconds ?? Infinity, a?.maxDurationSeconds ?? Infinity);
+    const clean = (x: number) => (Number.isFinite(x) && x > 0 ? x : 0);
+    const wallSeconds = Math.min(clean(r.wallSeconds), wallCap);
+    const cpuSeconds = Math.min(clean(r.cpuSeconds), wallSeconds * spec.resources.cpus);
+    const note =
+      wallSeconds < r.wallSeconds || cpuSeconds < r.cpuSeconds
+        ? `usage claimed ${r.cpuSeconds} cpu s and ${r.wallSeconds} wall s, bounded to ${cpuSeconds.toFixed(3)} and ${wallSeconds.toFixed(3)} (the run took ${observedSeconds?.toFixed(3) ?? '?'} s as the requestor saw it, ${spec.resources.cpus} cpus)`
+        : null;
+    return { wallSeconds, cpuSeconds, note };
   }
 
   /** Each subtask's output files, in subtask order: what a video or archive merge works from. */
@@ -289,11 +309,32 @@ export function createRequestorActivities(deps: RequestorDeps) {
       };
     },
 
-    /** Stores how an attempt ended and, when it succeeded, the subtask's result. */
-    async finishAttempt(o: AttemptOutcome): Promise<void> {
-      const r = o.result;
-      const full = 'exitCode' in r ? r : undefined;
+    /**
+     * Stores how an attempt ended and, when it succeeded, the subtask's result. A provider's
+     * report counts only when signed by the key its id is bound to; one that is not is refused
+     * (an intrusion: the attempt fails, nothing is paid, no provider is blamed). Reported usage
+     * is bounded by what the requestor saw: wall seconds by the run's own span as the workflow
+     * observed it and the agreement's longest duration, CPU seconds by wall seconds x the cpus.
+     */
+    async finishAttempt(o: AttemptOutcome): Promise<{ refused: string | null }> {
+      let r = o.result;
       const where = and(eq(attempts.jobId, o.jobId), eq(attempts.subtaskIndex, o.index), eq(attempts.number, o.attempt));
+      let refused: string | null = null;
+      if ('exitCode' in r) {
+        const [row] = await db.select({ agreementId: attempts.agreementId }).from(attempts).where(where);
+        const [p] = await db.select({ identity: providers.identity }).from(providers).where(eq(providers.id, o.providerId));
+        const signer = row?.agreementId ? await signerOf('Result', resultMessage(row.agreementId, r), r.signature) : null;
+        if (!p?.identity || !sameAddress(signer, p.identity)) {
+          refused = `intrusion: the result of attempt ${o.attempt} is not signed by provider ${o.providerId}'s key${signer ? ` (signed by ${signer})` : ''}; it was refused`;
+          await addEvent(o.jobId, `intrusion/${o.index}/${o.attempt}`, 'intrusion', { subtaskIndex: o.index, providerId: o.providerId, message: refused });
+          r = { status: 'failed', failureType: FailureType.Intrusion, reason: refused };
+        } else {
+          const bounded = await boundUsage(o.jobId, row!.agreementId!, r, o.observedSeconds);
+          if (bounded.note) await addEvent(o.jobId, `usage/${o.index}/${o.attempt}`, 'usageBounded', { subtaskIndex: o.index, providerId: o.providerId, message: `attempt ${o.attempt}: ${bounded.note}` });
+          r = { ...r, cpuSeconds: bounded.cpuSeconds, wallSeconds: bounded.wallSeconds };
+        }
+      }
+      const full = 'exitCode' in r ? r : undefined;
       await db
         .update(attempts)
         .set({
@@ -330,6 +371,7 @@ export function createRequestorActivities(deps: RequestorDeps) {
           message: `attempt ${o.attempt}: ${r.reason}`,
         });
       }
+      return { refused };
     },
 
     /**

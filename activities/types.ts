@@ -59,6 +59,8 @@ export interface RunResult {
   outputs: OutputFile[];
   cpuSeconds: number;
   wallSeconds: number;
+  /** The provider's signature over all of the above (core/identity.ts resultMessage): without it nothing counts. */
+  signature?: string;
 }
 
 export interface AttemptOutcome extends SubtaskRef {
@@ -68,6 +70,8 @@ export interface AttemptOutcome extends SubtaskRef {
   role?: 'copy' | 'cropCheck';
   /** The comparison key of a result (null when the attempt gave none). */
   resultKey?: string | null;
+  /** How long the run took as the workflow saw it (scheduled to answered): the bound on the wall seconds it claims. */
+  observedSeconds?: number;
   /** The provider's report, or why there is none (it died, timed out, was cancelled). */
   result: RunResult | { status: 'failed' | 'cancelled'; failureType?: string; reason: string };
 }

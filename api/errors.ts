@@ -14,6 +14,7 @@ export const ErrorCode = {
   NoMatchingOffer: 'NO_MATCHING_OFFER',
   BudgetTooLow: 'BUDGET_TOO_LOW',
   Unauthenticated: 'UNAUTHENTICATED',
+  Forbidden: 'FORBIDDEN',
 } as const;
 
 export function userError(code: (typeof ErrorCode)[keyof typeof ErrorCode], message: string, extra: Record<string, unknown> = {}): GraphQLError {

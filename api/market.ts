@@ -4,6 +4,7 @@ import { decisiveConstraint, describeCounts, expectedCost, filterOffers, type De
 import { glmToWei, quoteWei, weiToGlm } from '../core/payments.js';
 import { InvalidOfferError, validateOffer, type OfferInput } from '../core/offer.js';
 import { parseSize } from '../core/units.js';
+import { offerMessage, sameAddress, SIGNED_AT_SKEW_MS, signerOf, withdrawalMessage } from '../core/identity.js';
 import { providerTaskQueue } from '../infra/config.js';
 import { OPEN_AGREEMENT_STATES } from '../core/leases.js';
 import { NEUTRAL, isOnline, loadMarketOffers, loadReputations, uptimeOf } from '../activities/marketData.js';
@@ -35,6 +36,24 @@ function offerView(m: MarketOffer) {
 export async function providerById(db: ApiDeps['db'], id: string | null) {
   if (!id) return null;
   return (await db.select().from(providers).where(eq(providers.id, id)))[0] ?? null;
+}
+
+type Proof = { signedAt: number; signature: string };
+
+/**
+ * Who signed a provider's message, checked against the key its id is bound to (or, for a new
+ * id, to be bound to). Refuses a bad signature, a stale or future time, and another key.
+ */
+async function checkProof(db: ApiDeps['db'], providerId: string, kind: 'Offer' | 'Withdrawal', message: Record<string, unknown>, proof: Proof, opts: { bindIfNew?: boolean } = {}): Promise<string> {
+  if (!Number.isSafeInteger(proof.signedAt) || Math.abs(Date.now() - proof.signedAt) > SIGNED_AT_SKEW_MS)
+    throw userError(ErrorCode.BadInput, `proof.signedAt: ${proof.signedAt} is not a time within ${SIGNED_AT_SKEW_MS / 60_000} minutes of now (ms since 1970)`);
+  const signer = await signerOf(kind, message, proof.signature);
+  if (!signer) throw userError(ErrorCode.Unauthenticated, `proof.signature: not a valid signature of this ${kind.toLowerCase()} (EIP-712, domain Golemflow v1)`);
+  const [row] = await db.select({ identity: providers.identity }).from(providers).where(eq(providers.id, providerId));
+  if (!row && opts.bindIfNew === false) throw userError(ErrorCode.NotFound, `provider ${providerId} is not known`);
+  if (row?.identity && !sameAddress(row.identity, signer))
+    throw userError(ErrorCode.Forbidden, `provider ${providerId} is bound to the key of ${row.identity}; this ${kind.toLowerCase()} is signed by ${signer}`);
+  return signer;
 }
 
 export function marketResolvers(deps: ApiDeps) {
@@ -100,7 +119,7 @@ export function marketResolvers(deps: ApiDeps) {
       },
     },
     Mutation: {
-      publishOffer: async (_: unknown, { input }: { input: OfferInput }) => {
+      publishOffer: async (_: unknown, { input, proof }: { input: OfferInput; proof: Proof }) => {
         let offer;
         try {
           offer = validateOffer(input);
@@ -108,6 +127,7 @@ export function marketResolvers(deps: ApiDeps) {
           if (e instanceof InvalidOfferError) throw userError(ErrorCode.BadInput, e.message, { problems: e.problems });
           throw e;
         }
+        const identity = await checkProof(db, offer.providerId, 'Offer', offerMessage(offer.providerId, input, proof.signedAt), proof);
         const now = new Date();
         const values = {
           cpus: offer.cpus,
@@ -118,15 +138,19 @@ export function marketResolvers(deps: ApiDeps) {
           withdrawnAt: null,
           // Online time grows only across check-ins close enough to count as continuous.
           onlineSeconds: sql`${providers.onlineSeconds} + case when ${providers.withdrawnAt} is null and ${providers.lastSeenAt} > ${new Date(now.getTime() - livenessMs)} then extract(epoch from (${now}::timestamptz - ${providers.lastSeenAt})) else 0 end`,
+          identity: sql`coalesce(${providers.identity}, ${identity})`,
         };
         const [row] = await db
           .insert(providers)
-          .values({ id: offer.providerId, name: offer.providerId, taskQueue: providerTaskQueue(offer.providerId), ...values, onlineSeconds: 0 })
-          .onConflictDoUpdate({ target: providers.id, set: values })
+          .values({ id: offer.providerId, name: offer.providerId, taskQueue: providerTaskQueue(offer.providerId), ...values, identity, onlineSeconds: 0 })
+          .onConflictDoUpdate({ target: providers.id, set: values, where: sql`${providers.identity} is null or lower(${providers.identity}) = lower(${identity})` })
           .returning();
+        // Another key bound the id between the check and the write: refuse, as the check would have.
+        if (!row) throw userError(ErrorCode.Forbidden, `provider ${offer.providerId} is bound to another key; this offer is signed by ${identity}`);
         return row;
       },
-      withdrawOffer: async (_: unknown, { providerId }: { providerId: string }) => {
+      withdrawOffer: async (_: unknown, { providerId, proof }: { providerId: string; proof: Proof }) => {
+        await checkProof(db, providerId, 'Withdrawal', withdrawalMessage(providerId, proof.signedAt), proof, { bindIfNew: false });
         const [row] = await db.update(providers).set({ withdrawnAt: sql`now()` }).where(eq(providers.id, providerId)).returning();
         return row ?? null;
       },

@@ -11,6 +11,8 @@ export enum FailureType {
   SubtaskEnded = 'SubtaskEnded',
   /** The market ended an agreement while its container ran (its job or subtask had ended). */
   AgreementEnded = 'AgreementEnded',
+  /** A report or answer not signed by the provider's bound key: refused, blamed on no provider. */
+  Intrusion = 'Intrusion',
   ContainerFailed = 'ContainerFailed',
   ContainerTimedOut = 'ContainerTimedOut',
   ContainerOutOfMemory = 'ContainerOutOfMemory',

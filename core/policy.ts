@@ -30,6 +30,14 @@ export type Decision =
   | { decision: 'reject'; reason: string }
   | { decision: 'counter'; pricing: Pricing; reason: string };
 
+/** A decision as the provider sends it: signed with its key (core/identity.ts answerMessage). */
+export type SignedDecision = Decision & { signature?: string };
+
+/** What a provider's answer commits to besides accept/reject/counter: the price it counters with. */
+export function decisionTerms(d: Decision): unknown {
+  return d.decision === 'counter' ? d.pricing : null;
+}
+
 /** What the policy says to a proposal, given how many agreements run now. */
 export function reviewProposal(policy: ProviderPolicy, p: Proposal, activeAgreements: number): Decision {
   if (policy.blockedRequestors.includes(p.requestorId)) return { decision: 'reject', reason: `requestor ${p.requestorId} is blocked by this provider` };

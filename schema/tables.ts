@@ -154,6 +154,8 @@ export const providers = pgTable('providers', {
   /** Seconds seen online since registration (check-ins that followed each other closely). */
   onlineSeconds: doublePrecision('online_seconds').notNull().default(0),
   withdrawnAt: at('withdrawn_at'),
+  /** The address whose key signs for this provider, bound when it first signed (core/identity.ts). */
+  identity: text('identity'),
 });
 
 /** Why a provider was chosen: the ranked candidates and what excluded the rest. */

@@ -28,6 +28,7 @@ import { loadOrCreateWallet } from './wallet.js';
 import type { ProviderPolicy } from '../core/policy.js';
 import { resolvePreset, type ProviderConfigFile } from '../core/presets.js';
 import { formatSize } from '../core/units.js';
+import { offerMessage, signIdentity, withdrawalMessage } from '../core/identity.js';
 import { gql } from '../infra/graphqlClient.js';
 import { logger } from '../infra/logger.js';
 import { ensureAllRuntimes } from '../runtimes/build.js';
@@ -79,8 +80,8 @@ export interface ProviderNode {
 }
 
 const PUBLISH = /* GraphQL */ `
-  mutation Publish($input: OfferInput!) {
-    publishOffer(input: $input) { id taskQueue slots openAgreements }
+  mutation Publish($input: OfferInput!, $proof: SignatureInput!) {
+    publishOffer(input: $input, proof: $proof) { id taskQueue slots openAgreements }
   }
 `;
 
@@ -139,11 +140,10 @@ export async function startProviderNode(o: ProviderOptions): Promise<ProviderNod
     throw new Error(`the Docker engine is not reachable (${(e as Error).message}); start dockerd, or run as a user in the docker group`);
   }
   const workDir = o.workDir ?? path.join(os.tmpdir(), 'golemflow-provider', o.name);
-  if (!offer.paymentAddress) {
-    const wallet = await loadOrCreateWallet(path.join(workDir, 'wallet'));
-    offer.paymentAddress = wallet.address;
-    if (wallet.created) logger.info({ provider: o.name, address: wallet.address, file: wallet.file }, 'created the provider wallet (GLM is paid here)');
-  }
+  // The node's key is its identity: everything it tells the market is signed with it.
+  const wallet = await loadOrCreateWallet(path.join(workDir, 'wallet'));
+  offer.paymentAddress ??= wallet.address;
+  if (wallet.created) logger.info({ provider: o.name, address: wallet.address, file: wallet.file }, 'created the provider wallet (its identity; GLM is paid here unless --payment-address says otherwise)');
   if (o.buildRuntimes !== false) await ensureAllRuntimes(docker, { workDir: path.join(workDir, 'runtimes'), log: (m) => logger.info(m) });
   // Containers left by an earlier run of this provider (it was killed) are of no use to anyone now.
   const swept = await removeLabelled(docker, { [`${LABEL_PREFIX}.provider`]: o.name });
@@ -156,7 +156,12 @@ export async function startProviderNode(o: ProviderOptions): Promise<ProviderNod
   type Published = { publishOffer: { id: string; taskQueue: string; slots: number; openAgreements: string[] } };
   // A provider may start before the requestor node or Temporal, or while either restarts: it
   // waits for them, saying so, instead of exiting. A refused offer is final at once.
-  const { publishOffer: me } = await untilReachable(`the requestor node's API at ${o.apiUrl}`, () => gql<Published>(o.apiUrl, PUBLISH, { input: offer }), o.startupWaitMs);
+  const publish = async () => {
+    const signedAt = Date.now();
+    const signature = await signIdentity(wallet.account, 'Offer', offerMessage(offer.name, offer, signedAt));
+    return gql<Published>(o.apiUrl, PUBLISH, { input: offer, proof: { signedAt, signature } });
+  };
+  const { publishOffer: me } = await untilReachable(`the requestor node's API at ${o.apiUrl}`, publish, o.startupWaitMs);
   const agreements = new ProviderAgreements();
   const connection = await untilReachable(`Temporal at ${o.temporalAddress}`, () => NativeConnection.connect({ address: o.temporalAddress }), o.startupWaitMs);
   const worker = await Worker.create({
@@ -173,6 +178,7 @@ export async function startProviderNode(o: ProviderOptions): Promise<ProviderNod
       policy,
       misbehaviour: o.misbehaviour,
       agreements,
+      identity: wallet.account,
     }),
     // Proposals are answered even while every slot runs a container.
     maxConcurrentActivityTaskExecutions: me.slots + 4,
@@ -186,7 +192,7 @@ export async function startProviderNode(o: ProviderOptions): Promise<ProviderNod
   let failures = 0;
   const timer = setInterval(() => {
     const askedAt = Date.now();
-    gql<Published>(o.apiUrl, PUBLISH, { input: offer }).then(
+    publish().then(
       ({ publishOffer }) => {
         if (failures) logger.info({ provider: me.id }, 'API reachable again');
         failures = 0;
@@ -211,7 +217,11 @@ export async function startProviderNode(o: ProviderOptions): Promise<ProviderNod
     offer,
     close: async ({ withdraw = true } = {}) => {
       clearInterval(timer);
-      if (withdraw) await gql(o.apiUrl, `mutation($id: ID!) { withdrawOffer(providerId: $id) { id } }`, { id: me.id }).catch(() => undefined);
+      if (withdraw) {
+        const signedAt = Date.now();
+        const signature = await signIdentity(wallet.account, 'Withdrawal', withdrawalMessage(me.id, signedAt));
+        await gql(o.apiUrl, `mutation($id: ID!, $proof: SignatureInput!) { withdrawOffer(providerId: $id, proof: $proof) { id } }`, { id: me.id, proof: { signedAt, signature } }).catch(() => undefined);
+      }
       // The worker stops on SIGINT/SIGTERM by itself; shut it down only if it still runs.
       if (worker.getState() === 'RUNNING') worker.shutdown();
       await running;
@@ -291,7 +301,7 @@ export function providerCommand(): Command {
     .option('--payment-address <0x…>', 'where GLM is paid (default: a wallet of its own, kept in the work dir)')
     .option('--no-build-runtimes', 'do not build the project runtime images')
     .addOption(new Option('--no-benchmark', 'skip the start-up benchmark (the offer then has no score)'))
-    .option('--test-misbehave <mode>', 'TEST ONLY: misbehave on purpose: wrong-output[:probability], noisy-output[:probability] (PNG pixels a little off), hang, exit-midway')
+    .option('--test-misbehave <mode>', 'TEST ONLY: misbehave on purpose: wrong-output[:probability], noisy-output[:probability] (PNG pixels a little off), hang, exit-midway, inflated-usage')
     .option('--test-misbehave-seed <n>', 'TEST ONLY: seed of the misbehaviour draws', Number, 1)
     .action(async (opts) => {
       if ((opts.gpuModel === undefined) !== (opts.gpuCount === undefined)) throw new Error('--gpu-model and --gpu-count go together');

@@ -262,14 +262,17 @@ export async function subtaskWorkflow(input: SubtaskInput): Promise<SubtaskOutco
       const attempt = tries === 1 && first ? first.attempt : nextAttempt++;
       state.attempt = attempt;
       const placement = tries === 1 && first ? first.placement : await negotiate(input, attempt, copy, resultFrom, failedOn, state);
+      const started = Date.now();
       const result = await runOn(placement, { ...task, attempt, agreementId: placement.agreementId });
+      const observedSeconds = (Date.now() - started) / 1000;
       const key = result.status === 'succeeded' ? exactKey(result as RunResult) : null;
-      await requestor.finishAttempt({ jobId, index, attempt, providerId: placement.providerId, result, resultKey: key });
-      if (key !== null) {
+      // A report not signed by the provider's key is refused there (recorded before, nothing back).
+      const recorded = await requestor.finishAttempt({ jobId, index, attempt, providerId: placement.providerId, result, resultKey: key, observedSeconds });
+      if (key !== null && !recorded?.refused) {
         resultFrom.push(placement.providerId);
         return { attempt, providerId: placement.providerId, key: await groupOf(attempt, key) };
       }
-      lastFailure = result.reason ?? 'failed';
+      lastFailure = recorded?.refused ?? result.reason ?? 'failed';
       state.lastFailure = lastFailure;
       failedOn.push(placement.providerId);
     }
@@ -305,9 +308,11 @@ export async function subtaskWorkflow(input: SubtaskInput): Promise<SubtaskOutco
         lastFailure = e.message;
         break;
       }
+      const started = Date.now();
       const run = await runOn(placement, { ...checkTask, attempt, agreementId: placement.agreementId });
-      await requestor.finishAttempt({ jobId, index, attempt, providerId: placement.providerId, result: run, resultKey: null, role: 'cropCheck' });
-      if (run.status === 'succeeded') {
+      const observedSeconds = (Date.now() - started) / 1000;
+      const recorded = await requestor.finishAttempt({ jobId, index, attempt, providerId: placement.providerId, result: run, resultKey: null, role: 'cropCheck', observedSeconds });
+      if (run.status === 'succeeded' && !recorded?.refused) {
         const verdict = await comparer.compareCrops({ jobId, index, attempt, against: result.attempt, rects, tolerance });
         await requestor.noteVerification({
           jobId,
@@ -318,7 +323,7 @@ export async function subtaskWorkflow(input: SubtaskInput): Promise<SubtaskOutco
         // The checker rendered crops, not a result: it may still run a full copy if the result is in doubt.
         return { kind: verdict.same ? 'agreed' : 'disagreed', attempt };
       }
-      lastFailure = run.reason ?? 'failed';
+      lastFailure = recorded?.refused ?? run.reason ?? 'failed';
       failedOn.push(placement.providerId);
     }
     await requestor.noteVerification({ jobId, index, step: 'crop', reason: `crop check skipped: ${lastFailure}` });

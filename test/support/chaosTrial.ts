@@ -18,7 +18,8 @@ import { fileURLToPath } from 'node:url';
 import { and, eq, inArray, sql } from 'drizzle-orm';
 import pg from 'pg';
 import { createPublicClient, http, toHex, type Address } from 'viem';
-import { mnemonicToAccount } from 'viem/accounts';
+import { generatePrivateKey, mnemonicToAccount, privateKeyToAccount } from 'viem/accounts';
+import { offerMessage, signIdentity } from '../../core/identity.js';
 import { issueApiKey } from '../../api/auth.js';
 import { OPEN_AGREEMENT_STATES } from '../../core/leases.js';
 import { seededRandom } from '../../core/random.js';
@@ -226,9 +227,10 @@ export async function startChaosStack(env: ChaosEnv): Promise<ChaosStack> {
   // The ghost published an offer long ago and was never seen again: a demand that allows only it
   // is accepted (its terms fit) but no offer ever matches while the job runs.
   const ghostId = `ghost-${id}`;
-  await gql(apiUrl, 'mutation($input: OfferInput!) { publishOffer(input: $input) { id } }', {
-    input: { name: ghostId, cpus: 1, memory: '512m', runtimes: ['docker'], images: ['*'], pricing: { start: 0.01, cpuSecond: 0.001, envSecond: 0.0005 }, limits: { maxConcurrentAgreements: 1 } },
-  });
+  const ghostOffer = { name: ghostId, cpus: 1, memory: '512m', runtimes: ['docker'], images: ['*'], pricing: { start: 0.01, cpuSecond: 0.001, envSecond: 0.0005 }, limits: { maxConcurrentAgreements: 1 } };
+  const signedAt = Date.now();
+  const signature = await signIdentity(privateKeyToAccount(generatePrivateKey()), 'Offer', offerMessage(ghostId, ghostOffer, signedAt));
+  await gql(apiUrl, 'mutation($input: OfferInput!, $proof: SignatureInput!) { publishOffer(input: $input, proof: $proof) { id } }', { input: ghostOffer, proof: { signedAt, signature } });
   await db.update(providersTable).set({ lastSeenAt: sql`now() - interval '1 hour'` }).where(eq(providersTable.id, ghostId));
   log(`chaos stack up: API ${apiUrl}, Temporal ${temporalAddress}, providers ${providerIds.join(', ')}, logs in ${work}`);
 

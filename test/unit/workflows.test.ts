@@ -47,7 +47,7 @@ function fakeRequestor(fake: Fake, providers: string[], subtaskCount: number, ma
       };
     },
     decideAgreement: async () => ({ approved: true, reason: 'approved' }),
-    finishAttempt: async () => undefined,
+    finishAttempt: async () => ({ refused: null }),
     endSubtask: async () => undefined,
     acceptResult: async () => ({ costWei: '0' }),
     mergeJob: async () => ({ value: 'merged', ref: null }),

@@ -1,0 +1,83 @@
+/**
+ * Providers are keys. A provider node signs what it tells the market (EIP-712 typed data, with
+ * its secp256k1 wallet key): its offer, a withdrawal, each answer to a proposal and each result.
+ * The requestor binds a provider id to the address that first signed for it and counts nothing
+ * from that id unless that address signed it. A queue name proves nothing: anyone who can poll
+ * `provider.<id>` can answer, but only the key's holder can sign.
+ *
+ * Pure: typed data and verification, no I/O (viem's signing is plain computation).
+ */
+import canonicalize from 'canonicalize';
+import { keccak256, recoverTypedDataAddress, toBytes, type Hex, type LocalAccount } from 'viem';
+
+export const IDENTITY_DOMAIN = { name: 'Golemflow', version: '1' } as const;
+
+export const IDENTITY_TYPES = {
+  Offer: [
+    { name: 'providerId', type: 'string' },
+    { name: 'offerHash', type: 'bytes32' },
+    { name: 'signedAt', type: 'uint64' },
+  ],
+  Withdrawal: [
+    { name: 'providerId', type: 'string' },
+    { name: 'signedAt', type: 'uint64' },
+  ],
+  Answer: [
+    { name: 'agreementId', type: 'string' },
+    { name: 'decision', type: 'string' },
+    { name: 'termsHash', type: 'bytes32' },
+  ],
+  Result: [
+    { name: 'agreementId', type: 'string' },
+    { name: 'status', type: 'string' },
+    { name: 'resultHash', type: 'bytes32' },
+  ],
+} as const;
+
+/** How far a signed offer's or withdrawal's time may be from the requestor's clock. */
+export const SIGNED_AT_SKEW_MS = 5 * 60_000;
+
+/** The keccak256 of a value's canonical JSON (RFC 8785): the same bytes on both sides, whatever the key order. */
+export function hashOf(value: unknown): Hex {
+  return keccak256(toBytes(canonicalize(value) ?? 'null'));
+}
+
+/** What a provider signs of a result: everything the requestor records and pays for. */
+export function resultDigest(r: {
+  status: string;
+  exitCode: number | null;
+  stdoutRef: string | null;
+  outputs: unknown;
+  cpuSeconds: number;
+  wallSeconds: number;
+  failureType?: string | null;
+}): Hex {
+  return hashOf({ status: r.status, exitCode: r.exitCode, stdoutRef: r.stdoutRef, outputs: r.outputs, cpuSeconds: r.cpuSeconds, wallSeconds: r.wallSeconds, failureType: r.failureType ?? null });
+}
+
+export type Signed<K extends keyof typeof IDENTITY_TYPES> = { kind: K; message: Record<string, unknown> };
+
+export const offerMessage = (providerId: string, offer: unknown, signedAt: number) => ({ providerId, offerHash: hashOf(offer), signedAt: BigInt(signedAt) });
+export const withdrawalMessage = (providerId: string, signedAt: number) => ({ providerId, signedAt: BigInt(signedAt) });
+export const answerMessage = (agreementId: string, decision: string, terms: unknown) => ({ agreementId, decision, termsHash: hashOf(terms ?? null) });
+export const resultMessage = (agreementId: string, result: Parameters<typeof resultDigest>[0]) => ({ agreementId, status: result.status, resultHash: resultDigest(result) });
+
+/** Signs one of the identity messages with a provider's key. */
+export function signIdentity<K extends keyof typeof IDENTITY_TYPES>(account: LocalAccount, kind: K, message: Record<string, unknown>): Promise<Hex> {
+  return account.signTypedData({ domain: IDENTITY_DOMAIN, types: IDENTITY_TYPES, primaryType: kind, message } as never);
+}
+
+/** The address that signed a message, or null when the signature is malformed. */
+export async function signerOf<K extends keyof typeof IDENTITY_TYPES>(kind: K, message: Record<string, unknown>, signature: string | null | undefined): Promise<string | null> {
+  if (typeof signature !== 'string' || !/^0x[0-9a-fA-F]{130}$/.test(signature)) return null;
+  try {
+    return await recoverTypedDataAddress({ domain: IDENTITY_DOMAIN, types: IDENTITY_TYPES, primaryType: kind, message, signature: signature as Hex } as never);
+  } catch {
+    return null;
+  }
+}
+
+/** Same address, whatever the letter case. */
+export function sameAddress(a: string | null | undefined, b: string | null | undefined): boolean {
+  return !!a && !!b && a.toLowerCase() === b.toLowerCase();
+}
