@@ -17,7 +17,7 @@ import type { OutputFile } from '../schema/tables.js';
 import { createImageLoader, ImageArchiveError } from './imageLoader.js';
 import { corrupt, perturbPng, misbehaviourDecider, type Misbehaviour } from './misbehaviour.js';
 import { ProviderAgreements } from './providerAgreements.js';
-import { LABEL_PREFIX, runInSandbox } from './sandbox.js';
+import { LABEL_PREFIX, runInSandbox, type OutputLimits } from './sandbox.js';
 import type { RunRequest, RunResult } from './types.js';
 
 export interface ProviderDeps {
@@ -37,6 +37,8 @@ export interface ProviderDeps {
   agreements?: ProviderAgreements;
   /** The provider's key: it signs every answer and result (the market counts nothing unsigned). */
   identity: LocalAccount;
+  /** Bounds on what one run may write (stdout, stderr, /out); the sandbox's defaults otherwise. */
+  outputLimits?: Partial<OutputLimits>;
 }
 
 const TAIL_BYTES = 4096;
@@ -164,6 +166,7 @@ export function createProviderActivities(deps: ProviderDeps) {
         },
         onTick: (elapsedMs) => ctx.heartbeat({ phase: 'running', elapsedMs }),
         signal: AbortSignal.any([ctx.cancellationSignal, ended]),
+        limits: deps.outputLimits,
       });
       if (res.cancelled && !ctx.cancellationSignal.aborted && ended.aborted)
         // The market ended the agreement (its job or subtask ended): not this provider's fault.
@@ -191,6 +194,7 @@ export function createProviderActivities(deps: ProviderDeps) {
         log.warn('misbehaving on purpose: claiming 900 s of CPU and wall time', { agreementId: req.agreementId });
         Object.assign(base, { cpuSeconds: 900, wallSeconds: 900 });
       }
+      if (res.outputLimit) return { ...failed(FailureType.OutputTooLarge, `${res.outputLimit} and was stopped (the job's output limit, not the provider's fault)`), ...base, exitCode: null };
       if (res.timedOut)
         return { ...failed(FailureType.ContainerTimedOut, `passed its timeout of ${req.timeoutSeconds} s and was killed`), ...base, exitCode: null };
       if (res.oomKilled) return { ...failed(FailureType.ContainerOutOfMemory, `ran out of memory (limit ${formatSize(memoryBytes)})`), ...base };
@@ -198,18 +202,23 @@ export function createProviderActivities(deps: ProviderDeps) {
         const why = lastLine(stderrTail) || lastLine(stdoutTail);
         return { ...failed(FailureType.ContainerFailed, `exited with code ${res.exitCode}${why ? `: ${why}` : ''}`), ...base };
       }
-      ctx.heartbeat({ phase: 'outputs' });
-      const stdoutRef = await refOfFile(res.stdoutFile);
-      await deps.blobs.uploadFile(res.stdoutFile, stdoutRef);
+      // Hashing and uploading a large output takes a while: the provider stays visibly alive.
       const outputs: OutputFile[] = [];
-      for (const rel of await listFiles(outDir)) {
-        const file = path.join(outDir, rel);
-        const ref = await refOfFile(file);
-        await deps.blobs.uploadFile(file, ref);
-        outputs.push({ path: rel, ref, size: (await fs.stat(file)).size });
-        ctx.heartbeat({ phase: 'outputs', uploaded: outputs.length });
+      const beat = setInterval(() => ctx.heartbeat({ phase: 'outputs', uploaded: outputs.length }), 1000);
+      try {
+        ctx.heartbeat({ phase: 'outputs' });
+        const stdoutRef = await refOfFile(res.stdoutFile);
+        await deps.blobs.uploadFile(res.stdoutFile, stdoutRef);
+        for (const rel of await listFiles(outDir)) {
+          const file = path.join(outDir, rel);
+          const ref = await refOfFile(file);
+          await deps.blobs.uploadFile(file, ref);
+          outputs.push({ path: rel, ref, size: (await fs.stat(file)).size });
+        }
+        return { status: 'succeeded', ...base, stdoutRef, outputs };
+      } finally {
+        clearInterval(beat);
       }
-      return { status: 'succeeded', ...base, stdoutRef, outputs };
     } finally {
       await fs.rm(work, { recursive: true, force: true });
     }

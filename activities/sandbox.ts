@@ -8,7 +8,7 @@
 import { createWriteStream } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { PassThrough } from 'node:stream';
+import { PassThrough, Transform } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import type Docker from 'dockerode';
 
@@ -33,6 +33,39 @@ export interface SandboxRequest {
   onTick?: (elapsedMs: number) => void;
   /** Aborting kills the container. */
   signal?: AbortSignal;
+  /** Output bounds: passing one stops the container (the job's fault, not the provider's). */
+  limits?: Partial<OutputLimits>;
+}
+
+export interface OutputLimits {
+  stdoutBytes: number;
+  stderrBytes: number;
+  /** Everything under /out together (and any one file, by the fsize ulimit). */
+  outBytes: number;
+  /** Open files at once (the nofile ulimit). */
+  openFiles: number;
+}
+
+export const DEFAULT_OUTPUT_LIMITS: OutputLimits = {
+  stdoutBytes: 64 * 1024 * 1024,
+  stderrBytes: 16 * 1024 * 1024,
+  outBytes: 1024 * 1024 * 1024,
+  openFiles: 1024,
+};
+
+/** Bytes under a folder (files only; the walk stops counting once past `stop`). */
+async function folderBytes(dir: string, stop = Infinity): Promise<number> {
+  let total = 0;
+  const walk = async (d: string) => {
+    for (const e of await fs.readdir(d, { withFileTypes: true }).catch(() => [])) {
+      if (total > stop) return;
+      const p = path.join(d, e.name);
+      if (e.isDirectory()) await walk(p);
+      else if (e.isFile()) total += (await fs.stat(p).catch(() => ({ size: 0 }))).size;
+    }
+  };
+  await walk(dir);
+  return total;
 }
 
 export interface SandboxResult {
@@ -44,6 +77,8 @@ export interface SandboxResult {
   stderrFile: string;
   cpuSeconds: number;
   wallSeconds: number;
+  /** Which output bound the container passed (it was stopped), or null. */
+  outputLimit: string | null;
 }
 
 /**
@@ -153,6 +188,12 @@ export async function runInSandbox(docker: Docker, req: SandboxRequest): Promise
   const stderrFile = path.join(req.logDir, 'stderr');
   const mode = await accountingMode(docker);
   const cgroupParent = mode ? `/golemflow/${req.name}` : undefined;
+  const limits = { ...DEFAULT_OUTPUT_LIMITS, ...req.limits };
+  const tmpfsSize = req.tmpfsBytes ?? 64 * 1024 * 1024;
+  // An image's VOLUMEs would become writable volumes outside the read-only root that outlive
+  // the container: each is covered by a size-limited tmpfs instead.
+  const imageInfo = (await docker.getImage(req.image).inspect().catch(() => undefined)) as { Config?: { Volumes?: Record<string, unknown> | null } } | undefined;
+  const volumeTmpfs = Object.fromEntries(Object.keys(imageInfo?.Config?.Volumes ?? {}).map((v) => [v, `rw,nosuid,nodev,size=${tmpfsSize},uid=65534,gid=65534`]));
   const container = await docker.createContainer({
     name: req.name,
     Image: req.image,
@@ -171,13 +212,24 @@ export async function runInSandbox(docker: Docker, req: SandboxRequest): Promise
       MemorySwap: req.memoryBytes,
       NanoCpus: Math.round(req.cpus * 1e9),
       Binds: [`${path.resolve(req.inputDir)}:/in:ro`, `${path.resolve(req.outputDir)}:/out:rw`],
-      Tmpfs: { '/tmp': `rw,nosuid,nodev,size=${req.tmpfsBytes ?? 64 * 1024 * 1024}`, '/work': `rw,nosuid,nodev,size=${req.tmpfsBytes ?? 64 * 1024 * 1024},uid=65534,gid=65534` },
+      Tmpfs: {
+        ...volumeTmpfs,
+        '/tmp': `rw,nosuid,nodev,size=${tmpfsSize},uid=65534,gid=65534`,
+        '/work': `rw,nosuid,nodev,size=${tmpfsSize},uid=65534,gid=65534`,
+      },
+      Ulimits: [
+        { Name: 'nofile', Soft: limits.openFiles, Hard: limits.openFiles },
+        { Name: 'fsize', Soft: limits.outBytes, Hard: limits.outBytes },
+      ],
+      // Docker's own copy of the output is bounded too (the stream below stops the container first).
+      LogConfig: { Type: 'json-file', Config: { 'max-size': String(limits.stdoutBytes + limits.stderrBytes + 1024 * 1024), 'max-file': '1' } },
       AutoRemove: false,
       ...(cgroupParent ? { CgroupParent: cgroupParent } : {}),
     },
   });
   let timedOut = false;
   let cancelled = false;
+  let outputLimit: string | null = null;
   let cpuSeconds = 0;
   const kill = async () => {
     await container.kill({ signal: 'SIGKILL' }).catch(() => undefined);
@@ -198,8 +250,23 @@ export async function runInSandbox(docker: Docker, req: SandboxRequest): Promise
     });
     const outFile = createWriteStream(stdoutFile);
     const errFile = createWriteStream(stderrFile);
-    out.pipe(outFile);
-    err.pipe(errFile);
+    // Counted as it streams: a flood of output stops the container, and no more is written.
+    const bounded = (name: string, max: number) => {
+      let n = 0;
+      return new Transform({
+        transform(chunk: Buffer, _enc, cb) {
+          n += chunk.length;
+          if (n <= max) return cb(null, chunk);
+          if (!outputLimit) {
+            outputLimit = `wrote more than ${max} bytes to ${name}`;
+            void kill();
+          }
+          cb();
+        },
+      });
+    };
+    out.pipe(bounded('stdout', limits.stdoutBytes)).pipe(outFile);
+    err.pipe(bounded('stderr', limits.stderrBytes)).pipe(errFile);
 
     if (req.signal?.aborted) onAbort();
     req.signal?.addEventListener('abort', onAbort, { once: true });
@@ -222,6 +289,10 @@ export async function runInSandbox(docker: Docker, req: SandboxRequest): Promise
       if (now - lastTick >= 1000) {
         lastTick = now;
         req.onTick?.(now - started);
+        if (!outputLimit && (await folderBytes(req.outputDir, limits.outBytes)) > limits.outBytes) {
+          outputLimit = `wrote more than ${limits.outBytes} bytes under /out`;
+          void kill();
+        }
       }
     }, 200);
     try {
@@ -244,9 +315,11 @@ export async function runInSandbox(docker: Docker, req: SandboxRequest): Promise
       stderrFile,
       cpuSeconds: Math.round(cpuSeconds * 1000) / 1000,
       wallSeconds,
+      outputLimit: outputLimit ?? ((await folderBytes(req.outputDir, limits.outBytes)) > limits.outBytes ? `wrote more than ${limits.outBytes} bytes under /out` : null),
     };
   } finally {
-    await container.remove({ force: true }).catch(() => undefined);
+    // v: anonymous volumes go with it, whatever the image declared.
+    await container.remove({ force: true, v: true }).catch(() => undefined);
     if (cgroupParent) await removeParentCgroup(cgroupParent);
   }
 }

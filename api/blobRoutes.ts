@@ -5,15 +5,21 @@
  *   POST     /blobs                store bytes, answer {ref, size}
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { BlobHashMismatchError, BlobNotFoundError } from '../core/failures.js';
+import { BlobHashMismatchError, BlobNotFoundError, BlobTooLargeError } from '../core/failures.js';
 import { blobs } from '../schema/tables.js';
 import type { ApiDeps } from './deps.js';
-
-const MAX_BLOB_BYTES = Number(process.env.MAX_BLOB_BYTES ?? 4 * 1024 ** 3);
 
 function send(res: ServerResponse, status: number, body: unknown): void {
   res.writeHead(status, { 'content-type': 'application/json' });
   res.end(JSON.stringify(body));
+}
+
+/** 413, and the connection closed: the rest of an oversized body is not read. */
+function tooLarge(res: ServerResponse, req: IncomingMessage, maxBytes: number): true {
+  res.setHeader('connection', 'close');
+  res.once('finish', () => req.destroy());
+  send(res, 413, { error: `blob is above the limit of ${maxBytes} bytes (MAX_BLOB_BYTES)` });
+  return true;
 }
 
 /** Handles the request when it is a blob route; answers false when it is not one. */
@@ -21,9 +27,11 @@ export async function handleBlobRoute(deps: ApiDeps, req: IncomingMessage, res: 
   const url = new URL(req.url ?? '/', 'http://local');
   if (!url.pathname.startsWith('/blobs')) return false;
   const m = /^\/blobs\/sha256\/([0-9a-f]{64})$/.exec(url.pathname);
+  const maxBytes = deps.config.limits.blobBytes;
   try {
     if (url.pathname === '/blobs' && req.method === 'POST') {
-      const info = await deps.blobs.put(req);
+      if (Number(req.headers['content-length'] ?? 0) > maxBytes) return tooLarge(res, req, maxBytes);
+      const info = await deps.blobs.put(req, undefined, { maxBytes });
       await deps.db.insert(blobs).values(info).onConflictDoNothing();
       send(res, 201, info);
       return true;
@@ -42,16 +50,13 @@ export async function handleBlobRoute(deps: ApiDeps, req: IncomingMessage, res: 
     }
     if (req.method === 'PUT') {
       const length = Number(req.headers['content-length'] ?? 0);
-      if (length > MAX_BLOB_BYTES) {
-        send(res, 413, { error: `blob of ${length} bytes is above the limit of ${MAX_BLOB_BYTES}` });
-        return true;
-      }
+      if (length > maxBytes) return tooLarge(res, req, maxBytes);
       if (await deps.blobs.has(ref)) {
         req.resume();
         send(res, 200, await deps.blobs.stat(ref));
         return true;
       }
-      const info = await deps.blobs.put(req, ref);
+      const info = await deps.blobs.put(req, ref, { maxBytes });
       await deps.db.insert(blobs).values(info).onConflictDoNothing();
       send(res, 201, info);
       return true;
@@ -60,6 +65,7 @@ export async function handleBlobRoute(deps: ApiDeps, req: IncomingMessage, res: 
   } catch (e) {
     if (e instanceof BlobNotFoundError) send(res, 404, { error: e.message });
     else if (e instanceof BlobHashMismatchError) send(res, 422, { error: e.message });
+    else if (e instanceof BlobTooLargeError) tooLarge(res, req, maxBytes);
     else send(res, 500, { error: (e as Error).message });
   }
   return true;

@@ -11,7 +11,7 @@ export interface ApiDeps {
   db: Db;
   blobs: BlobStore;
   temporal: Client;
-  config: Pick<Config, 'temporalUiUrl' | 'temporalNamespace' | 'requestorTaskQueue' | 'providerLivenessMs' | 'publicApiUrl' | 'requestorId'>;
+  config: Pick<Config, 'temporalUiUrl' | 'temporalNamespace' | 'requestorTaskQueue' | 'providerLivenessMs' | 'publicApiUrl' | 'requestorId' | 'limits' | 'corsOrigins'>;
   events: EventBus;
   /** The requestor's wallet (balances); absent on nodes that pay no one. */
   chain?: () => Promise<Chain>;

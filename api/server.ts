@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { EnvelopArmor } from '@escape.tech/graphql-armor';
 import { createSchema, createYoga } from 'graphql-yoga';
 import { DateTimeResolver, JSONResolver } from 'graphql-scalars';
 import { handleBlobRoute } from './blobRoutes.js';
@@ -21,6 +22,17 @@ function mergeResolvers(...parts: Record<string, object>[]): Record<string, obje
   return out;
 }
 
+function armor(limits: ApiDeps['config']['limits']) {
+  return new EnvelopArmor({
+    maxDepth: { n: limits.graphqlDepth, exposeLimits: true },
+    maxAliases: { n: limits.graphqlAliases, exposeLimits: true },
+    maxTokens: { n: limits.graphqlTokens, exposeLimits: true },
+    costLimit: { maxCost: limits.graphqlCost, exposeLimits: true },
+    maxDirectives: { n: 50, exposeLimits: true },
+    blockFieldSuggestion: { enabled: false },
+  }).protect();
+}
+
 /** The yoga instance; `yoga.fetch` serves tests in-process. */
 export function createApi(deps: ApiDeps) {
   const schema = createSchema<RequestContext>({
@@ -33,6 +45,12 @@ export function createApi(deps: ApiDeps) {
     landingPage: false,
     logging: 'warn',
     context: async ({ request }) => ({ requestorId: await identify(deps.db, request.headers.get('authorization'), deps.config.requestorId) }),
+    // Browsers may call only from the allowed origins (none by default): a page the operator
+    // opens elsewhere cannot drive the API.
+    cors: deps.config.corsOrigins.length ? { origin: deps.config.corsOrigins, credentials: true } : false,
+    // One request must not stall the node: depth, aliases, tokens and cost are bounded before
+    // anything is resolved, and refused with an error that names the limit.
+    plugins: [...armor(deps.config.limits).plugins],
   });
 }
 
@@ -41,6 +59,17 @@ export async function startApiServer(deps: ApiDeps, host: string, port: number):
   const yoga = createApi(deps);
   const server = createServer(async (req, res) => {
     if (await handleBlobRoute(deps, req, res)) return;
+    if (req.method === 'POST') {
+      // Bounded before it is read: a request without a length (chunked) is refused too.
+      const length = req.headers['content-length'];
+      const limit = deps.config.limits.bodyBytes;
+      if (length === undefined || Number(length) > limit) {
+        res.writeHead(length === undefined ? 411 : 413, { 'content-type': 'application/json', connection: 'close' });
+        res.end(JSON.stringify({ errors: [{ message: length === undefined ? 'a request body needs a Content-Length' : `request body of ${length} bytes is above the limit of ${limit} (MAX_BODY_BYTES)`, extensions: { code: 'BAD_USER_INPUT' } }] }));
+        res.once('finish', () => req.destroy());
+        return;
+      }
+    }
     if (req.url === '/' || req.url === '/health') {
       res.writeHead(req.url === '/' ? 302 : 200, req.url === '/' ? { location: '/graphql' } : { 'content-type': 'text/plain' });
       res.end(req.url === '/' ? '' : 'ok');

@@ -1,5 +1,6 @@
 /** Content addresses: `sha256:<64 hex>`. Pure helpers shared by the store, the API and providers. */
 import { createHash } from 'node:crypto';
+import { BlobTooLargeError } from '../core/failures.js';
 import { Transform } from 'node:stream';
 
 export const REF_RE = /^sha256:([0-9a-f]{64})$/;
@@ -15,13 +16,15 @@ export function digestOf(ref: string): string | undefined {
 }
 
 /** A pass-through stream that hashes and counts what flows through it; `result()` after the end. */
-export function hashMeter(): { stream: Transform; result(): { ref: string; size: number } } {
+export function hashMeter(maxBytes = Infinity): { stream: Transform; result(): { ref: string; size: number } } {
   const hash = createHash('sha256');
   let size = 0;
   const stream = new Transform({
     transform(chunk: Buffer, _enc, cb) {
-      hash.update(chunk);
       size += chunk.length;
+      // Counted on the bytes as they stream: a chunked upload has no length to trust beforehand.
+      if (size > maxBytes) return cb(new BlobTooLargeError(maxBytes));
+      hash.update(chunk);
       cb(null, chunk);
     },
   });

@@ -27,11 +27,11 @@ export class BlobStore {
   }
 
   /** Stores a stream; when `expected` is given the content must hash to it or nothing is stored. */
-  async put(source: Readable | AsyncIterable<Uint8Array> | Buffer, expected?: string): Promise<BlobInfo> {
+  async put(source: Readable | AsyncIterable<Uint8Array> | Buffer, expected?: string, opts: { maxBytes?: number } = {}): Promise<BlobInfo> {
     if (expected && !digestOf(expected)) throw new Error(`not a blob reference: ${JSON.stringify(expected)}`);
     await fs.mkdir(path.join(this.root, 'tmp'), { recursive: true });
     const tmp = path.join(this.root, 'tmp', randomBytes(8).toString('hex'));
-    const meter = hashMeter();
+    const meter = hashMeter(opts.maxBytes);
     const input = Buffer.isBuffer(source) ? Readable.from([source]) : Readable.from(source);
     try {
       await pipeline(input, meter.stream, createWriteStream(tmp));

@@ -19,6 +19,9 @@ export enum FailureType {
   ImageMissing = 'ImageMissing',
   BlobNotFound = 'BlobNotFound',
   BlobHashMismatch = 'BlobHashMismatch',
+  BlobTooLarge = 'BlobTooLarge',
+  /** A container wrote more to stdout, stderr or /out than the limits allow: the job's fault, not the provider's. */
+  OutputTooLarge = 'OutputTooLarge',
   MergeFailed = 'MergeFailed',
   SubtaskFailed = 'SubtaskFailed',
   NoQuorum = 'NoQuorum',
@@ -71,5 +74,12 @@ export class BlobHashMismatchError extends GolemflowError {
 export class BlobNotFoundError extends GolemflowError {
   constructor(ref: string) {
     super(FailureType.BlobNotFound, `blob ${ref} not found`);
+  }
+}
+
+/** A blob above the node's size limit, counted on the bytes as they arrive. */
+export class BlobTooLargeError extends GolemflowError {
+  constructor(readonly maxBytes: number) {
+    super(FailureType.BlobTooLarge, `blob is above the limit of ${maxBytes} bytes`);
   }
 }

@@ -180,7 +180,7 @@ export const jobSpecJsonSchema = {
       additionalProperties: false,
       default: {},
       properties: {
-        cpus: { type: 'number', exclusiveMinimum: 0, maximum: 256, default: 1 },
+        cpus: { type: 'number', minimum: 0.01, maximum: 256, default: 1, description: 'at least 0.01 (Docker rounds less to no limit at all)' },
         memory: { type: 'string', pattern: '^\\d+(\\.\\d+)?\\s*([kKmMgGtT]i?[bB]?)?$', default: '256m' },
         disk: { type: 'string', pattern: '^\\d+(\\.\\d+)?\\s*([kKmMgGtT]i?[bB]?)?$' },
         gpu: { type: 'integer', minimum: 0, maximum: 16, default: 0 },
@@ -445,11 +445,14 @@ function ruleProblems(spec: JobSpec): SpecProblem[] {
   if (spec.merge.fps !== undefined && spec.merge.kind !== 'video') problems.push({ path: '/merge/fps', message: `is for a video merge, not ${JSON.stringify(spec.merge.kind)}` });
   if (parseSize(spec.resources.memory)! < 6 * 1024 * 1024)
     problems.push({ path: '/resources/memory', message: 'must be at least 6m (Docker refuses less)' });
+  if (parseSize(spec.resources.memory)! > 1024 ** 4) problems.push({ path: '/resources/memory', message: 'must be at most 1t' });
   return problems;
 }
 
 /** Checks a parsed job spec and fills its defaults; throws InvalidJobSpecError listing every problem. */
 export function validateJobSpec(input: unknown): JobSpec {
+  const dirty = uncleanText(input);
+  if (dirty.length) throw new InvalidJobSpecError(dirty);
   const copy = structuredClone(input);
   if (!validateSchema(copy)) throw new InvalidJobSpecError(schemaProblems(copy, validateSchema.errors ?? []));
   const spec = copy as unknown as JobSpec;
@@ -458,6 +461,41 @@ export function validateJobSpec(input: unknown): JobSpec {
   const problems = ruleProblems(spec);
   if (problems.length) throw new InvalidJobSpecError(problems);
   return spec;
+}
+
+/**
+ * Text that no container, log or database should be handed: control characters (but tab, line
+ * feed and carriage return, which scripts use) and lone surrogates (not Unicode at all), in any
+ * string or key of the spec. Each is named by its JSON pointer and position.
+ */
+export function uncleanText(value: unknown, at = '', out: SpecProblem[] = []): SpecProblem[] {
+  const check = (text: string, where: string) => {
+    for (let i = 0; i < text.length; i++) {
+      const c = text.charCodeAt(i);
+      if ((c < 0x20 && c !== 0x09 && c !== 0x0a && c !== 0x0d) || c === 0x7f) {
+        out.push({ path: where || '/', message: `holds the control character U+${c.toString(16).toUpperCase().padStart(4, '0')} at position ${i}` });
+        return;
+      }
+      if (c >= 0xd800 && c <= 0xdfff) {
+        const pair = c <= 0xdbff && i + 1 < text.length && text.charCodeAt(i + 1) >= 0xdc00 && text.charCodeAt(i + 1) <= 0xdfff;
+        if (!pair) {
+          out.push({ path: where || '/', message: `is not valid Unicode: a lone surrogate U+${c.toString(16).toUpperCase()} at position ${i}` });
+          return;
+        }
+        i++;
+      }
+    }
+  };
+  if (out.length >= 20) return out;
+  if (typeof value === 'string') check(value, at);
+  else if (Array.isArray(value)) value.forEach((v, i) => uncleanText(v, `${at}/${i}`, out));
+  else if (value && typeof value === 'object')
+    for (const [k, v] of Object.entries(value)) {
+      const where = `${at}/${k.replace(/~/g, '~0').replace(/\//g, '~1')}`;
+      check(k, where);
+      uncleanText(v, where, out);
+    }
+  return out;
 }
 
 /** A job spec's text, parsed but not yet checked, with what it takes to name a problem's line. */

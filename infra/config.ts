@@ -17,6 +17,19 @@ export interface Config {
   sweepIntervalMs: number;
   /** Agreements and jobs younger than this are left to their workflows by the sweeper's look at Temporal. */
   sweepGraceMs: number;
+  /** Hard limits on what any caller may send (each refused with a clear error). */
+  limits: {
+    graphqlDepth: number;
+    graphqlAliases: number;
+    graphqlTokens: number;
+    graphqlCost: number;
+    /** A GraphQL request's body. */
+    bodyBytes: number;
+    /** One blob, counted on the bytes as they stream. */
+    blobBytes: number;
+  };
+  /** Web origins allowed to call the API from a browser (CORS); empty: none. */
+  corsOrigins: string[];
   /** Who this node's jobs are for, as providers' policies see it. */
   requestorId: string;
   /** Where GLM payments go: an EVM JSON-RPC endpoint (local: Anvil, started by the stack). */
@@ -53,6 +66,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     providerLivenessMs: Number(env.PROVIDER_LIVENESS_MS ?? 15_000),
     sweepIntervalMs: Number(env.SWEEP_INTERVAL_MS ?? 5_000),
     sweepGraceMs: Number(env.SWEEP_GRACE_MS ?? 30_000),
+    limits: {
+      graphqlDepth: Number(env.GRAPHQL_MAX_DEPTH ?? 12),
+      graphqlAliases: Number(env.GRAPHQL_MAX_ALIASES ?? 30),
+      graphqlTokens: Number(env.GRAPHQL_MAX_TOKENS ?? 5000),
+      graphqlCost: Number(env.GRAPHQL_MAX_COST ?? 20000),
+      bodyBytes: Number(env.MAX_BODY_BYTES ?? 1024 * 1024),
+      blobBytes: Number(env.MAX_BLOB_BYTES ?? 4 * 1024 ** 3),
+    },
+    corsOrigins: (env.CORS_ORIGINS ?? '').split(',').map((o) => o.trim()).filter(Boolean),
     requestorId: env.GOLEMFLOW_REQUESTOR_ID ?? 'requestor',
     chain: {
       rpcUrl: env.CHAIN_RPC_URL ?? 'http://127.0.0.1:8545',

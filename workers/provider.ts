@@ -20,7 +20,7 @@ import { runBenchmark } from '../activities/benchmark.js';
 import { parseMisbehaviour, type Misbehaviour } from '../activities/misbehaviour.js';
 import { createProviderActivities } from '../activities/provider.js';
 import { ProviderAgreements } from '../activities/providerAgreements.js';
-import { LABEL_PREFIX, removeLabelled } from '../activities/sandbox.js';
+import { LABEL_PREFIX, removeLabelled, type OutputLimits } from '../activities/sandbox.js';
 import { BlobClient } from '../blobs/client.js';
 import type { Pricing } from '../core/market.js';
 import { validateOffer, type OfferInput } from '../core/offer.js';
@@ -69,6 +69,8 @@ export interface ProviderOptions {
   misbehaviour?: Misbehaviour;
   /** How long to wait at start for the requestor's API and Temporal to answer (default: for ever). */
   startupWaitMs?: number;
+  /** What one run may write: stdout, stderr, /out in bytes (defaults in activities/sandbox.ts). */
+  outputLimits?: Partial<OutputLimits>;
 }
 
 export interface ProviderNode {
@@ -179,6 +181,7 @@ export async function startProviderNode(o: ProviderOptions): Promise<ProviderNod
       misbehaviour: o.misbehaviour,
       agreements,
       identity: wallet.account,
+      outputLimits: o.outputLimits,
     }),
     // Proposals are answered even while every slot runs a container.
     maxConcurrentActivityTaskExecutions: me.slots + 4,

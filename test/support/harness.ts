@@ -12,7 +12,7 @@ import { inject, vi } from 'vitest';
 import { toHex } from 'viem';
 import { mnemonicToAccount } from 'viem/accounts';
 import { ANVIL_MNEMONIC } from '../../infra/anvil.js';
-import { loadConfig } from '../../infra/config.js';
+import { loadConfig, type Config } from '../../infra/config.js';
 import { gql } from '../../infra/graphqlClient.js';
 import { startProviderNode, type ProviderNode, type ProviderOptions } from '../../workers/provider.js';
 import { startRequestorNode, workflowsPath, type RequestorNode } from '../../workers/requestor.js';
@@ -68,7 +68,7 @@ export function anvilKey(index: number): `0x${string}` {
 
 export async function startMarket(
   providerNames: string[],
-  opts: { livenessMs?: number; requestorId?: string; pglite?: boolean; replaceAfterMs?: number; chainRpcUrl?: string; sweepGraceMs?: number; sweepIntervalMs?: number } = {},
+  opts: { livenessMs?: number; requestorId?: string; pglite?: boolean; replaceAfterMs?: number; chainRpcUrl?: string; sweepGraceMs?: number; sweepIntervalMs?: number; limits?: Partial<Config['limits']> } = {},
 ): Promise<TestMarket> {
   const temporalAddress = inject('temporalAddress');
   // The embedded PGlite database (what the demo uses) has one connection: worth its own test.
@@ -86,6 +86,7 @@ export async function startMarket(
     requestorId: opts.requestorId ?? `requestor-${id}`,
     sweepGraceMs: opts.sweepGraceMs ?? base.sweepGraceMs,
     sweepIntervalMs: opts.sweepIntervalMs ?? base.sweepIntervalMs,
+    limits: { ...base.limits, ...opts.limits },
     // Each market pays from an Anvil account of its own, so files never share a nonce sequence.
     chain: { ...base.chain, rpcUrl: opts.chainRpcUrl ?? inject('chainRpcUrl'), privateKey: anvilKey(1 + (marketCount++ % 19)), replaceAfterMs: opts.replaceAfterMs ?? 30_000 },
   };
