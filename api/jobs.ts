@@ -1,9 +1,9 @@
 /** Job, Subtask, Attempt and JobEvent: their queries, mutations and the events subscription. */
 import { randomBytes } from 'node:crypto';
 import { WorkflowNotFoundError } from '@temporalio/client';
-import { and, asc, desc, eq, gt, ilike, inArray, lt, or, sql } from 'drizzle-orm';
+import { and, asc, desc, eq, gt, ilike, inArray, lt, or, sql, type SQL } from 'drizzle-orm';
 import { InvalidJobSpecError } from '../core/failures.js';
-import { parseJobSpec, validateJobSpec, jobSpecJsonSchema, type JobSpec } from '../core/jobSpec.js';
+import { parseJobSpec, uncleanText, validateJobSpec, jobSpecJsonSchema, type JobSpec } from '../core/jobSpec.js';
 import { countSubtasks } from '../core/split.js';
 import { workflowUiUrl } from '../infra/config.js';
 import { attempts, jobEvents, jobs, subtasks, type JobStatus, type OutputFile, type SubtaskStatus } from '../schema/tables.js';
@@ -55,24 +55,32 @@ export function parseSubmittedSpec(args: { spec?: unknown; specText?: string | n
   }
 }
 
+/**
+ * A job as its owner sees it: another requestor's job is, to the caller, a job that does not
+ * exist (its id says nothing more).
+ */
+export async function ownJob(db: ApiDeps['db'], id: string, ctx: RequestContext) {
+  return (await db.select().from(jobs).where(and(eq(jobs.id, id), eq(jobs.requestorId, ctx.requestorId))))[0] ?? null;
+}
+
 export function jobResolvers(deps: ApiDeps) {
   const { db } = deps;
   return {
     Query: {
-      job: async (_: unknown, { id }: { id: string }) => (await db.select().from(jobs).where(eq(jobs.id, id)))[0] ?? null,
-      jobs: async (_: unknown, args: { filter?: { status?: string[]; nameContains?: string }; first: number; after?: string }) => {
+      job: (_: unknown, { id }: { id: string }, ctx: RequestContext) => ownJob(db, id, ctx),
+      jobs: async (_: unknown, args: { filter?: { status?: string[]; nameContains?: string }; first: number; after?: string }, ctx: RequestContext) => {
         if (args.first < 1 || args.first > 500) throw userError(ErrorCode.BadInput, `first: must be between 1 and 500, got ${args.first}`);
-        const conds = [];
+        const conds: SQL[] = [eq(jobs.requestorId, ctx.requestorId)];
         if (args.filter?.status?.length) conds.push(inArray(jobs.status, args.filter.status.map((s) => down<JobStatus>(s))));
         if (args.filter?.nameContains) conds.push(ilike(jobs.name, `%${args.filter.nameContains.replace(/[%_\\]/g, '\\$&')}%`));
         if (args.after) {
           const c = decodeCursor(args.after);
-          conds.push(or(lt(jobs.createdAt, c.createdAt), and(eq(jobs.createdAt, c.createdAt), lt(jobs.id, c.id))));
+          conds.push(or(lt(jobs.createdAt, c.createdAt), and(eq(jobs.createdAt, c.createdAt), lt(jobs.id, c.id)))!);
         }
         const rows = await db
           .select()
           .from(jobs)
-          .where(conds.length ? and(...conds) : undefined)
+          .where(and(...conds))
           .orderBy(desc(jobs.createdAt), desc(jobs.id))
           .limit(args.first + 1);
         const page = rows.slice(0, args.first);
@@ -106,9 +114,11 @@ export function jobResolvers(deps: ApiDeps) {
         }
         return { job };
       },
-      cancelJob: async (_: unknown, { id, reason }: { id: string; reason?: string }) => {
-        const [job] = await db.select().from(jobs).where(eq(jobs.id, id));
+      cancelJob: async (_: unknown, { id, reason }: { id: string; reason?: string }, ctx: RequestContext) => {
+        const job = await ownJob(db, id, ctx);
         if (!job) throw userError(ErrorCode.NotFound, `job ${id} does not exist`);
+        const dirty = uncleanText(reason ?? '', '/reason');
+        if (dirty.length) throw userError(ErrorCode.BadInput, `reason ${dirty[0].message}`);
         if (ENDED.includes(job.status)) throw userError(ErrorCode.Conflict, `job ${id} has already ended (${job.status}); nothing to cancel`);
         try {
           await deps.temporal.workflow.getHandle(id).signal('cancel', reason ?? 'cancelled by the requestor');
@@ -121,8 +131,8 @@ export function jobResolvers(deps: ApiDeps) {
     },
     Subscription: {
       jobEvents: {
-        subscribe: async function* (_: unknown, { id, after }: { id: string; after?: number }, ctx: { request?: Request }) {
-          const [job] = await db.select({ id: jobs.id }).from(jobs).where(eq(jobs.id, id));
+        subscribe: async function* (_: unknown, { id, after }: { id: string; after?: number }, ctx: RequestContext & { request?: Request }) {
+          const job = await ownJob(db, id, ctx);
           if (!job) throw userError(ErrorCode.NotFound, `job ${id} does not exist`);
           let last = after ?? 0;
           const signal = ctx.request?.signal;

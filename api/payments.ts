@@ -3,7 +3,7 @@
  * hashes, providers' earnings, the requestor's wallet, the ledger, quotes and budget raises.
  */
 import { WorkflowUpdateFailedError } from '@temporalio/client';
-import { and, desc, eq, sql, type SQL } from 'drizzle-orm';
+import { and, desc, eq, inArray, sql, type SQL } from 'drizzle-orm';
 import { formatEther, type Address } from 'viem';
 import { demandFromSpec } from '../core/demand.js';
 import { weiToGlm } from '../core/payments.js';
@@ -11,7 +11,7 @@ import { countSubtasks } from '../core/split.js';
 import { allocations, chainTxs, invoices, jobs } from '../schema/tables.js';
 import type { ApiDeps, RequestContext } from './deps.js';
 import { ErrorCode, userError } from './errors.js';
-import { parseSubmittedSpec } from './jobs.js';
+import { ownJob, parseSubmittedSpec } from './jobs.js';
 import { quoteJob } from './market.js';
 
 type InvoiceRow = typeof invoices.$inferSelect;
@@ -27,14 +27,17 @@ export function paymentResolvers(deps: ApiDeps) {
       args.status ? eq(invoices.status, args.status.toLowerCase() as InvoiceRow['status']) : undefined,
     );
 
+  /** Invoices of the caller's own jobs only. */
+  const ownedBy = (ctx: RequestContext) => inArray(invoices.jobId, db.select({ id: jobs.id }).from(jobs).where(eq(jobs.requestorId, ctx.requestorId)));
+
   return {
     Query: {
-      payments: (_: unknown, args: { job?: string; provider?: string }) =>
-        db.select().from(invoices).where(and(invoicesWhere(args), eq(invoices.status, 'paid'))).orderBy(invoices.jobId, invoices.subtaskIndex),
-      invoices: (_: unknown, args: { job?: string; provider?: string; status?: string }) => {
+      payments: (_: unknown, args: { job?: string; provider?: string }, ctx: RequestContext) =>
+        db.select().from(invoices).where(and(invoicesWhere(args), ownedBy(ctx), eq(invoices.status, 'paid'))).orderBy(invoices.jobId, invoices.subtaskIndex),
+      invoices: (_: unknown, args: { job?: string; provider?: string; status?: string }, ctx: RequestContext) => {
         if (args.status && !['ACCEPTED', 'REJECTED', 'PAID'].includes(args.status.toUpperCase()))
           throw userError(ErrorCode.BadInput, `status: ${JSON.stringify(args.status)} is not one of ACCEPTED, REJECTED, PAID`);
-        return db.select().from(invoices).where(invoicesWhere(args)).orderBy(invoices.jobId, invoices.subtaskIndex);
+        return db.select().from(invoices).where(and(invoicesWhere(args), ownedBy(ctx))).orderBy(invoices.jobId, invoices.subtaskIndex);
       },
       quoteJob: async (_: unknown, args: { spec?: unknown; specText?: string }, ctx: RequestContext) => {
         const spec = parseSubmittedSpec(args);
@@ -61,8 +64,8 @@ export function paymentResolvers(deps: ApiDeps) {
           .limit(Math.min(1000, Math.max(1, args.first))),
     },
     Mutation: {
-      raiseBudget: async (_: unknown, { job: id, amount }: { job: string; amount: string }) => {
-        const [job] = await db.select().from(jobs).where(eq(jobs.id, id));
+      raiseBudget: async (_: unknown, { job: id, amount }: { job: string; amount: string }, ctx: RequestContext) => {
+        const job = await ownJob(db, id, ctx);
         if (!job) throw userError(ErrorCode.NotFound, `job ${id} does not exist`);
         if (!job.spec.budget) throw userError(ErrorCode.BadInput, `job ${id} has no budget: it pays no one, so there is nothing to raise`);
         if (['succeeded', 'failed', 'cancelled'].includes(job.status)) throw userError(ErrorCode.Conflict, `job ${id} has already ended (${job.status})`);
