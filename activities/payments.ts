@@ -215,36 +215,54 @@ export function createPaymentActivities(deps: PaymentDeps) {
     },
 
     /** Ends the job's allocation: the remainder goes back to the requestor (once: the escrow is asked first). */
-    async closeAllocation({ jobId }: { jobId: string }): Promise<{ returnedWei: string }> {
-      return onChain(jobId, 'returning the rest of the budget', async (chain) => {
-        const alloc = await allocationOf(jobId);
-        if (!alloc) return { returnedWei: '0' };
-        if (alloc.state === 'closed') return { returnedWei: alloc.returnedWei ?? '0' };
-        await chain.resumePending({ jobId, kind: 'close' });
-        const escrowAbi = chain.contracts.GolemflowEscrow.abi;
-        const onEscrow = await chain.read<readonly [Address, Address, bigint, bigint, bigint, boolean]>(chain.escrow, escrowAbi, 'allocations', [alloc.allocationId]);
-        let closeTx: string | null = null;
-        const returned = onEscrow[2] - onEscrow[3];
-        if (onEscrow[0] === '0x0000000000000000000000000000000000000000') {
-          await db.update(allocations).set({ state: 'closed', returnedWei: '0', closedAt: new Date() }).where(eq(allocations.jobId, jobId));
-          return { returnedWei: '0' };
-        }
-        if (!onEscrow[5]) {
-          const data = encodeFunctionData({ abi: escrowAbi, functionName: 'close', args: [alloc.allocationId as Hex] });
-          closeTx = (await chain.send('close', chain.escrow, data, { jobId })).hash;
-        } else {
-          const [mined] = await db.select({ hash: chainTxs.hash }).from(chainTxs).where(and(eq(chainTxs.jobId, jobId), eq(chainTxs.kind, 'close'), eq(chainTxs.status, 'mined')));
-          closeTx = mined?.hash ?? null;
-        }
-        await db
-          .update(allocations)
-          .set({ state: 'closed', releasedWei: String(onEscrow[3]), returnedWei: String(returned), closeTx, closedAt: new Date() })
-          .where(eq(allocations.jobId, jobId));
-        await deps.addEvent(jobId, 'budget-returned', 'budgetReturned', { message: `${weiToGlm(returned)} GLM returned to the requestor (tx ${closeTx})` });
-        return { returnedWei: String(returned) };
-      });
+    /**
+     * A job cancelled while its budget lock waited (the chain down, the wallet short): when no
+     * lock transaction was ever signed, nothing can reach the escrow, so the allocation closes
+     * here without the chain; otherwise the lock may still be mined, and it is closed on chain.
+     */
+    async abandonLock({ jobId }: { jobId: string }): Promise<{ returnedWei: string }> {
+      const [signed] = await db.select({ hash: chainTxs.hash }).from(chainTxs).where(and(eq(chainTxs.jobId, jobId), eq(chainTxs.kind, 'lock')));
+      if (signed) return closeAllocation(jobId);
+      await db.update(allocations).set({ state: 'closed', returnedWei: '0', closedAt: new Date() }).where(eq(allocations.jobId, jobId));
+      await note(jobId, null);
+      await deps.addEvent(jobId, 'budget-not-locked', 'budgetReturned', { message: 'the job ended before its budget was locked: nothing was locked, nothing is returned' });
+      return { returnedWei: '0' };
     },
+
+    closeAllocation: ({ jobId }: { jobId: string }) => closeAllocation(jobId),
   };
+
+  async function closeAllocation(jobId: string): Promise<{ returnedWei: string }> {
+    return onChain(jobId, 'returning the rest of the budget', async (chain) => {
+      const alloc = await allocationOf(jobId);
+      if (!alloc) return { returnedWei: '0' };
+      if (alloc.state === 'closed') return { returnedWei: alloc.returnedWei ?? '0' };
+      // A lock still pending would land after the close: finish it first.
+      await chain.resumePending({ jobId, kind: 'lock' });
+      await chain.resumePending({ jobId, kind: 'close' });
+      const escrowAbi = chain.contracts.GolemflowEscrow.abi;
+      const onEscrow = await chain.read<readonly [Address, Address, bigint, bigint, bigint, boolean]>(chain.escrow, escrowAbi, 'allocations', [alloc.allocationId]);
+      let closeTx: string | null = null;
+      const returned = onEscrow[2] - onEscrow[3];
+      if (onEscrow[0] === '0x0000000000000000000000000000000000000000') {
+        await db.update(allocations).set({ state: 'closed', returnedWei: '0', closedAt: new Date() }).where(eq(allocations.jobId, jobId));
+        return { returnedWei: '0' };
+      }
+      if (!onEscrow[5]) {
+        const data = encodeFunctionData({ abi: escrowAbi, functionName: 'close', args: [alloc.allocationId as Hex] });
+        closeTx = (await chain.send('close', chain.escrow, data, { jobId })).hash;
+      } else {
+        const [mined] = await db.select({ hash: chainTxs.hash }).from(chainTxs).where(and(eq(chainTxs.jobId, jobId), eq(chainTxs.kind, 'close'), eq(chainTxs.status, 'mined')));
+        closeTx = mined?.hash ?? null;
+      }
+      await db
+        .update(allocations)
+        .set({ state: 'closed', releasedWei: String(onEscrow[3]), returnedWei: String(returned), closeTx, closedAt: new Date() })
+        .where(eq(allocations.jobId, jobId));
+      await deps.addEvent(jobId, 'budget-returned', 'budgetReturned', { message: `${weiToGlm(returned)} GLM returned to the requestor (tx ${closeTx})` });
+      return { returnedWei: String(returned) };
+    });
+  }
 }
 
 export type PaymentActivities = ReturnType<typeof createPaymentActivities>;

@@ -13,6 +13,7 @@ export const ErrorCode = {
   Unavailable: 'UNAVAILABLE',
   NoMatchingOffer: 'NO_MATCHING_OFFER',
   BudgetTooLow: 'BUDGET_TOO_LOW',
+  InsufficientFunds: 'INSUFFICIENT_FUNDS',
   Unauthenticated: 'UNAUTHENTICATED',
   Forbidden: 'FORBIDDEN',
 } as const;

@@ -10,7 +10,7 @@ import { attempts, jobEvents, jobs, subtasks, type JobStatus, type OutputFile, t
 import type { JobProgress, jobWorkflow } from '../workflows/job.js';
 import { demandFromSpec } from '../core/demand.js';
 import type { ApiDeps, RequestContext } from './deps.js';
-import { checkBudget, checkDemandSatisfiable, providerById } from './market.js';
+import { checkBudget, checkDemandSatisfiable, checkWallet, providerById } from './market.js';
 import { ErrorCode, invalidSpec, userError } from './errors.js';
 import { checkSpecBlobs } from './specBlobs.js';
 
@@ -98,7 +98,10 @@ export function jobResolvers(deps: ApiDeps) {
         const requestorId = ctx.requestorId;
         const demand = demandFromSpec(spec, requestorId);
         await checkDemandSatisfiable(deps, demand);
-        if (spec.budget) await checkBudget(deps, demand, spec.budget.amount, countSubtasks(spec), spec.redundancy);
+        if (spec.budget) {
+          await checkBudget(deps, demand, spec.budget.amount, countSubtasks(spec), spec.redundancy);
+          await checkWallet(deps, spec.budget.amount);
+        }
         const id = newJobId();
         const [job] = await db.insert(jobs).values({ id, name: spec.name ?? null, requestorId, spec, subtaskCount: countSubtasks(spec) }).returning();
         try {

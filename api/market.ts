@@ -260,3 +260,24 @@ export async function checkBudget(deps: ApiDeps, demand: Demand, budget: string,
     );
   return quote;
 }
+
+/**
+ * Refuses a paid job whose budget is more than the requestor's wallet holds: it could never be
+ * locked. When the chain does not answer in a few seconds the job is accepted (its lock waits,
+ * and says why; a cancel ends the wait).
+ */
+export async function checkWallet(deps: ApiDeps, budget: string): Promise<void> {
+  if (!deps.chain) return;
+  const timeout = new Promise<null>((resolve) => setTimeout(() => resolve(null), 5000).unref());
+  const balance = await Promise.race([
+    deps
+      .chain()
+      .then((chain) => chain.tokenBalance(chain.account).then((wei) => ({ wei, account: chain.account })))
+      .catch(() => null),
+    timeout,
+  ]);
+  if (balance && glmToWei(budget) > balance.wei)
+    throw userError(ErrorCode.InsufficientFunds, `the budget of ${budget} GLM is more than the requestor's wallet ${balance.account} holds (${weiToGlm(balance.wei)} GLM); it could never be locked`, {
+      balance: weiToGlm(balance.wei),
+    });
+}

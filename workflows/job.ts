@@ -20,6 +20,7 @@ import {
   workflowInfo,
   allHandlersFinished,
   defineUpdate,
+  patched,
 } from '@temporalio/workflow';
 import type { ActivityOptions } from '@temporalio/workflow';
 import type { RequestorActivities } from '../activities/requestor.js';
@@ -57,6 +58,9 @@ const chainWrite: ActivityOptions = {
   retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '30 seconds', nonRetryableErrorTypes: [FailureType.PaymentRefused, FailureType.InvalidJobSpec] },
 };
 const payments = proxyActivities<PaymentActivities>(chainWrite);
+
+/** Marks histories in which a cancel can end a budget lock that waits (patched() keeps older ones replaying). */
+const CANCELLABLE_LOCK = 'cancellable-budget-lock';
 
 /** Accepted results paid together in one transaction, at most this many seconds after the first. */
 const SETTLE_BATCH = 10;
@@ -184,7 +188,23 @@ export async function jobWorkflow(input: JobInput): Promise<JobOutcome> {
     if (plan.budgetWei && budget === null) {
       budget = BigInt(plan.budgetWei);
       progress.budgetWei = plan.budgetWei;
-      await payments.lockBudget({ jobId });
+      if (patched(CANCELLABLE_LOCK)) {
+        // The lock may wait long (the chain down, the wallet short): a cancel ends the wait.
+        const lock = new CancellationScope();
+        const locking = lock.run(() => payments.lockBudget({ jobId }));
+        const first = await Promise.race([locking.then(() => 'locked' as const), condition(() => !!cancelReason).then(() => 'cancelled' as const)]);
+        if (first === 'cancelled') {
+          lock.cancel();
+          await locking.catch(() => undefined);
+          await CancellationScope.nonCancellable(() => payments.abandonLock({ jobId }));
+          // Nothing was locked, so nothing is settled.
+          budget = null;
+          progress.budgetWei = null;
+          return await finish('cancelled', cancelReason);
+        }
+      } else {
+        await payments.lockBudget({ jobId });
+      }
     }
     if (budget !== null) settling = CancellationScope.nonCancellable(settler);
     progress.status = 'running';
