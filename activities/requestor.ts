@@ -12,9 +12,9 @@ import { ApplicationFailure, Context, log } from '@temporalio/activity';
 import type Docker from 'dockerode';
 import tarStream from 'tar-stream';
 import { and, asc, eq, gte, inArray, isNull, notInArray, sql } from 'drizzle-orm';
-import { FailureType, InvalidJobSpecError } from '../core/failures.js';
+import { FailureType, GolemflowError, InvalidJobSpecError } from '../core/failures.js';
 import { compareSpecOf, validateJobSpec } from '../core/jobSpec.js';
-import { mergeOutputs, planArchive } from '../core/merge.js';
+import { CONCAT_VALUE_BYTES, OutputSum, planArchive } from '../core/merge.js';
 import { countSubtasks, fillCommand, planSubtask } from '../core/split.js';
 import { parseSize } from '../core/units.js';
 import type { BlobStore } from '../blobs/store.js';
@@ -455,25 +455,49 @@ export function createRequestorActivities(deps: RequestorDeps) {
         .where(eq(subtasks.jobId, jobId))
         .orderBy(asc(subtasks.index));
       if (spec.merge?.kind === 'none' || !spec.merge) return { value: null, ref: null };
-      const outputs = [];
-      for (const r of rows) {
+      const refOf = (r: (typeof rows)[number]) => {
         if (!r.resultRef) throw ApplicationFailure.nonRetryable(`subtask ${r.index} has no result to merge`, FailureType.MergeFailed);
-        outputs.push(await deps.blobs.read(r.resultRef));
-      }
-      let merged;
-      try {
-        merged = mergeOutputs(spec.merge.kind, outputs);
-      } catch (e) {
-        throw ApplicationFailure.nonRetryable((e as Error).message, FailureType.MergeFailed);
-      }
+        return r.resultRef;
+      };
+      const ctx = Context.current();
+      let value: string | null;
       let ref: string | null = null;
-      if (merged.bytes) {
-        const info = await deps.blobs.putBytes(merged.bytes);
+      if (spec.merge.kind === 'sum') {
+        // One output in memory at a time.
+        const sum = new OutputSum();
+        for (const r of rows) {
+          try {
+            sum.add(r.index, (await deps.blobs.read(refOf(r))).toString('utf8'));
+          } catch (e) {
+            if (e instanceof GolemflowError) throw ApplicationFailure.nonRetryable(e.message, FailureType.MergeFailed);
+            throw e;
+          }
+          if (r.index % 100 === 0) ctx.heartbeat({ phase: 'sum', merged: r.index });
+        }
+        value = sum.value();
+      } else {
+        // Streamed blob by blob into one blob: the requestor never holds every output at once.
+        let head = Buffer.alloc(0);
+        let total = 0;
+        const store = deps.blobs;
+        const chunks = async function* () {
+          for (const r of rows) {
+            for await (const chunk of await store.open(refOf(r))) {
+              const c = chunk as Buffer;
+              total += c.length;
+              if (head.length <= CONCAT_VALUE_BYTES) head = Buffer.concat([head, c.subarray(0, CONCAT_VALUE_BYTES + 1 - head.length)]);
+              yield c;
+            }
+            if (r.index % 100 === 0) ctx.heartbeat({ phase: 'concat', merged: r.index });
+          }
+        };
+        const info = await store.put(chunks());
         await db.insert(blobs).values(info).onConflictDoNothing();
         ref = info.ref;
+        value = total <= CONCAT_VALUE_BYTES ? head.toString('utf8') : null;
       }
-      await db.update(jobs).set({ resultValue: merged.value, resultRef: ref }).where(eq(jobs.id, jobId));
-      return { value: merged.value && merged.value.length > 200 ? `${merged.value.slice(0, 200)}…` : merged.value, ref };
+      await db.update(jobs).set({ resultValue: value, resultRef: ref }).where(eq(jobs.id, jobId));
+      return { value: value && value.length > 200 ? `${value.slice(0, 200)}…` : value, ref };
     },
 
     /** Records the job's end; subtasks still open are marked cancelled. */

@@ -14,6 +14,7 @@ export const ErrorCode = {
   NoMatchingOffer: 'NO_MATCHING_OFFER',
   BudgetTooLow: 'BUDGET_TOO_LOW',
   InsufficientFunds: 'INSUFFICIENT_FUNDS',
+  QuotaExceeded: 'QUOTA_EXCEEDED',
   Unauthenticated: 'UNAUTHENTICATED',
   Forbidden: 'FORBIDDEN',
 } as const;

@@ -96,6 +96,14 @@ export function jobResolvers(deps: ApiDeps) {
         const spec = parseSubmittedSpec(args);
         await checkSpecBlobs(deps, spec);
         const requestorId = ctx.requestorId;
+        // A quota per requestor: no one fills the market's queue for everyone else.
+        const [{ n: active }] = await db
+          .select({ n: sql<number>`count(*)::int` })
+          .from(jobs)
+          .where(and(eq(jobs.requestorId, requestorId), inArray(jobs.status, ['queued', 'running'])));
+        const quota = deps.config.limits.activeJobsPerRequestor;
+        if (active >= quota)
+          throw userError(ErrorCode.QuotaExceeded, `requestor ${requestorId} has ${active} jobs queued or running, the most allowed (MAX_ACTIVE_JOBS ${quota}); wait for one to end or cancel one`, { quota });
         const demand = demandFromSpec(spec, requestorId);
         await checkDemandSatisfiable(deps, demand);
         if (spec.budget) {

@@ -9,22 +9,43 @@ export interface MergedResult {
 }
 
 /**
- * Merges the stdout of each subtask, in subtask order. `sum` adds the numbers they print (as
- * BigInt when they are integers, so large counts stay exact); `concat` joins the outputs.
+ * Adds the numbers subtasks print, one output at a time (as BigInt while they are all integers,
+ * so large counts stay exact): a merge holds one output in memory, never all of them.
+ */
+export class OutputSum {
+  private ints = 0n;
+  private floats = 0;
+  private allIntegers = true;
+
+  add(index: number, output: string): void {
+    const t = output.trim();
+    if (!/^-?\d+(\.\d+)?([eE][-+]?\d+)?$/.test(t)) throw new GolemflowError(FailureType.MergeFailed, `subtask ${index} printed ${JSON.stringify(t.slice(0, 80))}, not a number to sum`);
+    if (/^-?\d+$/.test(t)) this.ints += BigInt(t);
+    else this.allIntegers = false;
+    this.floats += Number(t);
+  }
+
+  value(): string {
+    return this.allIntegers ? this.ints.toString() : String(this.floats);
+  }
+}
+
+/** A concatenation short enough to show as the job's value (longer ones are only a blob). */
+export const CONCAT_VALUE_BYTES = 4096;
+
+/**
+ * Merges the stdout of each subtask, in subtask order. `sum` adds the numbers they print;
+ * `concat` joins the outputs. (The requestor streams the same merges blob by blob.)
  */
 export function mergeOutputs(kind: MergeKind, outputs: Buffer[]): MergedResult {
   if (kind === 'none' || kind === 'video' || kind === 'archive') return { value: null, bytes: null };
   if (kind === 'concat') {
     const bytes = Buffer.concat(outputs);
-    return { value: bytes.length <= 4096 ? bytes.toString('utf8') : null, bytes };
+    return { value: bytes.length <= CONCAT_VALUE_BYTES ? bytes.toString('utf8') : null, bytes };
   }
-  const texts = outputs.map((b) => b.toString('utf8').trim());
-  texts.forEach((t, i) => {
-    if (!/^-?\d+(\.\d+)?([eE][-+]?\d+)?$/.test(t))
-      throw new GolemflowError(FailureType.MergeFailed, `subtask ${i} printed ${JSON.stringify(t.slice(0, 80))}, not a number to sum`);
-  });
-  if (texts.every((t) => /^-?\d+$/.test(t))) return { value: texts.reduce((a, t) => a + BigInt(t), 0n).toString(), bytes: null };
-  return { value: String(texts.reduce((a, t) => a + Number(t), 0)), bytes: null };
+  const sum = new OutputSum();
+  outputs.forEach((b, i) => sum.add(i, b.toString('utf8')));
+  return { value: sum.value(), bytes: null };
 }
 
 /** A file a subtask wrote under /out, stored as a blob. */

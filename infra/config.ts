@@ -27,6 +27,8 @@ export interface Config {
     bodyBytes: number;
     /** One blob, counted on the bytes as they stream. */
     blobBytes: number;
+    /** Jobs one requestor may have queued or running at once. */
+    activeJobsPerRequestor: number;
   };
   /** Web origins allowed to call the API from a browser (CORS); empty: none. */
   corsOrigins: string[];
@@ -73,6 +75,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       graphqlCost: Number(env.GRAPHQL_MAX_COST ?? 20000),
       bodyBytes: Number(env.MAX_BODY_BYTES ?? 1024 * 1024),
       blobBytes: Number(env.MAX_BLOB_BYTES ?? 4 * 1024 ** 3),
+      activeJobsPerRequestor: Number(env.MAX_ACTIVE_JOBS ?? 100),
     },
     corsOrigins: (env.CORS_ORIGINS ?? '').split(',').map((o) => o.trim()).filter(Boolean),
     requestorId: env.GOLEMFLOW_REQUESTOR_ID ?? 'requestor',

@@ -20,7 +20,7 @@ const errorOf = (p: Promise<unknown>) => p.then(() => ({ message: 'no error', ex
 describe('hard limits', () => {
   let market: TestMarket;
   beforeAll(async () => {
-    market = await startMarket([], { limits: { blobBytes: 8 * 1024 * 1024 } });
+    market = await startMarket([], { limits: { blobBytes: 8 * 1024 * 1024, activeJobsPerRequestor: 2 } });
     await market.addProvider('bounded', { outputLimits: { stdoutBytes: 1024 * 1024, outBytes: 4 * 1024 * 1024 } });
   });
   afterAll(async () => {
@@ -128,6 +128,21 @@ describe('hard limits', () => {
     } finally {
       await docker.getImage(tag).remove({ force: true }).catch(() => undefined);
     }
+  });
+
+  it('a requestor with its quota of jobs queued or running is refused another, and others are not held back', async () => {
+    const { issueApiKey } = await import('../../api/auth.js');
+    const greedy = await issueApiKey(market.node.database.db, 'greedy');
+    const other = await issueApiKey(market.node.database.db, 'other');
+    const long = { image, command: ['sleep', '60'], split: one, redundancy: 1 };
+    const ids: string[] = [];
+    for (let i = 0; i < 2; i++) ids.push((await gql<any>(market.apiUrl, SUBMIT, { spec: long }, { apiKey: greedy })).submitJob.job.id);
+    const e = await errorOf(gql(market.apiUrl, SUBMIT, { spec: long }, { apiKey: greedy }));
+    expect(e).toMatchObject({ message: 'requestor greedy has 2 jobs queued or running, the most allowed (MAX_ACTIVE_JOBS 2); wait for one to end or cancel one', extensions: { code: 'QUOTA_EXCEEDED' } });
+    const fine = await gql<any>(market.apiUrl, SUBMIT, { spec: { ...long, command: ['true'] } }, { apiKey: other });
+    expect(fine.submitJob.job.id).toBeTruthy();
+    for (const id of ids) await gql(market.apiUrl, 'mutation($id: ID!) { cancelJob(id: $id) { id } }', { id }, { apiKey: greedy });
+    await gql(market.apiUrl, 'mutation($id: ID!) { cancelJob(id: $id) { id } }', { id: fine.submitJob.job.id }, { apiKey: other }).catch(() => undefined);
   });
 
   it('gql still answers ordinary queries', async () => {
