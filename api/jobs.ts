@@ -7,7 +7,8 @@ import { parseJobSpec, uncleanText, validateJobSpec, jobSpecJsonSchema, type Job
 import { countSubtasks } from '../core/split.js';
 import { workflowUiUrl } from '../infra/config.js';
 import { attempts, jobEvents, jobs, subtasks, type JobStatus, type OutputFile, type SubtaskStatus } from '../schema/tables.js';
-import type { JobProgress, jobWorkflow } from '../workflows/job.js';
+import type { jobWorkflow } from '../workflows/job.js';
+import { cancelSignal, progressQuery, type JobProgress } from '../workflows/definitions.js';
 import { demandFromSpec } from '../core/demand.js';
 import type { ApiDeps, RequestContext } from './deps.js';
 import { checkBudget, checkDemandSatisfiable, checkWallet, providerById } from './market.js';
@@ -132,7 +133,7 @@ export function jobResolvers(deps: ApiDeps) {
         if (dirty.length) throw userError(ErrorCode.BadInput, `reason ${dirty[0].message}`);
         if (ENDED.includes(job.status)) throw userError(ErrorCode.Conflict, `job ${id} has already ended (${job.status}); nothing to cancel`);
         try {
-          await deps.temporal.workflow.getHandle(id).signal('cancel', reason ?? 'cancelled by the requestor');
+          await deps.temporal.workflow.getHandle(id).signal(cancelSignal, reason ?? 'cancelled by the requestor');
         } catch (e) {
           if (!(e instanceof WorkflowNotFoundError)) throw e;
           await db.update(jobs).set({ status: 'cancelled', error: reason ?? 'cancelled', finishedAt: sql`now()` }).where(eq(jobs.id, id));
@@ -175,7 +176,7 @@ export function jobResolvers(deps: ApiDeps) {
       progress: async (j: JobRow): Promise<JobProgress | null> => {
         if (ENDED.includes(j.status)) return null;
         try {
-          return await deps.temporal.workflow.getHandle(j.id).query<JobProgress>('progress');
+          return await deps.temporal.workflow.getHandle(j.id).query(progressQuery);
         } catch {
           return null;
         }

@@ -13,6 +13,7 @@ import type { ApiDeps, RequestContext } from './deps.js';
 import { ErrorCode, userError } from './errors.js';
 import { ownJob, parseSubmittedSpec } from './jobs.js';
 import { quoteJob } from './market.js';
+import { raiseBudgetUpdate } from '../workflows/definitions.js';
 
 type InvoiceRow = typeof invoices.$inferSelect;
 type AllocationRow = typeof allocations.$inferSelect;
@@ -70,7 +71,7 @@ export function paymentResolvers(deps: ApiDeps) {
         if (!job.spec.budget) throw userError(ErrorCode.BadInput, `job ${id} has no budget: it pays no one, so there is nothing to raise`);
         if (['succeeded', 'failed', 'cancelled'].includes(job.status)) throw userError(ErrorCode.Conflict, `job ${id} has already ended (${job.status})`);
         try {
-          await deps.temporal.workflow.getHandle(id).executeUpdate('raiseBudget', { args: [amount] });
+          await deps.temporal.workflow.getHandle(id).executeUpdate(raiseBudgetUpdate, { args: [amount] });
         } catch (e) {
           const cause = e instanceof WorkflowUpdateFailedError ? ((e.cause as Error | undefined)?.message ?? e.message) : (e as Error).message;
           throw userError(ErrorCode.BadInput, `could not raise the budget: ${cause}`);

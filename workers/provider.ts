@@ -32,7 +32,7 @@ import { offerMessage, signIdentity, withdrawalMessage } from '../core/identity.
 import { gql } from '../infra/graphqlClient.js';
 import { logger } from '../infra/logger.js';
 import { ensureAllRuntimes } from '../runtimes/build.js';
-import { closeOnSignals } from './requestor.js';
+import { closeOnSignals } from '../infra/shutdown.js';
 import { installTemporalRuntime } from './temporalRuntime.js';
 
 export interface ProviderOptions {

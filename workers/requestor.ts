@@ -26,6 +26,7 @@ import { logger } from '../infra/logger.js';
 import { openDatabase, type Database } from '../schema/db.js';
 import { startSweeper, type Sweeper } from './sweeper.js';
 import { installTemporalRuntime } from './temporalRuntime.js';
+import { closeOnSignals } from '../infra/shutdown.js';
 
 export const workflowsPath = path.join(path.dirname(fileURLToPath(import.meta.url)), '../workflows/index.ts');
 
@@ -142,25 +143,6 @@ export async function startRequestorNode(config: Config, opts: { workflowBundle?
     await close();
     throw e;
   }
-}
-
-/** Stops on SIGINT/SIGTERM after closing `close`. */
-export function closeOnSignals(close: () => Promise<void>): void {
-  let closing = false;
-  const stop = (sig: string) => {
-    if (closing) return;
-    closing = true;
-    logger.info(`${sig}: shutting down`);
-    close().then(
-      () => process.exit(0),
-      (e) => {
-        logger.error({ err: e }, 'shutdown failed');
-        process.exit(1);
-      },
-    );
-  };
-  process.on('SIGINT', () => stop('SIGINT'));
-  process.on('SIGTERM', () => stop('SIGTERM'));
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === path.resolve(process.argv[1])) {

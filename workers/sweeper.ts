@@ -13,7 +13,7 @@ import { endAgreement, LOCK_PLACEMENT, type AddEvent } from '../activities/event
 import { loadOpenAgreements } from '../activities/marketData.js';
 import type { Db } from '../schema/db.js';
 import { agreements, attempts, jobs, subtasks } from '../schema/tables.js';
-import { subtaskWorkflowId } from '../workflows/ids.js';
+import { subtaskWorkflowId } from '../workflows/definitions.js';
 
 export interface SweeperDeps {
   db: Db;

@@ -11,15 +11,12 @@ import {
   ParentClosePolicy,
   condition,
   continueAsNew,
-  defineQuery,
-  defineSignal,
   isCancellation,
   proxyActivities,
   setHandler,
   startChild,
   workflowInfo,
   allHandlersFinished,
-  defineUpdate,
   patched,
 } from '@temporalio/workflow';
 import type { ActivityOptions } from '@temporalio/workflow';
@@ -28,7 +25,7 @@ import type { PaymentActivities } from '../activities/payments.js';
 import type { JobPlan } from '../activities/types.js';
 import { FailureType } from '../core/failures.js';
 import { subtaskWorkflow } from './subtask.js';
-import { subtaskWorkflowId } from './ids.js';
+import { cancelSignal, progressQuery, raiseBudgetUpdate, subtaskWorkflowId, type JobInput, type JobOutcome, type JobProgress } from './definitions.js';
 
 /** Bookkeeping on the requestor's own queue: quick, retried until the database answers. */
 const bookkeeping: ActivityOptions = {
@@ -67,38 +64,6 @@ const SETTLE_BATCH = 10;
 const SETTLE_EVERY = '15 seconds';
 const GLM_AMOUNT = /^\d+(\.\d{1,18})?$/;
 
-export interface JobInput {
-  jobId: string;
-  /** Set when the workflow continues as new. */
-  resume?: { plan: JobPlan; nextIndex: number; succeeded: number; seed: number; spentWei?: string; budgetWei?: string | null; raises?: number };
-}
-
-export interface JobProgress {
-  status: 'preparing' | 'running' | 'paused' | 'merging' | 'succeeded' | 'failed' | 'cancelling' | 'cancelled';
-  total: number;
-  started: number;
-  running: number;
-  succeeded: number;
-  failed: number;
-  error: string | null;
-  /** Paid jobs: the budget and what accepted results cost so far, wei as decimal text. */
-  budgetWei: string | null;
-  spentWei: string;
-  /** Why the job is paused, when it is. */
-  note: string | null;
-}
-
-export interface JobOutcome {
-  status: 'succeeded' | 'failed' | 'cancelled';
-  value: string | null;
-  ref: string | null;
-  error: string | null;
-}
-
-export const progressQuery = defineQuery<JobProgress>('progress');
-export const cancelSignal = defineSignal<[reason?: string]>('cancel');
-/** Raises a paid job's budget by an amount of GLM; a job paused at its cap goes on. */
-export const raiseBudgetUpdate = defineUpdate<{ budgetWei: string }, [amount: string]>('raiseBudget');
 
 
 export async function jobWorkflow(input: JobInput): Promise<JobOutcome> {

@@ -12,7 +12,6 @@ import {
   isCancellation,
   proxyActivities,
   condition,
-  defineQuery,
   setHandler,
   sleep,
 } from '@temporalio/workflow';
@@ -27,6 +26,7 @@ import { seededRandom } from '../core/random.js';
 import type { ProposeResult } from '../activities/market.js';
 import type { CompareActivities } from '../activities/compare.js';
 import type { CompareSpec } from '../core/compare.js';
+import { subtaskStateQuery, type SubtaskInput, type SubtaskOutcome, type SubtaskState } from './definitions.js';
 
 /** Bookkeeping on the requestor's own queue: quick, retried until the database answers. */
 const bookkeeping: ActivityOptions = {
@@ -78,46 +78,6 @@ const requestor = proxyActivities<RequestorActivities>(bookkeeping);
 const comparer = proxyActivities<CompareActivities>(comparison);
 const market = proxyActivities<MarketActivities>(waitForProvider);
 
-export interface SubtaskInput {
-  jobId: string;
-  index: number;
-  maxAttempts: number;
-  heartbeatTimeoutSeconds: number;
-  /** How long to wait for a matching offer before giving up. */
-  offerDeadlineSeconds: number;
-  /** Copies run on different providers and compared (1: no comparison). */
-  redundancy?: number;
-  /** Tie-breaking copies allowed when the copies disagree. */
-  maxExtraRuns?: number;
-  /** Adaptive verification: trusted providers may work alone (null: always `redundancy` copies). */
-  adaptive?: AdaptivePolicy | null;
-  /** The job's seed for the adaptive draws, recorded here so an audit can replay them. */
-  seed?: number;
-  /** How copies' results are compared (default: exactly). */
-  compare?: CompareSpec;
-  /** Crop spot checks of lone image results. */
-  cropCheck?: { crops: number; size: number; rate: number } | null;
-}
-
-export interface SubtaskOutcome {
-  index: number;
-  providerId: string;
-  attempts: number;
-  /** What its accepted results cost, wei as decimal text ('0' when the job does not pay). */
-  costWei?: string;
-}
-
-export interface SubtaskState {
-  attempt: number;
-  providerId: string | null;
-  phase: 'scheduling' | 'negotiating' | 'waitingForOffers' | 'running' | 'done' | 'failed';
-  agreementId: string | null;
-  lastFailure: string | null;
-  copies: number;
-  results: number;
-}
-
-export const subtaskStateQuery = defineQuery<SubtaskState>('subtaskState');
 
 /** Why an attempt failed when the provider gave no report. */
 function describeFailure(e: unknown, providerId: string, heartbeatTimeoutSeconds: number): { failureType: string; reason: string } {

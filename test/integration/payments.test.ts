@@ -17,6 +17,7 @@ import { allocations, chainTxs, deployments, invoices } from '../../schema/table
 import type { ProviderNode } from '../../workers/provider.js';
 import { countPrimesBelow } from '../support/primes.js';
 import { SUBMIT, startMarket, submit, waitForJob, type TestMarket } from '../support/harness.js';
+import { progressQuery } from '../../workflows/definitions.js';
 
 const image = 'golemflow/compute:1';
 const erc20 = [
@@ -136,7 +137,7 @@ describe('GLM payments on the local chain', () => {
     });
     const progress: any = await vi.waitUntil(
       async () => {
-        const p = (await market.node.client.workflow.getHandle(id).query('progress')) as any;
+        const p = (await market.node.client.workflow.getHandle(id).query(progressQuery)) as any;
         return p.status === 'paused' && p;
       },
       { timeout: 60_000, interval: 300 },
