@@ -19,41 +19,16 @@ import {
   allHandlersFinished,
   patched,
 } from '@temporalio/workflow';
-import type { ActivityOptions } from '@temporalio/workflow';
 import type { RequestorActivities } from '../activities/requestor.js';
 import type { PaymentActivities } from '../activities/payments.js';
 import type { JobPlan } from '../activities/types.js';
-import { FailureType } from '../core/failures.js';
 import { subtaskWorkflow } from './subtask.js';
+import { bookkeeping, chainWrite, merging, preparing } from './activityOptions.js';
 import { cancelSignal, progressQuery, raiseBudgetUpdate, subtaskWorkflowId, type JobInput, type JobOutcome, type JobProgress } from './definitions.js';
 
-/** Bookkeeping on the requestor's own queue: quick, retried until the database answers. */
-const bookkeeping: ActivityOptions = {
-  startToCloseTimeout: '1 minute',
-  retry: {
-    initialInterval: '500 ms',
-    backoffCoefficient: 2,
-    maximumInterval: '10 seconds',
-    nonRetryableErrorTypes: [FailureType.InvalidJobSpec, FailureType.MergeFailed, 'JobNotFound'],
-  },
-};
 const requestor = proxyActivities<RequestorActivities>(bookkeeping);
-
-/** Merging: a video merge encodes every frame (minutes for long animations); it heartbeats while it works. */
-const merging: ActivityOptions = { ...bookkeeping, startToCloseTimeout: '40 minutes', heartbeatTimeout: '1 minute' };
+const preparer = proxyActivities<RequestorActivities>(preparing);
 const merger = proxyActivities<RequestorActivities>(merging);
-
-/**
- * Chain writes: minutes when a transaction waits for a block or is replaced; retried for as
- * long as the chain is down or the wallet empty (the allocation's note says why), never when
- * the escrow refuses.
- */
-const chainWrite: ActivityOptions = {
-  startToCloseTimeout: '10 minutes',
-  // The activity beats every second: a requestor node that died mid-payment is noticed quickly.
-  heartbeatTimeout: '10 seconds',
-  retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '30 seconds', nonRetryableErrorTypes: [FailureType.PaymentRefused, FailureType.InvalidJobSpec] },
-};
 const payments = proxyActivities<PaymentActivities>(chainWrite);
 
 /** Marks histories in which a cancel can end a budget lock that waits (patched() keeps older ones replaying). */
@@ -146,7 +121,7 @@ export async function jobWorkflow(input: JobInput): Promise<JobOutcome> {
   };
 
   try {
-    const plan = input.resume?.plan ?? (await requestor.prepareJob({ jobId }));
+    const plan = input.resume?.plan ?? (await preparer.prepareJob({ jobId }));
     // Drawn once per job (workflow randomness replays), handed to each subtask in its recorded input.
     const seed = input.resume?.seed ?? Math.floor(Math.random() * 2 ** 31);
     progress.total = plan.subtaskCount;

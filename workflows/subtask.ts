@@ -15,64 +15,18 @@ import {
   setHandler,
   sleep,
 } from '@temporalio/workflow';
-import type { ActivityOptions } from '@temporalio/workflow';
 import type { MarketActivities } from '../activities/market.js';
 import type { RequestorActivities } from '../activities/requestor.js';
 import type { ProviderActivities } from '../activities/provider.js';
 import type { RunRequest, RunResult } from '../activities/types.js';
 import { FailureType } from '../core/failures.js';
-import { exactKey, formatCrops, formatDraw, judge, planCrops, planVerification, tally, type AdaptivePolicy, type CopyResult } from '../core/verify.js';
+import { exactKey, formatCrops, formatDraw, judge, planCrops, planVerification, tally, type CopyResult } from '../core/verify.js';
 import { seededRandom } from '../core/random.js';
 import type { ProposeResult } from '../activities/market.js';
 import type { CompareActivities } from '../activities/compare.js';
 import type { CompareSpec } from '../core/compare.js';
+import { bookkeeping, comparison, containerRun, PROPOSAL_TIMEOUT_SECONDS, PICKUP_TIMEOUT_SECONDS, proposalReview, waitForProvider } from './activityOptions.js';
 import { subtaskStateQuery, type SubtaskInput, type SubtaskOutcome, type SubtaskState } from './definitions.js';
-
-/** Bookkeeping on the requestor's own queue: quick, retried until the database answers. */
-const bookkeeping: ActivityOptions = {
-  startToCloseTimeout: '30 seconds',
-  retry: { initialInterval: '500 ms', backoffCoefficient: 2, maximumInterval: '10 seconds', nonRetryableErrorTypes: [FailureType.InvalidJobSpec] },
-};
-
-/** Waiting for a free provider: retried every few seconds until one comes. */
-const waitForProvider: ActivityOptions = {
-  startToCloseTimeout: '30 seconds',
-  retry: { initialInterval: '1 second', backoffCoefficient: 1.5, maximumInterval: '5 seconds' },
-};
-
-/** How long a provider may take to answer a proposal before it expires. */
-export const PROPOSAL_TIMEOUT_SECONDS = 10;
-
-/** A proposal reviewed by the provider's policy on its own queue: quick, one try. */
-function proposalReview(taskQueue: string): ActivityOptions {
-  return {
-    taskQueue,
-    scheduleToStartTimeout: `${PROPOSAL_TIMEOUT_SECONDS} seconds`,
-    startToCloseTimeout: `${PROPOSAL_TIMEOUT_SECONDS} seconds`,
-    retry: { maximumAttempts: 1 },
-  };
-}
-
-/** How long a chosen provider may take to pick the work up before it counts as gone. */
-export const PICKUP_TIMEOUT_SECONDS = 60;
-
-/** A container run on a provider's queue: one try per attempt (the workflow moves it elsewhere), heartbeats prove the provider alive. */
-function containerRun(taskQueue: string, timeoutSeconds: number, heartbeatTimeoutSeconds: number): ActivityOptions {
-  return {
-    taskQueue,
-    scheduleToStartTimeout: `${PICKUP_TIMEOUT_SECONDS} seconds`,
-    // The container's own timeout is enforced by the provider; this bound adds room for inputs and outputs.
-    startToCloseTimeout: `${timeoutSeconds + 300} seconds`,
-    heartbeatTimeout: `${heartbeatTimeoutSeconds} seconds`,
-    retry: { maximumAttempts: 1 },
-  };
-}
-
-/** Comparing two results under a tolerance or with the user's comparator container: minutes at most. */
-const comparison: ActivityOptions = {
-  startToCloseTimeout: '5 minutes',
-  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds', maximumAttempts: 5, nonRetryableErrorTypes: [FailureType.ComparatorFailed] },
-};
 
 const requestor = proxyActivities<RequestorActivities>(bookkeeping);
 const comparer = proxyActivities<CompareActivities>(comparison);
