@@ -4,12 +4,10 @@ import type { MarketOffer } from '../core/market.js';
 import type { Db } from '../schema/db.js';
 import { agreements, attempts, jobs, providers, subtasks } from '../schema/tables.js';
 import { OPEN_AGREEMENT_STATES, type OpenAgreement } from '../core/leases.js';
+import { PROVIDER_FAULTS, PROVIDER_SILENCES } from '../core/failures.js';
 import { REPUTATION_HALF_LIFE_SECONDS, reputationOf, type History } from '../core/reputation.js';
 
 
-/** Failure types a provider answers for (not the job's own command failing). */
-const PROVIDER_FAILURES = ['ProviderError', 'NoAgreement', 'ImageMissing'];
-const PROVIDER_TIMEOUTS = ['ProviderSilent', 'ProviderTimedOut'];
 
 /** Each provider's history from its attempts, every event weighted by its age, and the reputation it gives. */
 export async function loadReputations(db: Db, providerIds?: string[]): Promise<Map<string, { reputation: number; history: History }>> {
@@ -20,8 +18,8 @@ export async function loadReputations(db: Db, providerIds?: string[]): Promise<M
       providerId: attempts.providerId,
       accepted: sql<number>`coalesce(sum(case when ${attempts.verdict} = 'accepted' then ${w} end), 0)::float8`,
       wrong: sql<number>`coalesce(sum(case when ${attempts.verdict} = 'rejected' then ${w} end), 0)::float8`,
-      failures: sql<number>`coalesce(sum(case when ${attempts.status} = 'failed' and ${attempts.failureType} in (${sql.join(PROVIDER_FAILURES.map((f) => sql`${f}`), sql`, `)}) then ${w} end), 0)::float8`,
-      timeouts: sql<number>`coalesce(sum(case when ${attempts.status} = 'failed' and ${attempts.failureType} in (${sql.join(PROVIDER_TIMEOUTS.map((f) => sql`${f}`), sql`, `)}) then ${w} end), 0)::float8`,
+      failures: sql<number>`coalesce(sum(case when ${attempts.status} = 'failed' and ${attempts.failureType} in (${sql.join(PROVIDER_FAULTS.map((f) => sql`${f}`), sql`, `)}) then ${w} end), 0)::float8`,
+      timeouts: sql<number>`coalesce(sum(case when ${attempts.status} = 'failed' and ${attempts.failureType} in (${sql.join(PROVIDER_SILENCES.map((f) => sql`${f}`), sql`, `)}) then ${w} end), 0)::float8`,
     })
     .from(attempts)
     .where(providerIds ? inArray(attempts.providerId, providerIds.length ? providerIds : ['']) : undefined)

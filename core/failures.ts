@@ -34,7 +34,18 @@ export enum FailureType {
   /** The job's quote is above its budget. */
   BudgetTooLow = 'BudgetTooLow',
   JobCancelled = 'JobCancelled',
+  /** A provider that stopped heartbeating or never picked the work up (Temporal's own timeouts). */
+  ProviderSilent = 'ProviderSilent',
+  /** A provider whose run passed the activity's own time bound. */
+  ProviderTimedOut = 'ProviderTimedOut',
+  /** A provider's run that failed without a report of its own. */
+  ProviderError = 'ProviderError',
 }
+
+/** Failures a provider answers for in its reputation (not the job's own command failing). */
+export const PROVIDER_FAULTS: readonly FailureType[] = [FailureType.ProviderError, FailureType.NoAgreement, FailureType.ImageMissing];
+/** Provider failures seen as silence (Temporal's timeouts). */
+export const PROVIDER_SILENCES: readonly FailureType[] = [FailureType.ProviderSilent, FailureType.ProviderTimedOut];
 
 /** Base class of the project's own errors: a fixed code and the class name as the error name. */
 export class GolemflowError extends Error {

@@ -38,13 +38,13 @@ function describeFailure(e: unknown, providerId: string, heartbeatTimeoutSeconds
   const cause = e instanceof ActivityFailure ? e.cause : e;
   if (cause instanceof TimeoutFailure) {
     if (cause.timeoutType === 'HEARTBEAT')
-      return { failureType: 'ProviderSilent', reason: `provider ${providerId} stopped heartbeating (no heartbeat for ${heartbeatTimeoutSeconds} s)` };
+      return { failureType: FailureType.ProviderSilent, reason: `provider ${providerId} stopped heartbeating (no heartbeat for ${heartbeatTimeoutSeconds} s)` };
     if (cause.timeoutType === 'SCHEDULE_TO_START')
-      return { failureType: 'ProviderSilent', reason: `provider ${providerId} did not pick the subtask up within ${PICKUP_TIMEOUT_SECONDS} s` };
-    return { failureType: 'ProviderTimedOut', reason: `provider ${providerId} did not finish in time` };
+      return { failureType: FailureType.ProviderSilent, reason: `provider ${providerId} did not pick the subtask up within ${PICKUP_TIMEOUT_SECONDS} s` };
+    return { failureType: FailureType.ProviderTimedOut, reason: `provider ${providerId} did not finish in time` };
   }
-  if (cause instanceof ApplicationFailure) return { failureType: cause.type ?? 'ProviderError', reason: `provider ${providerId}: ${cause.message}` };
-  return { failureType: 'ProviderError', reason: `provider ${providerId}: ${(cause as Error)?.message ?? String(cause)}` };
+  if (cause instanceof ApplicationFailure) return { failureType: cause.type ?? FailureType.ProviderError, reason: `provider ${providerId}: ${cause.message}` };
+  return { failureType: FailureType.ProviderError, reason: `provider ${providerId}: ${(cause as Error)?.message ?? String(cause)}` };
 }
 
 type Placement = Extract<ProposeResult, { kind: 'proposed' }>;
