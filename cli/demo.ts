@@ -63,6 +63,7 @@ async function jobFileDemo(file: string) {
   step('dishonest-1 is a provider that returns wrong results ON PURPOSE (a test mode): watch verification reject them');
   const { spec, uploads } = await loadJobFile(file);
   await uploadJobFiles(new BlobClient(stack.apiUrl), uploads);
+  const submittedAt = Date.now();
   const { submitJob } = await gql<{ submitJob: { job: { id: string; subtaskCount: number } } }>(stack.apiUrl, 'mutation($spec: JSON!) { submitJob(spec: $spec) { job { id subtaskCount } } }', { spec });
   const id = submitJob.job.id;
   const total = submitJob.job.subtaskCount;
@@ -86,7 +87,8 @@ async function jobFileDemo(file: string) {
   const written = await writeReport(stack.apiUrl, job, folder);
   await fs.rm(path.join(o.out, 'latest'), { force: true, recursive: true });
   await fs.symlink(id, path.join(o.out, 'latest'));
-  console.log(`\njob ${job.status.toLowerCase()} in ${((Date.now() - t0) / 1000).toFixed(1)} s${job.result?.value ? `: ${job.result.value}` : ''}${job.error ? `: ${job.error}` : ''}`);
+  // The job's own time, from its submission: the stack's start is reported above.
+  console.log(`\njob ${job.status.toLowerCase()} in ${((Date.now() - submittedAt) / 1000).toFixed(1)} s${job.result?.value ? `: ${job.result.value}` : ''}${job.error ? `: ${job.error}` : ''}`);
   console.log(`\n${formatProviderTable(providerTable(attemptsOf(job), job.invoices))}`);
   // The market remembers: after earlier runs caught it, the liar is below the reputation floor.
   if (!attemptsOf(job).some((a) => a.providerId === 'dishonest-1')) {
