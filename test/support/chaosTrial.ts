@@ -11,12 +11,11 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import fs from 'node:fs/promises';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { and, eq, inArray, sql } from 'drizzle-orm';
-import pg from 'pg';
+import { freePort, scratchDatabase } from './scratch.js';
 import { createPublicClient, http, toHex, type Address } from 'viem';
 import { generatePrivateKey, mnemonicToAccount, privateKeyToAccount } from 'viem/accounts';
 import { offerMessage, signIdentity } from '../../core/identity.js';
@@ -62,17 +61,6 @@ export interface TrialResult {
   boundSeconds: number;
   held: Record<Invariant, boolean>;
   problems: string[];
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-    s.on('error', reject);
-  });
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -156,12 +144,8 @@ export async function startChaosStack(env: ChaosEnv): Promise<ChaosStack> {
   const id = randomBytes(3).toString('hex');
   const work = await fs.mkdtemp(path.join(os.tmpdir(), `golemflow-chaos-${id}-`));
   const dbName = `golemflow_chaos_${id}`;
-  const admin = new pg.Client({ connectionString: env.adminDatabaseUrl });
-  await admin.connect();
-  await admin.query(`create database ${dbName}`);
-  await admin.end();
-  const dbUrl = new URL(env.adminDatabaseUrl);
-  dbUrl.pathname = `/${dbName}`;
+  const scratch = await scratchDatabase(env.adminDatabaseUrl, dbName);
+  const dbUrl = new URL(scratch.url);
   const port = await freePort();
   const apiUrl = `http://127.0.0.1:${port}`;
   const temporalAddress = `127.0.0.1:${env.temporalPort}`;
@@ -247,10 +231,7 @@ export async function startChaosStack(env: ChaosEnv): Promise<ChaosStack> {
       await requestor.stop();
       await temporal.stop();
       await database.close();
-      const d = new pg.Client({ connectionString: env.adminDatabaseUrl });
-      await d.connect();
-      await d.query(`drop database if exists ${dbName} with (force)`);
-      await d.end();
+      await scratch.drop();
       if (!process.env.GOLEMFLOW_KEEP_CHAOS) await fs.rm(work, { recursive: true, force: true });
     },
   };

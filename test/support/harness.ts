@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
 import { bundleWorkflowCode } from '@temporalio/worker';
-import pg from 'pg';
+import { scratchDatabase } from './scratch.js';
 import { inject, vi } from 'vitest';
 import { toHex } from 'viem';
 import { mnemonicToAccount } from 'viem/accounts';
@@ -20,24 +20,8 @@ import { startRequestorNode, workflowsPath, type RequestorNode } from '../../wor
 export const suffix = () => randomBytes(3).toString('hex');
 
 /** Creates an empty database; `drop` removes it. */
-export async function freshDatabase(): Promise<{ url: string; drop(): Promise<void> }> {
-  const admin = inject('adminDatabaseUrl');
-  const name = `golemflow_test_${suffix()}`;
-  const c = new pg.Client({ connectionString: admin });
-  await c.connect();
-  await c.query(`create database ${name}`);
-  await c.end();
-  const url = new URL(admin);
-  url.pathname = `/${name}`;
-  return {
-    url: url.toString(),
-    drop: async () => {
-      const d = new pg.Client({ connectionString: admin });
-      await d.connect();
-      await d.query(`drop database if exists ${name} with (force)`);
-      await d.end();
-    },
-  };
+export function freshDatabase(): Promise<{ url: string; drop(): Promise<void> }> {
+  return scratchDatabase(inject('adminDatabaseUrl'), `golemflow_test_${suffix()}`);
 }
 
 let bundle: Awaited<ReturnType<typeof bundleWorkflowCode>> | undefined;

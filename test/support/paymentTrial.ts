@@ -7,12 +7,11 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { and, eq, sql } from 'drizzle-orm';
-import pg from 'pg';
+import { freePort, scratchDatabase } from './scratch.js';
 import { createPublicClient, http, toHex, type Address } from 'viem';
 import { mnemonicToAccount } from 'viem/accounts';
 import { seededRandom } from '../../core/random.js';
@@ -54,28 +53,13 @@ export interface TrialResult {
   problems: string[];
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-    s.on('error', reject);
-  });
-}
-
 export async function runPaymentTrial(seed: number, env: TrialEnv): Promise<TrialResult> {
   const log = env.log ?? (() => {});
   const rand = seededRandom(seed);
   const id = randomBytes(3).toString('hex');
   const dbName = `golemflow_trial_${id}`;
-  const admin = new pg.Client({ connectionString: env.adminDatabaseUrl });
-  await admin.connect();
-  await admin.query(`create database ${dbName}`);
-  await admin.end();
-  const dbUrl = new URL(env.adminDatabaseUrl);
-  dbUrl.pathname = `/${dbName}`;
+  const scratch = await scratchDatabase(env.adminDatabaseUrl, dbName);
+  const dbUrl = new URL(scratch.url);
   const port = await freePort();
   const apiUrl = `http://127.0.0.1:${port}`;
   const dataDir = path.join(os.tmpdir(), `golemflow-trial-${id}`);
@@ -235,9 +219,6 @@ export async function runPaymentTrial(seed: number, env: TrialEnv): Promise<Tria
     await new Promise((r) => setTimeout(r, 300));
     child?.kill('SIGKILL');
     await database.close();
-    const d = new pg.Client({ connectionString: env.adminDatabaseUrl });
-    await d.connect();
-    await d.query(`drop database if exists ${dbName} with (force)`);
-    await d.end();
+    await scratch.drop();
   }
 }
