@@ -34,6 +34,8 @@ export enum FailureType {
   /** The job's quote is above its budget. */
   BudgetTooLow = 'BudgetTooLow',
   JobCancelled = 'JobCancelled',
+  /** A job that failed: its workflow fails with this type, the job's outcome in the details. */
+  JobFailed = 'JobFailed',
   /** A provider that stopped heartbeating or never picked the work up (Temporal's own timeouts). */
   ProviderSilent = 'ProviderSilent',
   /** A provider whose run passed the activity's own time bound. */

@@ -23,6 +23,7 @@ import type { RequestorActivities } from '../activities/requestor.js';
 import type { PaymentActivities } from '../activities/payments.js';
 import type { JobPlan } from '../activities/types.js';
 import { subtaskWorkflow } from './subtask.js';
+import { FailureType } from '../core/failures.js';
 import { bookkeeping, chainWrite, merging, preparing } from './activityOptions.js';
 import { cancelSignal, progressQuery, raiseBudgetUpdate, subtaskWorkflowId, type JobInput, type JobOutcome, type JobProgress } from './definitions.js';
 
@@ -41,7 +42,21 @@ const GLM_AMOUNT = /^\d+(\.\d{1,18})?$/;
 
 
 
+/** Marks histories in which a failed job's workflow fails (older ones completed with status failed). */
+const FAILED_JOBS_FAIL = 'failed-jobs-fail';
+
+/**
+ * A job's whole life. A job that fails makes its workflow fail too, so the Temporal UI and CLI
+ * show it as failed (the outcome rides along as the failure's details); succeeded and cancelled
+ * jobs complete.
+ */
 export async function jobWorkflow(input: JobInput): Promise<JobOutcome> {
+  const outcome = await runJob(input);
+  if (outcome.status === 'failed' && patched(FAILED_JOBS_FAIL)) throw ApplicationFailure.nonRetryable(outcome.error ?? 'the job failed', FailureType.JobFailed, outcome);
+  return outcome;
+}
+
+async function runJob(input: JobInput): Promise<JobOutcome> {
   const { jobId } = input;
   const progress: JobProgress = {
     status: 'preparing',

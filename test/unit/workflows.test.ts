@@ -4,7 +4,7 @@
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { Client, Connection } from '@temporalio/client';
+import { Client, Connection, WorkflowFailedError } from '@temporalio/client';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { ensureTemporalCli } from '../../infra/temporalServer.js';
@@ -166,10 +166,12 @@ describe('jobWorkflow and subtaskWorkflow with fake activities', () => {
         return ok('x');
       },
     };
-    const outcome = await runJob(fake, 4, 4);
-    expect(outcome.status).toBe('failed');
-    expect(outcome.error).toBe('subtask 0 failed after 2 attempts: exited with code 2: bad frame');
-    expect(fake.ended).toEqual([{ status: 'failed', error: outcome.error }]);
+    // The workflow fails too, so Temporal shows the job as failed; the outcome rides in the details.
+    const e = await runJob(fake, 4, 4).catch((x) => x);
+    expect(e).toBeInstanceOf(WorkflowFailedError);
+    expect(e.cause).toMatchObject({ type: 'JobFailed', message: 'subtask 0 failed after 2 attempts: exited with code 2: bad frame' });
+    expect(e.cause.details[0]).toMatchObject({ status: 'failed', error: 'subtask 0 failed after 2 attempts: exited with code 2: bad frame' });
+    expect(fake.ended).toEqual([{ status: 'failed', error: 'subtask 0 failed after 2 attempts: exited with code 2: bad frame' }]);
   });
 
   it('replays the recorded histories of earlier versions without non-determinism', async () => {
