@@ -97,7 +97,7 @@ export function createMarketActivities(deps: MarketDeps) {
         return { kind: 'proposed', agreementId: open[0].id, providerId: open[0].providerId, taskQueue: p.taskQueue, proposal: proposalOf(open[0]), track: await trackOf(open[0].providerId) };
       }
 
-      const tryPropose = async () => {
+      const tryPropose = async (describeBusy: boolean) => {
         // Read outside the transaction: PGlite has one connection, and a query on `db` while the
         // transaction holds it would wait for ever.
         const known = await reputations();
@@ -133,7 +133,9 @@ export function createMarketActivities(deps: MarketDeps) {
           const scored = scoreOffers(filtered.eligible, demand);
           const winner = bestWithCapacity(scored);
           if (!winner) {
-            // Every eligible provider is busy: say with what, so a waiting subtask is never a silent one.
+            // Every eligible provider is busy: say with what, so a waiting subtask is never a silent
+            // one (asked again every few seconds, not on every look for a slot).
+            if (!describeBusy) return { kind: 'busy' as const, note: null };
             const ids = scored.map((o) => o.providerId);
             const holders = await tx
               .select({ providerId: agreements.providerId, jobId: agreements.jobId })
@@ -183,20 +185,24 @@ export function createMarketActivities(deps: MarketDeps) {
       // cancelled placement stops at once (its heartbeat brings the cancellation).
       const ctx = Context.current();
       const waitUntil = Date.now() + slotWaitMs;
-      let result = await tryPropose();
+      const NOTE_EVERY_MS = 5000;
+      let notedAt = Date.now();
+      let result = await tryPropose(true);
       let noted: string | null = null;
       while (result.kind === 'busy') {
-        if (result.note !== noted) {
+        if (result.note !== null && result.note !== noted) {
           noted = result.note;
           await db
             .update(subtasks)
             .set({ status: 'waiting', note: result.note, waitingSince: sql`coalesce(${subtasks.waitingSince}, now())` })
             .where(and(eq(subtasks.jobId, jobId), eq(subtasks.index, index), inArray(subtasks.status, ['pending', 'scheduled', 'waiting'])));
         }
-        if (Date.now() >= waitUntil) throw ApplicationFailure.retryable(`every eligible provider is busy for subtask ${index} of ${jobId}: ${result.note}`, FailureType.NoProviderAvailable);
+        if (Date.now() >= waitUntil) throw ApplicationFailure.retryable(`every eligible provider is busy for subtask ${index} of ${jobId}: ${noted}`, FailureType.NoProviderAvailable);
         ctx.heartbeat();
         await Promise.race([deps.capacity.wait(1000), ctx.cancelled]);
-        result = await tryPropose();
+        const describe = Date.now() - notedAt >= NOTE_EVERY_MS;
+        if (describe) notedAt = Date.now();
+        result = await tryPropose(describe);
       }
       if (result.kind === 'ended') throw ApplicationFailure.nonRetryable(`no agreement is proposed: ${result.reason}`, FailureType.SubtaskEnded);
       if (result.kind === 'noMatch') {
