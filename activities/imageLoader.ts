@@ -14,12 +14,13 @@ import { digestOf } from '../blobs/ref.js';
 
 export { ImageArchiveError };
 
-export type ImageLoader = (image: string, archiveRef: string) => Promise<void>;
+/** Loads an image from its archive blob, fetched with `blobs` (the run's own credentials). */
+export type ImageLoader = (image: string, archiveRef: string, blobs: BlobClient) => Promise<void>;
 
-export function createImageLoader(docker: Docker, blobs: BlobClient, workRoot: string): ImageLoader {
+export function createImageLoader(docker: Docker, workRoot: string): ImageLoader {
   const loading = new Map<string, Promise<void>>();
 
-  async function load(image: string, archiveRef: string): Promise<void> {
+  async function load(image: string, archiveRef: string, blobs: BlobClient): Promise<void> {
     const dir = path.join(workRoot, 'image-archives');
     await fs.mkdir(dir, { recursive: true });
     const tmp = await fs.mkdtemp(path.join(dir, 'load-'));
@@ -41,11 +42,11 @@ export function createImageLoader(docker: Docker, blobs: BlobClient, workRoot: s
     }
   }
 
-  return (image, archiveRef) => {
+  return (image, archiveRef, blobs) => {
     const key = `${image} ${archiveRef}`;
     let p = loading.get(key);
     if (!p) {
-      p = load(image, archiveRef).finally(() => loading.delete(key));
+      p = load(image, archiveRef, blobs).finally(() => loading.delete(key));
       loading.set(key, p);
     }
     return p;

@@ -10,7 +10,7 @@ import type Docker from 'dockerode';
 import { FailureType } from '../core/failures.js';
 import { formatSize } from '../core/units.js';
 import { decisionTerms, reviewProposal, type Proposal, type ProviderPolicy, type SignedDecision } from '../core/policy.js';
-import { answerMessage, resultMessage, signIdentity } from '../core/identity.js';
+import { answerMessage, blobAccessMessage, failureMessage, resultMessage, signIdentity } from '../core/identity.js';
 import type { LocalAccount } from 'viem';
 import { refOfFile, type BlobClient } from '../blobs/client.js';
 import type { OutputFile } from '../schema/tables.js';
@@ -81,7 +81,7 @@ export function createProviderActivities(deps: ProviderDeps) {
   // against the policy's concurrency limit (see providerAgreements.ts).
   const approved = deps.agreements ?? new ProviderAgreements();
   const misbehaveNow = deps.misbehaviour ? misbehaviourDecider(deps.misbehaviour) : () => false;
-  const loadImage = createImageLoader(deps.docker, deps.blobs, deps.workRoot);
+  const loadImage = createImageLoader(deps.docker, deps.workRoot);
   return {
     /** Answers a proposal from the provider's policy: accept, reject with a reason, or counter; signed. */
     async reviewProposal(proposal: Proposal): Promise<SignedDecision> {
@@ -95,21 +95,38 @@ export function createProviderActivities(deps: ProviderDeps) {
     async runSubtask(req: RunRequest): Promise<RunResult> {
       const ctx = Context.current();
       if (!approved.has(req.agreementId))
-        throw ApplicationFailure.nonRetryable(`provider ${deps.providerId} has no approved agreement ${req.agreementId}; it runs nothing without one`, FailureType.NoAgreement);
+        throw await signedFailure(req.agreementId, ApplicationFailure.nonRetryable(`provider ${deps.providerId} has no approved agreement ${req.agreementId}; it runs nothing without one`, FailureType.NoAgreement));
       const ended = approved.start(req.agreementId);
       log.info('run started', { agreementId: req.agreementId, jobId: req.jobId, subtaskIndex: req.index, attempt: req.attempt, image: req.image });
+      // The node's blobs open to this run by its agreement, signed with this provider's key.
+      const blobs = deps.blobs.as(`Agreement ${req.agreementId} ${await signIdentity(deps.identity, 'BlobAccess', blobAccessMessage(req.agreementId))}`);
       try {
-        const unsigned = await run(req, ctx, ended);
+        const unsigned = await run(req, ctx, ended, blobs);
         const result: RunResult = { ...unsigned, signature: await signIdentity(deps.identity, 'Result', resultMessage(req.agreementId, unsigned)) };
         log.info('run finished', { agreementId: req.agreementId, jobId: req.jobId, subtaskIndex: req.index, status: result.status, failureType: result.failureType, wallSeconds: result.wallSeconds });
         return result;
+      } catch (e) {
+        throw await signedFailure(req.agreementId, e);
       } finally {
         approved.finish(req.agreementId);
       }
     },
   };
 
-  async function run(req: RunRequest, ctx: Context, ended: AbortSignal): Promise<RunResult> {
+  /**
+   * A run that throws is signed too: the market blames this provider for a failure only when
+   * its key says so (anyone polling its queue could otherwise fail its work in its name).
+   * Cancellation is left as it is: Temporal itself reports it.
+   */
+  async function signedFailure(agreementId: string, e: unknown): Promise<unknown> {
+    if (e instanceof CancelledFailure || Context.current().cancellationSignal.aborted) return e;
+    const type = e instanceof ApplicationFailure && e.type ? e.type : FailureType.ProviderError;
+    const message = (e as Error)?.message ?? String(e);
+    const signature = await signIdentity(deps.identity, 'Failure', failureMessage(agreementId, type, message));
+    return ApplicationFailure.create({ type, message, nonRetryable: true, details: [{ signature }], cause: e instanceof Error ? e : undefined });
+  }
+
+  async function run(req: RunRequest, ctx: Context, ended: AbortSignal, blobs: BlobClient): Promise<RunResult> {
     const name = containerName(deps.providerId, req);
     const work = path.join(deps.workRoot, name);
     const inDir = path.join(work, 'in');
@@ -122,7 +139,7 @@ export function createProviderActivities(deps: ProviderDeps) {
     await fs.chmod(outDir, 0o777);
     try {
       ctx.heartbeat({ phase: 'inputs' });
-      for (const input of req.inputs) await deps.blobs.download(input.ref, path.join(inDir, input.name));
+      for (const input of req.inputs) await blobs.download(input.ref, path.join(inDir, input.name));
 
       const image = await deps.docker.getImage(req.image).inspect().catch(() => undefined);
       if (!image) {
@@ -131,7 +148,7 @@ export function createProviderActivities(deps: ProviderDeps) {
         const beat = setInterval(() => ctx.heartbeat({ phase: 'image' }), 1000);
         try {
           log.info('loading the job\'s image from its archive', { image: req.image, archive: req.imageArchive });
-          await loadImage(req.image, req.imageArchive);
+          await loadImage(req.image, req.imageArchive, blobs);
         } catch (e) {
           if (e instanceof ImageArchiveError) return failed(FailureType.ImageMissing, e.message);
           throw e;
@@ -208,11 +225,11 @@ export function createProviderActivities(deps: ProviderDeps) {
       try {
         ctx.heartbeat({ phase: 'outputs' });
         const stdoutRef = await refOfFile(res.stdoutFile);
-        await deps.blobs.uploadFile(res.stdoutFile, stdoutRef);
+        await blobs.uploadFile(res.stdoutFile, stdoutRef);
         for (const rel of await listFiles(outDir)) {
           const file = path.join(outDir, rel);
           const ref = await refOfFile(file);
-          await deps.blobs.uploadFile(file, ref);
+          await blobs.uploadFile(file, ref);
           outputs.push({ path: rel, ref, size: (await fs.stat(file)).size });
         }
         return { status: 'succeeded', ...base, stdoutRef, outputs };

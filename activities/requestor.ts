@@ -19,16 +19,16 @@ import { countSubtasks, fillCommand, planSubtask } from '../core/split.js';
 import { parseSize } from '../core/units.js';
 import type { BlobStore } from '../blobs/store.js';
 import type { Db } from '../schema/db.js';
-import { agreements, attempts, blobs, invoices, jobs, providers, subtasks, type JobStatus, type OutputFile } from '../schema/tables.js';
+import { agreements, attempts, blobGrants, blobs, invoices, jobs, providers, subtasks, type JobStatus, type OutputFile } from '../schema/tables.js';
 import { runInSandbox } from './sandbox.js';
 
 /** The runtime image that encodes videos (runtimes/media). */
 export const MEDIA_IMAGE = 'golemflow/media:1';
 import { costWei, glmToWei, paymentIdOf } from '../core/payments.js';
-import { resultMessage, sameAddress, signerOf } from '../core/identity.js';
+import { failureMessage, resultMessage, sameAddress, signerOf } from '../core/identity.js';
 import type { CapacitySignal } from './capacity.js';
 import { endAgreement, eventWriter } from './events.js';
-import type { AttemptOutcome, JobPlan, RunRequest, SubtaskRef } from './types.js';
+import type { AttemptOutcome, JobPlan, RunRequest, RunResult, SubtaskRef } from './types.js';
 
 export interface RequestorDeps {
   db: Db;
@@ -317,18 +317,40 @@ export function createRequestorActivities(deps: RequestorDeps) {
      * observed it and the agreement's longest duration, CPU seconds by wall seconds x the cpus.
      */
     async finishAttempt(o: AttemptOutcome): Promise<{ refused: string | null }> {
+      /** The refs a result names that its agreement never uploaded (api/blobAccess.ts grants each upload). */
+      const outputsNotSent = async (agreementId: string, res: RunResult): Promise<string[]> => {
+        const refs = [...new Set([res.stdoutRef, ...res.outputs.map((f) => f.ref)].filter((x): x is string => !!x))];
+        if (!refs.length) return [];
+        const sent = await db
+          .select({ ref: blobGrants.ref })
+          .from(blobGrants)
+          .where(and(eq(blobGrants.holder, `agreement:${agreementId}`), inArray(blobGrants.ref, refs)));
+        return refs.filter((ref) => !sent.some((g) => g.ref === ref));
+      };
       let r = o.result;
       const where = and(eq(attempts.jobId, o.jobId), eq(attempts.subtaskIndex, o.index), eq(attempts.number, o.attempt));
       let refused: string | null = null;
-      if ('exitCode' in r) {
+      const claim = 'exitCode' in r ? undefined : r.claim;
+      if ('exitCode' in r || claim) {
         const [row] = await db.select({ agreementId: attempts.agreementId }).from(attempts).where(where);
         const [p] = await db.select({ identity: providers.identity }).from(providers).where(eq(providers.id, o.providerId));
-        const signer = row?.agreementId ? await signerOf('Result', resultMessage(row.agreementId, r), r.signature) : null;
+        const agreementId = row?.agreementId;
+        const signer = !agreementId
+          ? null
+          : 'exitCode' in r
+            ? await signerOf('Result', resultMessage(agreementId, r), r.signature)
+            : await signerOf('Failure', failureMessage(agreementId, claim!.failureType, claim!.message), claim!.signature);
+        // A result must also name only outputs its provider sent under this agreement.
+        const unsent = 'exitCode' in r && agreementId && signer ? await outputsNotSent(agreementId, r) : [];
         if (!p?.identity || !sameAddress(signer, p.identity)) {
-          refused = `intrusion: the result of attempt ${o.attempt} is not signed by provider ${o.providerId}'s key${signer ? ` (signed by ${signer})` : ''}; it was refused`;
+          const what = 'exitCode' in r ? 'result' : `failure report (${claim!.failureType})`;
+          refused = `intrusion: the ${what} of attempt ${o.attempt} is not signed by provider ${o.providerId}'s key${signer ? ` (signed by ${signer})` : ''}; it was refused and not counted against the provider`;
           await addEvent(o.jobId, `intrusion/${o.index}/${o.attempt}`, 'intrusion', { subtaskIndex: o.index, providerId: o.providerId, message: refused });
           r = { status: 'failed', failureType: FailureType.Intrusion, reason: refused };
-        } else {
+        } else if (unsent.length) {
+          refused = `the result of attempt ${o.attempt} names outputs its provider never uploaded under agreement ${agreementId} (${unsent.slice(0, 3).join(', ')}); it was refused`;
+          r = { status: 'failed', failureType: FailureType.ProviderError, reason: refused };
+        } else if ('exitCode' in r) {
           const bounded = await boundUsage(o.jobId, row!.agreementId!, r, o.observedSeconds);
           if (bounded.note) await addEvent(o.jobId, `usage/${o.index}/${o.attempt}`, 'usageBounded', { subtaskIndex: o.index, providerId: o.providerId, message: `attempt ${o.attempt}: ${bounded.note}` });
           r = { ...r, cpuSeconds: bounded.cpuSeconds, wallSeconds: bounded.wallSeconds };

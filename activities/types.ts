@@ -73,5 +73,12 @@ export interface AttemptOutcome extends SubtaskRef {
   /** How long the run took as the workflow saw it (scheduled to answered): the bound on the wall seconds it claims. */
   observedSeconds?: number;
   /** The provider's report, or why there is none (it died, timed out, was cancelled). */
-  result: RunResult | { status: 'failed' | 'cancelled'; failureType?: string; reason: string };
+  result: RunResult | { status: 'failed' | 'cancelled'; failureType?: string; reason: string; claim?: FailureClaim };
+}
+
+/** A failure the provider itself reported (it threw): what it said, and its signature over that (core/identity.ts Failure). */
+export interface FailureClaim {
+  failureType: string;
+  message: string;
+  signature: string | null;
 }

@@ -21,5 +21,6 @@ export interface ApiDeps {
 
 /** What every resolver is given about the call: who is asking (api/auth.ts). */
 export interface RequestContext {
-  requestorId: string;
+  /** Null for an anonymous call: market reads and signed provider calls only (api/auth.ts). */
+  requestorId: string | null;
 }

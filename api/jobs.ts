@@ -14,6 +14,7 @@ import type { ApiDeps, RequestContext } from './deps.js';
 import { checkBudget, checkDemandSatisfiable, checkWallet, providerById } from './market.js';
 import { ErrorCode, invalidSpec, userError } from './errors.js';
 import { checkSpecBlobs } from './specBlobs.js';
+import { requestorOf } from './auth.js';
 
 type JobRow = typeof jobs.$inferSelect;
 type SubtaskRow = typeof subtasks.$inferSelect;
@@ -61,7 +62,7 @@ export function parseSubmittedSpec(args: { spec?: unknown; specText?: string | n
  * exist (its id says nothing more).
  */
 export async function ownJob(db: ApiDeps['db'], id: string, ctx: RequestContext) {
-  return (await db.select().from(jobs).where(and(eq(jobs.id, id), eq(jobs.requestorId, ctx.requestorId))))[0] ?? null;
+  return (await db.select().from(jobs).where(and(eq(jobs.id, id), eq(jobs.requestorId, requestorOf(ctx)))))[0] ?? null;
 }
 
 export function jobResolvers(deps: ApiDeps) {
@@ -71,7 +72,7 @@ export function jobResolvers(deps: ApiDeps) {
       job: (_: unknown, { id }: { id: string }, ctx: RequestContext) => ownJob(db, id, ctx),
       jobs: async (_: unknown, args: { filter?: { status?: string[]; nameContains?: string }; first: number; after?: string }, ctx: RequestContext) => {
         if (args.first < 1 || args.first > 500) throw userError(ErrorCode.BadInput, `first: must be between 1 and 500, got ${args.first}`);
-        const conds: SQL[] = [eq(jobs.requestorId, ctx.requestorId)];
+        const conds: SQL[] = [eq(jobs.requestorId, requestorOf(ctx))];
         if (args.filter?.status?.length) conds.push(inArray(jobs.status, args.filter.status.map((s) => down<JobStatus>(s))));
         if (args.filter?.nameContains) conds.push(ilike(jobs.name, `%${args.filter.nameContains.replace(/[%_\\]/g, '\\$&')}%`));
         if (args.after) {
@@ -94,9 +95,9 @@ export function jobResolvers(deps: ApiDeps) {
     },
     Mutation: {
       submitJob: async (_: unknown, args: { spec?: unknown; specText?: string }, ctx: RequestContext) => {
+        const requestorId = requestorOf(ctx);
         const spec = parseSubmittedSpec(args);
-        await checkSpecBlobs(deps, spec);
-        const requestorId = ctx.requestorId;
+        await checkSpecBlobs(deps, spec, requestorId);
         // A quota per requestor: no one fills the market's queue for everyone else.
         const [{ n: active }] = await db
           .select({ n: sql<number>`count(*)::int` })

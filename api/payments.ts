@@ -13,6 +13,7 @@ import type { ApiDeps, RequestContext } from './deps.js';
 import { ErrorCode, userError } from './errors.js';
 import { ownJob, parseSubmittedSpec } from './jobs.js';
 import { quoteJob } from './market.js';
+import { requestorOf } from './auth.js';
 import { raiseBudgetUpdate } from '../workflows/definitions.js';
 
 type InvoiceRow = typeof invoices.$inferSelect;
@@ -29,7 +30,7 @@ export function paymentResolvers(deps: ApiDeps) {
     );
 
   /** Invoices of the caller's own jobs only. */
-  const ownedBy = (ctx: RequestContext) => inArray(invoices.jobId, db.select({ id: jobs.id }).from(jobs).where(eq(jobs.requestorId, ctx.requestorId)));
+  const ownedBy = (ctx: RequestContext) => inArray(invoices.jobId, db.select({ id: jobs.id }).from(jobs).where(eq(jobs.requestorId, requestorOf(ctx))));
 
   return {
     Query: {
@@ -42,10 +43,11 @@ export function paymentResolvers(deps: ApiDeps) {
       },
       quoteJob: async (_: unknown, args: { spec?: unknown; specText?: string }, ctx: RequestContext) => {
         const spec = parseSubmittedSpec(args);
-        const q = await quoteJob(deps, demandFromSpec(spec, ctx.requestorId), countSubtasks(spec), spec.redundancy);
+        const q = await quoteJob(deps, demandFromSpec(spec, requestorOf(ctx)), countSubtasks(spec), spec.redundancy);
         return { amount: q.glm, amountWei: q.wei, perRun: q.perRun, runs: q.runs, offersPriced: q.offersPriced, basis: q.basis };
       },
-      requestorBalance: async () => {
+      requestorBalance: async (_: unknown, _args: unknown, ctx: RequestContext) => {
+        requestorOf(ctx);
         if (!deps.chain) throw userError(ErrorCode.Unavailable, 'this node has no payment chain configured');
         let chain;
         try {

@@ -44,7 +44,7 @@ export function createApi(deps: ApiDeps) {
     graphqlEndpoint: '/graphql',
     landingPage: false,
     logging: 'warn',
-    context: async ({ request }) => ({ requestorId: await identify(deps.db, request.headers.get('authorization'), deps.config.requestorId) }),
+    context: async ({ request }) => ({ requestorId: await identify(deps.db, request.headers.get('authorization')) }),
     // Browsers may call only from the allowed origins (none by default): a page the operator
     // opens elsewhere cannot drive the API.
     cors: deps.config.corsOrigins.length ? { origin: deps.config.corsOrigins, credentials: true } : false,

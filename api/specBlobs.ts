@@ -8,8 +8,10 @@ import type { SpecProblem } from '../core/failures.js';
 import type { JobSpec } from '../core/jobSpec.js';
 import type { ApiDeps } from './deps.js';
 import { invalidSpec } from './errors.js';
+import { requestorHolds } from './blobAccess.js';
 
-export async function checkSpecBlobs(deps: Pick<ApiDeps, 'blobs'>, spec: JobSpec): Promise<void> {
+/** Every blob a spec names must be one its submitter sent (or its jobs made): a hash alone opens nothing. */
+export async function checkSpecBlobs(deps: Pick<ApiDeps, 'blobs' | 'db'>, spec: JobSpec, requestorId: string): Promise<void> {
   const refs: Array<[string, string]> = [
     ...spec.inputs.map((f, i): [string, string] => [`/inputs/${i}/ref`, f.ref]),
     ...(spec.split.kind === 'inputs' ? spec.split.inputs.map((f, i): [string, string] => [`/split/inputs/${i}/ref`, f.ref]) : []),
@@ -17,7 +19,8 @@ export async function checkSpecBlobs(deps: Pick<ApiDeps, 'blobs'>, spec: JobSpec
   ];
   const problems: SpecProblem[] = [];
   for (const [where, ref] of refs) {
-    if (!(await deps.blobs.has(ref))) problems.push({ path: where, message: `no blob ${ref} has been uploaded (PUT it to /blobs/sha256/<hex> first)` });
+    if (!(await deps.blobs.has(ref)) || !(await requestorHolds(deps.db, requestorId, ref)))
+      problems.push({ path: where, message: `no blob ${ref} has been uploaded by requestor ${requestorId} (PUT it to /blobs/sha256/<hex> with your API key first)` });
   }
   if (spec.imageArchive && !problems.some((p) => p.path === '/imageArchive/ref')) {
     const problem = await imageArchiveProblem(spec.image, await deps.blobs.open(spec.imageArchive.ref));

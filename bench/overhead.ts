@@ -60,6 +60,8 @@ async function main() {
   const { work, docker, temporal } = await benchStack('bench', { temporalPort: o.port, log });
   const config = { ...loadConfig({ DATABASE_URL: process.env.DATABASE_URL }), temporalAddress: temporal.address, dataDir: path.join(work, 'data'), apiPort: 0, requestorTaskQueue: 'golemflow.bench' };
   const node = await startRequestorNode(config);
+  // Calls below act as the node's own requestor.
+  process.env.GOLEMFLOW_API_KEY = node.apiKey;
   const providers = [];
   try {
     for (let i = 0; i < o.providers; i++)

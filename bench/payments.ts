@@ -38,6 +38,8 @@ async function main() {
     requestorTaskQueue: `golemflow.bench-payments-${path.basename(work)}`,
     chain: { ...base.chain, rpcUrl: anvil.rpcUrl },
   });
+  // Calls below act as the node's own requestor.
+  process.env.GOLEMFLOW_API_KEY = node.apiKey;
   const providers: ProviderNode[] = [];
   try {
     for (let i = 0; i < o.providers; i++)

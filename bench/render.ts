@@ -72,6 +72,8 @@ async function main() {
         requestorTaskQueue: `golemflow.bench-render-${count}-${path.basename(work)}`,
         chain: { ...base.chain, rpcUrl: anvil.rpcUrl },
       });
+      // Calls below act as the node's own requestor.
+      process.env.GOLEMFLOW_API_KEY = node.apiKey;
       const providers: ProviderNode[] = [];
       try {
         for (let i = 0; i < count; i++)
@@ -89,7 +91,7 @@ async function main() {
         const inputs = [];
         for (const f of SCENE_FILES) {
           const ref = await refOfFile(path.join(sceneDir, f));
-          await new BlobClient(node.apiUrl).uploadFile(path.join(sceneDir, f), ref);
+          await new BlobClient(node.apiUrl, `Bearer ${node.apiKey}`).uploadFile(path.join(sceneDir, f), ref);
           inputs.push({ name: f, ref });
         }
         const started = Date.now();

@@ -13,7 +13,23 @@ import { BlobHashMismatchError, BlobNotFoundError } from '../core/failures.js';
 import { digestOf, hashMeter } from './ref.js';
 
 export class BlobClient {
-  constructor(readonly apiUrl: string) {}
+  /**
+   * `authorization` names the caller (the node reads only what it holds): `Bearer <API key>` for
+   * a requestor, `Agreement <id> <signature>` for a provider running under an agreement.
+   */
+  constructor(
+    readonly apiUrl: string,
+    readonly authorization?: string,
+  ) {}
+
+  /** The same node, called as someone else. */
+  as(authorization: string): BlobClient {
+    return new BlobClient(this.apiUrl, authorization);
+  }
+
+  private get headers(): Record<string, string> {
+    return this.authorization ? { authorization: this.authorization } : {};
+  }
 
   private urlOf(ref: string): string {
     const hex = digestOf(ref);
@@ -23,9 +39,9 @@ export class BlobClient {
 
   /** Downloads a blob to `file`, checking its hash on the way. */
   async download(ref: string, file: string): Promise<number> {
-    const res = await fetch(this.urlOf(ref));
+    const res = await fetch(this.urlOf(ref), { headers: this.headers });
     if (res.status === 404) throw new BlobNotFoundError(ref);
-    if (!res.ok || !res.body) throw new Error(`GET ${this.urlOf(ref)}: HTTP ${res.status}`);
+    if (!res.ok || !res.body) throw new Error(`GET ${this.urlOf(ref)}: HTTP ${res.status} ${await res.text().catch(() => '')}`.trim());
     const meter = hashMeter();
     await pipeline(Readable.fromWeb(res.body as WebReadableStream), meter.stream, createWriteStream(file));
     const { ref: actual, size } = meter.result();
@@ -38,9 +54,9 @@ export class BlobClient {
 
   /** Whether the node already holds a blob (a HEAD request): a file it has need not be sent again. */
   async has(ref: string): Promise<boolean> {
-    const res = await fetch(this.urlOf(ref), { method: 'HEAD' });
+    const res = await fetch(this.urlOf(ref), { method: 'HEAD', headers: this.headers });
     if (res.status === 404) return false;
-    if (!res.ok) throw new Error(`HEAD ${this.urlOf(ref)}: HTTP ${res.status}`);
+    if (!res.ok) throw new Error(`HEAD ${this.urlOf(ref)}: HTTP ${res.status}${res.status === 401 ? ' (the API needs a key: GOLEMFLOW_API_KEY)' : ''}`);
     return true;
   }
 
@@ -50,7 +66,7 @@ export class BlobClient {
     const res = await fetch(this.urlOf(ref), {
       method: 'PUT',
       body: Readable.toWeb(createReadStream(file)) as unknown as BodyInit,
-      headers: { 'content-type': 'application/octet-stream', 'content-length': String(size) },
+      headers: { ...this.headers, 'content-type': 'application/octet-stream', 'content-length': String(size) },
       duplex: 'half',
     } as RequestInit);
     if (!res.ok) throw new Error(`PUT ${this.urlOf(ref)}: HTTP ${res.status} ${await res.text()}`);

@@ -59,10 +59,12 @@ const JOB = /* GraphQL */ `
 async function jobFileDemo(file: string) {
   const t0 = Date.now();
   const stack = await stackUp({ providers: 3, dishonest: 1, log: step });
+  // Every call below is made as the node's own requestor, with the key the node wrote.
+  process.env.GOLEMFLOW_API_KEY ||= stack.apiKey;
   step(`stack ready in ${((Date.now() - t0) / 1000).toFixed(1)} s: GraphQL ${stack.graphqlUrl}, Temporal UI ${stack.temporalUiUrl}`);
   step('dishonest-1 is a provider that returns wrong results ON PURPOSE (a test mode): watch verification reject them');
   const { spec, uploads } = await loadJobFile(file);
-  await uploadJobFiles(new BlobClient(stack.apiUrl), uploads);
+  await uploadJobFiles(new BlobClient(stack.apiUrl, `Bearer ${process.env.GOLEMFLOW_API_KEY}`), uploads);
   const submittedAt = Date.now();
   const { submitJob } = await gql<{ submitJob: { job: { id: string; subtaskCount: number } } }>(stack.apiUrl, 'mutation($spec: JSON!) { submitJob(spec: $spec) { job { id subtaskCount } } }', { spec });
   const id = submitJob.job.id;
@@ -115,6 +117,7 @@ async function jobFileDemo(file: string) {
 async function primesDemo() {
   const t0 = Date.now();
   const stack = await stackUp({ providers: o.providers, log: step });
+  process.env.GOLEMFLOW_API_KEY ||= stack.apiKey;
   step(`stack ready in ${((Date.now() - t0) / 1000).toFixed(1)} s: GraphQL ${stack.graphqlUrl}, Temporal UI ${stack.temporalUiUrl}`);
 
   const spec = {

@@ -21,6 +21,7 @@ import { InvalidJobSpecError } from '../core/failures.js';
 import { formatSize } from '../core/units.js';
 import { formatProviderTable, providerTable, timelineSvg, type ReportAttempt, type ReportInvoice } from '../core/report.js';
 import { loadConfig } from '../infra/config.js';
+import { readNodeKey } from '../api/auth.js';
 import { gql, GraphQLRequestError } from '../infra/graphqlClient.js';
 import { stackUp } from '../infra/stack.js';
 import { providerCommand } from '../workers/provider.js';
@@ -72,10 +73,22 @@ export function formatHealth(h: MarketHealthView): string[] {
   return out;
 }
 
+/**
+ * The key the calls are made with: GOLEMFLOW_API_KEY (npm run keys -- create NAME), else the
+ * key the node on this machine wrote for its own requestor (<GOLEMFLOW_DATA>/requestor.key).
+ */
+async function apiKey(): Promise<string | undefined> {
+  return process.env.GOLEMFLOW_API_KEY || (await readNodeKey(loadConfig().dataDir));
+}
+
+async function blobClient(url: string): Promise<BlobClient> {
+  const key = await apiKey();
+  return new BlobClient(url, key ? `Bearer ${key}` : undefined);
+}
+
 async function api<T>(url: string, query: string, variables?: Record<string, unknown>): Promise<T> {
   try {
-    // GOLEMFLOW_API_KEY names the requestor the calls are made as (npm run keys -- create NAME).
-    return await gql<T>(url, query, variables, { apiKey: process.env.GOLEMFLOW_API_KEY || undefined });
+    return await gql<T>(url, query, variables, { apiKey: await apiKey() });
   } catch (e) {
     if (e instanceof GraphQLRequestError) throw new CliError(e.message, EXIT.api);
     throw new CliError(`cannot reach the Golemflow API at ${url}: ${(e as Error).message} (start it with: golemflow dev)`, EXIT.api);
@@ -147,13 +160,13 @@ export async function writeReport(url: string, job: JobView, dir: string): Promi
   written.push(path.join(dir, 'report.txt'));
   await fs.writeFile(path.join(dir, 'timeline.svg'), timelineSvg(`${job.name ?? job.id}: attempts by provider`, attemptsOf(job)));
   written.push(path.join(dir, 'timeline.svg'));
-  const blobs = new BlobClient(url);
+  const blobs = await blobClient(url);
   for (const o of job.result?.outputs ?? []) {
     await blobs.download(o.ref, path.join(dir, o.path));
     written.push(path.join(dir, o.path));
   }
   if (!job.result?.outputs.length && job.result?.url) {
-    const res = await fetch(job.result.url);
+    const res = await fetch(job.result.url, { headers: blobs.authorization ? { authorization: blobs.authorization } : {} });
     await fs.writeFile(path.join(dir, 'result'), Buffer.from(await res.arrayBuffer()));
     written.push(path.join(dir, 'result'));
   }
@@ -238,7 +251,7 @@ export function golemflowProgram(): Command {
     let sent: number;
     let bytes: number;
     try {
-      ({ sent, bytes } = await uploadJobFiles(new BlobClient(o.api), loaded.uploads));
+      ({ sent, bytes } = await uploadJobFiles(await blobClient(o.api), loaded.uploads));
     } catch (e) {
       throw new CliError((e as Error).message, EXIT.api);
     }

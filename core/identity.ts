@@ -32,6 +32,14 @@ export const IDENTITY_TYPES = {
     { name: 'status', type: 'string' },
     { name: 'resultHash', type: 'bytes32' },
   ],
+  /** A run that ended without a result (the provider's own error): blamed on it only when it signed so. */
+  Failure: [
+    { name: 'agreementId', type: 'string' },
+    { name: 'failureType', type: 'string' },
+    { name: 'messageHash', type: 'bytes32' },
+  ],
+  /** The provider's key to the inputs of one agreement's subtask and to uploading its outputs. */
+  BlobAccess: [{ name: 'agreementId', type: 'string' }],
 } as const;
 
 /** How far a signed offer's or withdrawal's time may be from the requestor's clock. */
@@ -60,6 +68,8 @@ export type Signed<K extends keyof typeof IDENTITY_TYPES> = { kind: K; message: 
 export const offerMessage = (providerId: string, offer: unknown, signedAt: number) => ({ providerId, offerHash: hashOf(offer), signedAt: BigInt(signedAt) });
 export const withdrawalMessage = (providerId: string, signedAt: number) => ({ providerId, signedAt: BigInt(signedAt) });
 export const answerMessage = (agreementId: string, decision: string, terms: unknown) => ({ agreementId, decision, termsHash: hashOf(terms ?? null) });
+export const failureMessage = (agreementId: string, failureType: string, message: string) => ({ agreementId, failureType, messageHash: hashOf(message) });
+export const blobAccessMessage = (agreementId: string) => ({ agreementId });
 export const resultMessage = (agreementId: string, result: Parameters<typeof resultDigest>[0]) => ({ agreementId, status: result.status, resultHash: resultDigest(result) });
 
 /** Signs one of the identity messages with a provider's key. */

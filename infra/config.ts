@@ -29,6 +29,10 @@ export interface Config {
     blobBytes: number;
     /** Jobs one requestor may have queued or running at once. */
     activeJobsPerRequestor: number;
+    /** What one requestor's own uploads may hold in all (its jobs' outputs do not count). */
+    blobBytesPerRequestor: number;
+    /** What a provider may upload under one agreement (its run's stdout and /out). */
+    uploadBytesPerAgreement: number;
   };
   /** Web origins allowed to call the API from a browser (CORS); empty: none. */
   corsOrigins: string[];
@@ -76,6 +80,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       bodyBytes: Number(env.MAX_BODY_BYTES ?? 1024 * 1024),
       blobBytes: Number(env.MAX_BLOB_BYTES ?? 4 * 1024 ** 3),
       activeJobsPerRequestor: Number(env.MAX_ACTIVE_JOBS ?? 100),
+      blobBytesPerRequestor: Number(env.MAX_REQUESTOR_BLOB_BYTES ?? 20 * 1024 ** 3),
+      uploadBytesPerAgreement: Number(env.MAX_AGREEMENT_UPLOAD_BYTES ?? 2 * 1024 ** 3),
     },
     corsOrigins: (env.CORS_ORIGINS ?? '').split(',').map((o) => o.trim()).filter(Boolean),
     requestorId: env.GOLEMFLOW_REQUESTOR_ID ?? 'requestor',

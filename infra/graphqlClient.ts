@@ -9,8 +9,12 @@ export class GraphQLRequestError extends Error {
   }
 }
 
-/** Posts a query to `<apiUrl>/graphql` (as the requestor an API key names, if given); throws GraphQLRequestError carrying the API's errors. */
-export async function gql<T = Record<string, unknown>>(apiUrl: string, query: string, variables: Record<string, unknown> = {}, opts: { apiKey?: string } = {}): Promise<T> {
+/**
+ * Posts a query to `<apiUrl>/graphql` as the requestor an API key names (`opts.apiKey`, else
+ * GOLEMFLOW_API_KEY; `apiKey: null` calls anonymously); throws GraphQLRequestError carrying the API's errors.
+ */
+export async function gql<T = Record<string, unknown>>(apiUrl: string, query: string, variables: Record<string, unknown> = {}, opts: { apiKey?: string | null } = {}): Promise<T> {
+  const apiKey = opts.apiKey === null ? undefined : (opts.apiKey ?? (process.env.GOLEMFLOW_API_KEY || undefined));
   let res: Response;
   try {
     res = await fetch(new URL('/graphql', apiUrl), {
@@ -18,7 +22,7 @@ export async function gql<T = Record<string, unknown>>(apiUrl: string, query: st
       headers: {
         'content-type': 'application/json',
         accept: 'application/graphql-response+json, application/json',
-        ...(opts.apiKey ? { authorization: `Bearer ${opts.apiKey}` } : {}),
+        ...(apiKey ? { authorization: `Bearer ${apiKey}` } : {}),
       },
       body: JSON.stringify({ query, variables }),
     });

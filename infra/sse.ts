@@ -1,8 +1,8 @@
 /** Reads a GraphQL subscription over SSE (graphql-yoga's "distinct connections" mode). */
-export async function* subscribe<T = unknown>(apiUrl: string, query: string, variables: Record<string, unknown> = {}, signal?: AbortSignal): AsyncGenerator<T> {
+export async function* subscribe<T = unknown>(apiUrl: string, query: string, variables: Record<string, unknown> = {}, signal?: AbortSignal, apiKey = process.env.GOLEMFLOW_API_KEY): AsyncGenerator<T> {
   const res = await fetch(new URL('/graphql', apiUrl), {
     method: 'POST',
-    headers: { 'content-type': 'application/json', accept: 'text/event-stream' },
+    headers: { 'content-type': 'application/json', accept: 'text/event-stream', ...(apiKey ? { authorization: `Bearer ${apiKey}` } : {}) },
     body: JSON.stringify({ query, variables }),
     signal,
   });

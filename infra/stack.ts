@@ -13,6 +13,7 @@ import { loadConfig, type Config } from './config.js';
 import { ensureAnvil } from './anvil.js';
 import { ensureDocker } from './docker.js';
 import { gql } from './graphqlClient.js';
+import { nodeKeyFile, readNodeKey } from '../api/auth.js';
 import { portOpen, processAlive, spawnDetached, waitFor } from './processes.js';
 import { ensureTemporalServer } from './temporalServer.js';
 
@@ -25,6 +26,8 @@ export interface StackInfo {
   temporalUiUrl: string;
   chainRpcUrl: string;
   providers: string[];
+  /** The node's own requestor key (<data>/requestor.key): what the demo and the CLI call with. */
+  apiKey: string;
   config: Config;
 }
 
@@ -83,6 +86,8 @@ export async function stackUp(opts: { providers: number; dishonest?: number; log
     await ensureProcess(config, 'requestor', 'workers/requestor.ts', [], { TEMPORAL_LOG_LEVEL: 'ERROR' }, log);
     await waitFor(`the requestor node at ${config.publicApiUrl} (log: ${path.join(logs, 'requestor.log')})`, apiUp, 60_000);
   }
+  const apiKey = await readNodeKey(config.dataDir);
+  if (!apiKey) throw new Error(`the requestor node wrote no API key to ${nodeKeyFile(config.dataDir)} (log: ${path.join(logs, 'requestor.log')})`);
   const honest = Array.from({ length: opts.providers }, (_, i) => providerName(i + 1));
   // Dishonest providers, for demos: named so, and they say so loudly in their logs.
   const dishonest = Array.from({ length: opts.dishonest ?? 0 }, (_, i) => `dishonest-${i + 1}`);
@@ -116,6 +121,7 @@ export async function stackUp(opts: { providers: number; dishonest?: number; log
     temporalUiUrl: config.temporalUiUrl,
     chainRpcUrl: config.chain.rpcUrl,
     providers: names,
+    apiKey,
     config,
   };
 }

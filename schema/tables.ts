@@ -237,7 +237,26 @@ export const apiKeys = pgTable('api_keys', {
   revokedAt: at('revoked_at'),
 });
 
-export const tables = { jobs, subtasks, attempts, providers, agreements, blobs, jobEvents, apiKeys };
+/**
+ * Who may read a blob, and what its bytes count against. Blobs are named by their hash, so a
+ * hash alone must open nothing: a holder is `requestor:<id>` (it sent the bytes, or a provider
+ * sent them as its job's output) or `agreement:<id>` (the provider uploaded them under it).
+ * `via: 'upload'` rows count against the holder's quota; `output` rows only let the job's
+ * owner read what its providers made.
+ */
+export const blobGrants = pgTable(
+  'blob_grants',
+  {
+    ref: text('ref').notNull(),
+    holder: text('holder').notNull(),
+    size: bigint('size', { mode: 'number' }).notNull(),
+    via: text('via').$type<'upload' | 'output'>().notNull(),
+    createdAt: at('created_at').notNull().defaultNow(),
+  },
+  (t) => [primaryKey({ columns: [t.ref, t.holder] }), index('blob_grants_holder_idx').on(t.holder, t.via)],
+);
+
+export const tables = { jobs, subtasks, attempts, providers, agreements, blobs, jobEvents, apiKeys, blobGrants };
 
 /** Contracts the project deployed on a chain (the local one), found again after a restart. */
 export const deployments = pgTable(

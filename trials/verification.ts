@@ -47,6 +47,8 @@ async function main() {
         requestorTaskQueue: `golemflow.trial-${o.seed}-${t}`,
       };
       const node = await startRequestorNode(config, { workflowBundle });
+      // Calls below act as the node's own requestor.
+      process.env.GOLEMFLOW_API_KEY = node.apiKey;
       const providers: ProviderNode[] = [];
       try {
         for (let i = 0; i < 4; i++)

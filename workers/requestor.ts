@@ -20,6 +20,7 @@ import { createMarketActivities } from '../activities/market.js';
 import { createRequestorActivities } from '../activities/requestor.js';
 import { EventBus } from '../api/events.js';
 import { startApiServer } from '../api/server.js';
+import { ensureNodeKey, nodeKeyFile } from '../api/auth.js';
 import { BlobStore } from '../blobs/store.js';
 import { loadConfig, type Config } from '../infra/config.js';
 import { logger } from '../infra/logger.js';
@@ -72,6 +73,8 @@ export interface RequestorNode {
   blobs: BlobStore;
   config: Config;
   sweeper: Sweeper;
+  /** An API key for the node's own requestor (also in <data>/requestor.key). */
+  apiKey: string;
   close(): Promise<void>;
 }
 
@@ -128,6 +131,9 @@ export async function startRequestorNode(config: Config, opts: { workflowBundle?
       graceMs: config.sweepGraceMs,
     });
     closers.push(() => sweeper.stop());
+    // The demo and the CLI on this machine act as the node's own requestor with this key
+    // (written before the API answers, so whoever waits for the API finds it).
+    const apiKey = await ensureNodeKey(database.db, config.dataDir, config.requestorId);
     let apiUrl = config.publicApiUrl;
     if (opts.api !== false) {
       // With API_PORT=0 the real port is known only once listening; links must name it.
@@ -137,8 +143,8 @@ export async function startRequestorNode(config: Config, opts: { workflowBundle?
       if (config.apiPort === 0) apiConfig.publicApiUrl = api.url;
       apiUrl = config.apiPort === 0 ? api.url : config.publicApiUrl;
     }
-    logger.info({ api: `${apiUrl}/graphql`, database: database.location, taskQueue: config.requestorTaskQueue }, 'requestor node started');
-    return { apiUrl, client, database, blobs, config, sweeper, close };
+    logger.info({ api: `${apiUrl}/graphql`, database: database.location, taskQueue: config.requestorTaskQueue, apiKeyFile: nodeKeyFile(config.dataDir) }, 'requestor node started');
+    return { apiUrl, client, database, blobs, config, sweeper, apiKey, close };
   } catch (e) {
     await close();
     throw e;

@@ -18,7 +18,7 @@ import {
 import type { MarketActivities } from '../activities/market.js';
 import type { RequestorActivities } from '../activities/requestor.js';
 import type { ProviderActivities } from '../activities/provider.js';
-import type { RunRequest, RunResult } from '../activities/types.js';
+import type { FailureClaim, RunRequest, RunResult } from '../activities/types.js';
 import { FailureType } from '../core/failures.js';
 import { exactKey, formatCrops, formatDraw, judge, planCrops, planVerification, tally, type CopyResult } from '../core/verify.js';
 import { seededRandom } from '../core/random.js';
@@ -34,7 +34,7 @@ const market = proxyActivities<MarketActivities>(waitForProvider);
 
 
 /** Why an attempt failed when the provider gave no report. */
-function describeFailure(e: unknown, providerId: string, heartbeatTimeoutSeconds: number): { failureType: string; reason: string } {
+function describeFailure(e: unknown, providerId: string, heartbeatTimeoutSeconds: number): { failureType: string; reason: string; claim?: FailureClaim } {
   const cause = e instanceof ActivityFailure ? e.cause : e;
   if (cause instanceof TimeoutFailure) {
     if (cause.timeoutType === 'HEARTBEAT')
@@ -43,7 +43,12 @@ function describeFailure(e: unknown, providerId: string, heartbeatTimeoutSeconds
       return { failureType: FailureType.ProviderSilent, reason: `provider ${providerId} did not pick the subtask up within ${PICKUP_TIMEOUT_SECONDS} s` };
     return { failureType: FailureType.ProviderTimedOut, reason: `provider ${providerId} did not finish in time` };
   }
-  if (cause instanceof ApplicationFailure) return { failureType: cause.type ?? FailureType.ProviderError, reason: `provider ${providerId}: ${cause.message}` };
+  if (cause instanceof ApplicationFailure) {
+    // The provider's own word: counted against it only if its key signed it (finishAttempt checks).
+    const signature = (cause.details?.[0] as { signature?: unknown } | undefined)?.signature;
+    const failureType = cause.type ?? FailureType.ProviderError;
+    return { failureType, reason: `provider ${providerId}: ${cause.message}`, claim: { failureType, message: cause.message, signature: typeof signature === 'string' ? signature : null } };
+  }
   return { failureType: FailureType.ProviderError, reason: `provider ${providerId}: ${(cause as Error)?.message ?? String(cause)}` };
 }
 
@@ -158,7 +163,7 @@ export async function subtaskWorkflow(input: SubtaskInput): Promise<SubtaskOutco
   }
 
   /** Runs a request on the provider of a placement; a provider that gives no report is described as a failure. */
-  async function runOn(placement: Placement, request: RunRequest): Promise<RunResult | { status: 'failed'; failureType: string; reason: string }> {
+  async function runOn(placement: Placement, request: RunRequest): Promise<RunResult | { status: 'failed'; failureType: string; reason: string; claim?: FailureClaim }> {
     state.phase = 'running';
     const provider = proxyActivities<ProviderActivities>(containerRun(placement.taskQueue, request.timeoutSeconds, heartbeatTimeoutSeconds));
     try {

@@ -27,14 +27,14 @@ describe('the golemflow CLI', () => {
   it('refuses a job file with a mistake, naming the file, the field and the line; submits nothing', async () => {
     const file = path.join(dir, 'bad.yaml');
     await fs.writeFile(file, 'image: golemflow/compute:1\ncommand: [primes, "{start}", "{end}"]\nsplit: { kind: range, start: 0, end: 10, step: 1 }\nredundancy: 9\ncolour: blue\n');
-    const r = await run(['submit', file, '--api', market.apiUrl]);
+    const r = await run(['submit', file, '--api', market.apiUrl], market.apiKey);
     expect(r.code).toBe(EXIT.badInput);
     expect(r.err).toContain(`${file} is not a valid job:`);
     expect(r.err).toContain(`/redundancy (${file}:4): must be <= 5`);
     expect(r.err).toContain(`/colour (${file}:5): is not a known field`);
     const missing = path.join(dir, 'missing.yaml');
     await fs.writeFile(missing, 'image: golemflow/render:1\ncommand: [render]\nsplit: { kind: frames, first: 0, last: 1 }\ninputs:\n  - file: nowhere.pov\n');
-    const m = await run(['submit', missing, '--api', market.apiUrl]);
+    const m = await run(['submit', missing, '--api', market.apiUrl], market.apiKey);
     expect(m.code).toBe(EXIT.badInput);
     expect(m.err).toContain(`/inputs/0/file (${missing}:5): cannot read "nowhere.pov": ENOENT`);
     expect((await run(['submit', path.join(dir, 'none.yaml')])).err).toMatch(/none\.yaml: cannot be read: ENOENT/);
@@ -44,7 +44,7 @@ describe('the golemflow CLI', () => {
 
   it('says when the API cannot be reached, and when a job does not exist', async () => {
     expect((await run(['status', 'job-x', '--api', 'http://127.0.0.1:9'])).code).toBe(EXIT.api);
-    const r = await run(['status', 'job-none', '--api', market.apiUrl]);
+    const r = await run(['status', 'job-none', '--api', market.apiUrl], market.apiKey);
     expect(r.code).toBe(EXIT.badInput);
     expect(r.err).toContain('job job-none does not exist');
   });
@@ -70,7 +70,7 @@ describe('the golemflow CLI', () => {
       ].join('\n'),
     );
     const out = path.join(dir, 'out');
-    const r = await run(['submit', file, '--watch', '--out', out, '--api', market.apiUrl]);
+    const r = await run(['submit', file, '--watch', '--out', out, '--api', market.apiUrl], market.apiKey);
     expect(r.err).toBe('');
     expect(r.code).toBe(EXIT.ok);
     const id = /submitted (job-\S+) \(3 files: 3 uploaded, [\d.]+ (B|KiB)\)/.exec(r.out)![1];
@@ -86,15 +86,15 @@ describe('the golemflow CLI', () => {
     expect((await fs.stat(path.join(folder, 'video.mp4'))).size).toBeGreaterThan(1000);
     expect((await fs.readdir(path.join(folder, 'outputs'))).sort()).toEqual(['frame-0000.png', 'frame-0001.png', 'frame-0002.png', 'frame-0003.png']);
 
-    const status = await run(['status', id, '--api', market.apiUrl]);
+    const status = await run(['status', id, '--api', market.apiUrl], market.apiKey);
     expect(status.code).toBe(EXIT.ok);
     expect(status.out).toContain('subtasks: 2 succeeded, 0 running, 0 failed of 2');
-    const logs = await run(['logs', id, '--api', market.apiUrl]);
+    const logs = await run(['logs', id, '--api', market.apiUrl], market.apiKey);
     expect(logs.out).toMatch(/jobSucceeded/);
-    const cancel = await run(['cancel', id, '--api', market.apiUrl]);
+    const cancel = await run(['cancel', id, '--api', market.apiUrl], market.apiKey);
     expect(cancel.code).toBe(EXIT.api);
     expect(cancel.err).toContain('has already ended (succeeded)');
-    const providers = await run(['providers', '--api', market.apiUrl]);
+    const providers = await run(['providers', '--api', market.apiUrl], market.apiKey);
     for (const p of market.providers) expect(providers.out).toContain(p.id);
   }, 180_000);
 });

@@ -25,7 +25,7 @@ function gradientPng(): Buffer {
 }
 
 async function upload(market: TestMarket, bytes: Buffer): Promise<string> {
-  const res = await fetch(`${market.apiUrl}/blobs`, { method: 'POST', body: new Uint8Array(bytes) });
+  const res = await fetch(`${market.apiUrl}/blobs`, { method: 'POST', body: new Uint8Array(bytes), headers: market.auth });
   return ((await res.json()) as { ref: string }).ref;
 }
 

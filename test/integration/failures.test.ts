@@ -99,7 +99,7 @@ describe('failures', () => {
     const { job: withOutputs } = await market.gql('query($id: ID!) { job(id: $id) { subtasks { outputs { path size ref url } } } }', { id });
     const [out] = withOutputs.subtasks[0].outputs;
     expect(out).toMatchObject({ path: 'result.txt', size: 4 });
-    expect(await (await fetch(out.url)).text()).toBe('out\n');
+    expect(await (await fetch(out.url, { headers: market.auth })).text()).toBe('out\n');
   });
 
   it('cancels a job: its running containers stop and it is marked cancelled', async () => {
@@ -131,11 +131,11 @@ describe('failures', () => {
 
   it('refuses a blob whose content does not match its hash', async () => {
     const wrong = 'a'.repeat(64);
-    const res = await fetch(`${market.apiUrl}/blobs/sha256/${wrong}`, { method: 'PUT', body: 'hello' });
+    const res = await fetch(`${market.apiUrl}/blobs/sha256/${wrong}`, { method: 'PUT', body: 'hello', headers: market.auth });
     expect(res.status).toBe(422);
     expect((await res.json()).error).toContain(`not sha256:${wrong}`);
-    expect((await fetch(`${market.apiUrl}/blobs/sha256/${wrong}`)).status).toBe(404);
-    const ok = await fetch(`${market.apiUrl}/blobs`, { method: 'POST', body: 'hello' });
+    expect((await fetch(`${market.apiUrl}/blobs/sha256/${wrong}`, { headers: market.auth })).status).toBe(404);
+    const ok = await fetch(`${market.apiUrl}/blobs`, { method: 'POST', body: 'hello', headers: market.auth });
     expect(await ok.json()).toEqual({ ref: 'sha256:2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824', size: 5 });
   });
 });

@@ -9,9 +9,9 @@ import { countPrimesBelow } from '../support/primes.js';
 import { startMarket, submit, waitForJob, type TestMarket } from '../support/harness.js';
 
 /** Collects a subscription's payloads until the server ends it. */
-async function readSubscription(apiUrl: string, query: string, variables: Record<string, unknown>): Promise<any[]> {
+async function readSubscription(market: TestMarket, query: string, variables: Record<string, unknown>): Promise<any[]> {
   const events = [];
-  for await (const data of subscribe(apiUrl, query, variables)) events.push({ data });
+  for await (const data of subscribe(market.apiUrl, query, variables, undefined, market.apiKey)) events.push({ data });
   return events;
 }
 
@@ -36,7 +36,7 @@ describe('a range job through GraphQL, Temporal and Docker', () => {
     };
     const id = await submit(market, spec);
     const eventsDone = readSubscription(
-      market.apiUrl,
+      market,
       'subscription($id: ID!) { jobEvents(id: $id) { seq type subtaskIndex providerId message } }',
       { id },
     );
@@ -73,7 +73,7 @@ describe('a range job through GraphQL, Temporal and Docker', () => {
     expect(types).not.toContain('resultRejected');
 
     // The stored result blob is served over HTTP and says what the subtask printed.
-    const blob = await fetch(`${market.apiUrl}/blobs/sha256/${job.subtasks[0].resultRef.slice(7)}`);
+    const blob = await fetch(`${market.apiUrl}/blobs/sha256/${job.subtasks[0].resultRef.slice(7)}`, { headers: market.auth });
     expect((await blob.text()).trim()).toBe(String(countPrimesBelow(125_000)));
 
     // The workflow's history lives in the Temporal server, with one child per subtask.

@@ -4,11 +4,13 @@
  * Each must fail safely: refused with a clear error or recorded as an intrusion, nothing paid
  * for it, no honest provider blamed, the job's answer still right.
  */
+import { ApplicationFailure } from '@temporalio/common';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import type { LocalAccount } from 'viem';
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { answerMessage, offerMessage, resultMessage, signIdentity, withdrawalMessage } from '../../core/identity.js';
+import { FailureType } from '../../core/failures.js';
 import type { Proposal } from '../../core/policy.js';
 import type { RunRequest, RunResult } from '../../activities/types.js';
 import { providerTaskQueue } from '../../infra/config.js';
@@ -26,7 +28,7 @@ function offerOf(name: string, o: Record<string, unknown> = {}) {
 
 async function publishAs(market: TestMarket, account: LocalAccount, offer: ReturnType<typeof offerOf>, signedAt = Date.now()) {
   const signature = await signIdentity(account, 'Offer', offerMessage(offer.name, offer, signedAt));
-  return gql<any>(market.apiUrl, PUBLISH, { input: offer, proof: { signedAt, signature } });
+  return market.gql<any>(PUBLISH, { input: offer, proof: { signedAt, signature } });
 }
 
 const errorOf = (p: Promise<unknown>) => p.then(() => ({ message: 'no error', extensions: {} }), (e) => e.errors?.[0] ?? { message: e.message, extensions: {} });
@@ -47,16 +49,16 @@ describe('a market among strangers', () => {
     const attacker = privateKeyToAccount(generatePrivateKey());
     const forged = offerOf(honest.id, { paymentAddress: attacker.address, benchmark: { score: 1e12, seconds: 1 } });
 
-    const unsigned = await errorOf(gql(market.apiUrl, 'mutation($input: OfferInput!) { publishOffer(input: $input) { id } }', { input: forged }));
+    const unsigned = await errorOf(market.gql('mutation($input: OfferInput!) { publishOffer(input: $input) { id } }', { input: forged }));
     expect(unsigned.message).toContain('argument "proof" of type "SignatureInput!" is required');
     const foreign = await errorOf(publishAs(market, attacker, forged));
     expect(foreign).toMatchObject({ message: `provider ${honest.id} is bound to the key of ${before.identity}; this offer is signed by ${attacker.address}`, extensions: { code: 'FORBIDDEN' } });
-    const garbage = await errorOf(gql(market.apiUrl, PUBLISH, { input: forged, proof: { signedAt: Date.now(), signature: '0x1234' } }));
+    const garbage = await errorOf(market.gql(PUBLISH, { input: forged, proof: { signedAt: Date.now(), signature: '0x1234' } }));
     expect(garbage).toMatchObject({ message: 'proof.signature: not a valid signature of this offer (EIP-712, domain Golemflow v1)', extensions: { code: 'UNAUTHENTICATED' } });
     const stale = await errorOf(publishAs(market, attacker, forged, Date.now() - 3_600_000));
     expect(stale.extensions.code).toBe('BAD_USER_INPUT');
     const signedAt = Date.now();
-    const withdraw = await errorOf(gql(market.apiUrl, WITHDRAW, { id: honest.id, proof: { signedAt, signature: await signIdentity(attacker, 'Withdrawal', withdrawalMessage(honest.id, signedAt)) } }));
+    const withdraw = await errorOf(market.gql(WITHDRAW, { id: honest.id, proof: { signedAt, signature: await signIdentity(attacker, 'Withdrawal', withdrawalMessage(honest.id, signedAt)) } }));
     expect(withdraw.extensions.code).toBe('FORBIDDEN');
 
     const after = (await market.gql(PROVIDER, { id: honest.id })).provider;
@@ -76,6 +78,7 @@ describe('a market among strangers', () => {
     // How the rogue answers: first it signs answers with its own key (all refused); then the
     // victim's own answers go through (signed by the victim) and the rogue forges the result.
     let answerWith: LocalAccount = rogueKey;
+    let runWith: 'forge' | 'throw' = 'forge';
     const forged: RunResult = { status: 'succeeded', exitCode: 0, stdoutTail: '1337', stderrTail: '', stdoutRef: `sha256:${'7'.repeat(64)}`, outputs: [], cpuSeconds: 900, wallSeconds: 900 };
     const connection = await NativeConnection.connect({ address: market.temporalAddress });
     const worker = await Worker.create({
@@ -83,7 +86,11 @@ describe('a market among strangers', () => {
       taskQueue: providerTaskQueue(victim),
       activities: {
         reviewProposal: async (p: Proposal) => ({ decision: 'accept', signature: await signIdentity(answerWith, 'Answer', answerMessage(p.agreementId, 'accept', null)) }),
-        runSubtask: async (r: RunRequest) => ({ ...forged, signature: await signIdentity(rogueKey, 'Result', resultMessage(r.agreementId, forged)) }),
+        runSubtask: async (r: RunRequest) => {
+          // Or it fails the work in the victim's name, unsigned, hoping the victim is blamed.
+          if (runWith === 'throw') throw ApplicationFailure.nonRetryable('the disk is on fire', FailureType.ProviderError);
+          return { ...forged, signature: await signIdentity(rogueKey, 'Result', resultMessage(r.agreementId, forged)) };
+        },
       },
     });
     const running = worker.run();
@@ -120,6 +127,14 @@ describe('a market among strangers', () => {
       expect(invoices).toEqual([{ providerId: market.providers[0].id, status: expect.stringMatching(/ACCEPTED|PAID/) }]);
       const { job } = await market.gql('query($id: ID!) { job(id: $id) { events { type providerId message } } }', { id: results.id });
       expect(job.events.filter((e: any) => e.type === 'intrusion')).toHaveLength(1);
+
+      runWith = 'throw';
+      const thrown = await waitForJob(market, await submit(market, spec), 120_000);
+      expect(thrown.status).toBe('SUCCEEDED');
+      const [failedInItsName] = thrown.subtasks[0].attempts;
+      expect(failedInItsName).toMatchObject({ providerId: victim, status: 'FAILED', failureType: 'Intrusion' });
+      expect(failedInItsName.reason).toContain(`the failure report (ProviderError) of attempt 1 is not signed by provider ${victim}'s key; it was refused and not counted against the provider`);
+
       // No one is blamed: the victim's record holds no failure.
       const v = (await market.gql(PROVIDER, { id: victim })).provider;
       expect(v.history).toEqual({ failures: 0, timeouts: 0, wrong: 0 });

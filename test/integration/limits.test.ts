@@ -9,6 +9,7 @@ import { Readable } from 'node:stream';
 import { promisify } from 'node:util';
 import Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { issueApiKey } from '../../api/auth.js';
 import { gql } from '../../infra/graphqlClient.js';
 import { startMarket, submit, SUBMIT, waitForJob, type TestMarket } from '../support/harness.js';
 
@@ -20,7 +21,7 @@ const errorOf = (p: Promise<unknown>) => p.then(() => ({ message: 'no error', ex
 describe('hard limits', () => {
   let market: TestMarket;
   beforeAll(async () => {
-    market = await startMarket([], { limits: { blobBytes: 8 * 1024 * 1024, activeJobsPerRequestor: 2 } });
+    market = await startMarket([], { limits: { blobBytes: 8 * 1024 * 1024, blobBytesPerRequestor: 12 * 1024 * 1024, activeJobsPerRequestor: 2 } });
     await market.addProvider('bounded', { outputLimits: { stdoutBytes: 1024 * 1024, outBytes: 4 * 1024 * 1024 } });
   });
   afterAll(async () => {
@@ -68,7 +69,7 @@ describe('hard limits', () => {
       for (let i = 0; i < 40; i++) yield Buffer.alloc(1024 * 1024, i);
     };
     for (const [method, url] of [['POST', `${market.apiUrl}/blobs`], ['PUT', `${market.apiUrl}/blobs/sha256/${'a'.repeat(64)}`]]) {
-      const res = await fetch(url, { method, body: Readable.toWeb(Readable.from(chunks())) as ReadableStream, duplex: 'half' } as RequestInit).catch((e) => e as Error);
+      const res = await fetch(url, { method, headers: market.auth, body: Readable.toWeb(Readable.from(chunks())) as ReadableStream, duplex: 'half' } as RequestInit).catch((e) => e as Error);
       // The node answers 413 and closes; a client still sending may see the connection reset instead.
       if (res instanceof Response) {
         expect(res.status).toBe(413);
@@ -77,6 +78,30 @@ describe('hard limits', () => {
     }
     const { stdout } = await run('sh', ['-c', `find ${market.node.config.dataDir}/blobs -type f | wc -l`]);
     expect(Number(stdout.trim())).toBe(0);
+  });
+
+  it('a requestor\'s uploads stop at its quota (counted on the bytes streamed), and no one else\'s quota is touched', async () => {
+    const db = market.node.database.db;
+    const hoarder = { authorization: `Bearer ${await issueApiKey(db, `hoarder-${Date.now()}`)}` };
+    const put = (fill: number, headers: Record<string, string>, chunked = false) =>
+      fetch(`${market.apiUrl}/blobs`, {
+        method: 'POST',
+        headers,
+        body: chunked ? (Readable.toWeb(Readable.from([Buffer.alloc(3 * 1024 * 1024, fill), Buffer.alloc(3 * 1024 * 1024, fill)])) as ReadableStream) : new Uint8Array(Buffer.alloc(5 * 1024 * 1024, fill)),
+        duplex: 'half',
+      } as RequestInit).catch((e) => e as Error);
+    for (const fill of [1, 2]) expect(((await put(fill, hoarder)) as Response).status).toBe(201);
+    const third = await put(3, hoarder);
+    expect((third as Response).status).toBe(413);
+    expect((await (third as Response).json()).error).toBe('5 MiB is above the quota of 12 MiB (MAX_REQUESTOR_BLOB_BYTES); 2 MiB is left');
+    // Without a length, the upload is cut one byte past what is left.
+    const chunked = await put(4, hoarder, true);
+    if (chunked instanceof Response) {
+      expect(chunked.status).toBe(413);
+      expect((await chunked.json()).error).toContain('is above the quota of 12 MiB (MAX_REQUESTOR_BLOB_BYTES)');
+    } else expect(chunked.message).toMatch(/fetch failed|socket|reset/i);
+    // Another requestor's quota is its own.
+    expect(((await put(5, market.auth)) as Response).status).toBe(201);
   });
 
   it('NUL bytes, other control characters and lone surrogates are refused with the field that holds them', async () => {
@@ -136,16 +161,16 @@ describe('hard limits', () => {
     const other = await issueApiKey(market.node.database.db, 'other');
     const long = { image, command: ['sleep', '60'], split: one, redundancy: 1 };
     const ids: string[] = [];
-    for (let i = 0; i < 2; i++) ids.push((await gql<any>(market.apiUrl, SUBMIT, { spec: long }, { apiKey: greedy })).submitJob.job.id);
-    const e = await errorOf(gql(market.apiUrl, SUBMIT, { spec: long }, { apiKey: greedy }));
+    for (let i = 0; i < 2; i++) ids.push((await market.gql<any>(SUBMIT, { spec: long }, { apiKey: greedy })).submitJob.job.id);
+    const e = await errorOf(market.gql(SUBMIT, { spec: long }, { apiKey: greedy }));
     expect(e).toMatchObject({ message: 'requestor greedy has 2 jobs queued or running, the most allowed (MAX_ACTIVE_JOBS 2); wait for one to end or cancel one', extensions: { code: 'QUOTA_EXCEEDED' } });
-    const fine = await gql<any>(market.apiUrl, SUBMIT, { spec: { ...long, command: ['true'] } }, { apiKey: other });
+    const fine = await market.gql<any>(SUBMIT, { spec: { ...long, command: ['true'] } }, { apiKey: other });
     expect(fine.submitJob.job.id).toBeTruthy();
-    for (const id of ids) await gql(market.apiUrl, 'mutation($id: ID!) { cancelJob(id: $id) { id } }', { id }, { apiKey: greedy });
-    await gql(market.apiUrl, 'mutation($id: ID!) { cancelJob(id: $id) { id } }', { id: fine.submitJob.job.id }, { apiKey: other }).catch(() => undefined);
+    for (const id of ids) await market.gql('mutation($id: ID!) { cancelJob(id: $id) { id } }', { id }, { apiKey: greedy });
+    await market.gql('mutation($id: ID!) { cancelJob(id: $id) { id } }', { id: fine.submitJob.job.id }, { apiKey: other }).catch(() => undefined);
   });
 
   it('gql still answers ordinary queries', async () => {
-    expect((await gql<any>(market.apiUrl, '{ providers { id } }')).providers).toHaveLength(1);
+    expect((await market.gql<any>('{ providers { id } }')).providers).toHaveLength(1);
   });
 });

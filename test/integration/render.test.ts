@@ -17,7 +17,7 @@ const W = 160;
 const H = 120;
 
 async function upload(market: TestMarket, bytes: Buffer | string): Promise<string> {
-  const res = await fetch(`${market.apiUrl}/blobs`, { method: 'POST', body: typeof bytes === 'string' ? bytes : new Uint8Array(bytes) });
+  const res = await fetch(`${market.apiUrl}/blobs`, { method: 'POST', body: typeof bytes === 'string' ? bytes : new Uint8Array(bytes), headers: market.auth });
   return ((await res.json()) as { ref: string }).ref;
 }
 
@@ -90,7 +90,7 @@ describe('a frame-split render with crop spot checks', () => {
       expect(s.provider.id).not.toBe(liar.id);
       for (const o of s.outputs) {
         got.push(o.path);
-        const bytes = Buffer.from(await (await fetch(o.url)).arrayBuffer());
+        const bytes = Buffer.from(await (await fetch(o.url, { headers: market.auth })).arrayBuffer());
         expect(Buffer.compare(pixels(bytes), pixels(direct.get(o.path)!)), `${o.path} differs from the direct render`).toBe(0);
       }
       // Every lone result was crop-checked by another provider; none of the liar's work was accepted.
@@ -106,7 +106,7 @@ describe('a frame-split render with crop spot checks', () => {
     const { job: merged } = await market.gql(`query($id: ID!) { job(id: $id) { result { value outputs { path url size } } } }`, { id });
     expect(merged.result.value).toBe('6 frames at 6 fps');
     expect(merged.result.outputs.map((o: any) => o.path)).toEqual(['video.mp4', 'preview.gif']);
-    const probe = await ffprobe(Buffer.from(await (await fetch(merged.result.outputs[0].url)).arrayBuffer()));
+    const probe = await ffprobe(Buffer.from(await (await fetch(merged.result.outputs[0].url, { headers: market.auth })).arrayBuffer()));
     expect(probe).toEqual({ codec_name: 'h264', width: W, height: H, nb_read_frames: '6' });
 
     // Caught, the liar is out of the market (once placement's reputation cache catches up): the

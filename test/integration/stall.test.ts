@@ -81,7 +81,7 @@ describe('a market that never stalls', () => {
     expect(h.slotsInUse).toBe(0);
     expect(h.slotsOffered).toBe(1);
     expect(h.providers).toEqual([{ providerId: market.providers[0].id, online: true, slots: 1, inUse: 0, jobs: [] }]);
-    const cli = await runGolemflow(['health', '--api', market.apiUrl]);
+    const cli = await runGolemflow(['health', '--api', market.apiUrl], market.apiKey);
     expect(cli.code).toBe(EXIT.ok);
     expect(cli.out).toContain('healthy: no stale agreements, no overdue subtasks');
     expect(cli.out).toContain('slots in use 0 of 1 offered');
@@ -127,7 +127,7 @@ describe('a market that never stalls', () => {
     expect(before.healthy).toBe(false);
     expect(before.staleAgreements).toEqual([{ reason: 'its job had ended (succeeded)', agreement: { id, state: 'PROPOSED', providerId } }]);
     expect(before.problems[0]).toContain(`agreement ${id} (proposed, provider ${providerId}) is still open although its job had ended (succeeded)`);
-    const cli = await runGolemflow(['health', '--api', market.apiUrl]);
+    const cli = await runGolemflow(['health', '--api', market.apiUrl], market.apiKey);
     expect(cli.code).toBe(EXIT.jobFailed);
     expect(cli.out).toContain(`UNHEALTHY: 1 problem\n  - agreement ${id} (proposed, provider ${providerId}) is still open although its job had ended (succeeded)`);
     // One sweep ends it.

@@ -55,7 +55,7 @@ describe('data batches and a user’s own image', () => {
   it('runs a data batch: one thumbnail per photo, in one archive, each the bytes a direct run makes', async () => {
     const job = path.join(examples, 'thumbnails/job.yaml');
     const out = path.join(dir, 'out');
-    const r = await run(['submit', job, '--watch', '--out', out, '--api', market.apiUrl]);
+    const r = await run(['submit', job, '--watch', '--out', out, '--api', market.apiUrl], market.apiKey);
     expect(r.err).toBe('');
     expect(r.code).toBe(EXIT.ok);
     const id = /submitted (job-\S+) \(6 files: 6 uploaded, [\d.]+ KiB\)/.exec(r.out)![1];
@@ -98,7 +98,7 @@ describe('data batches and a user’s own image', () => {
         '',
       ].join('\n'),
     );
-    const r = await run(['submit', file, '--watch', '--out', path.join(dir, 'own-out'), '--api', market.apiUrl]);
+    const r = await run(['submit', file, '--watch', '--out', path.join(dir, 'own-out'), '--api', market.apiUrl], market.apiKey);
     expect(r.err).toBe('');
     expect(r.code).toBe(EXIT.ok);
     const id = /submitted (job-\S+) \(4 files: 4 uploaded, [\d.]+ MiB\)/.exec(r.out)![1];
@@ -113,7 +113,7 @@ describe('data batches and a user’s own image', () => {
     const { job } = await market.gql('query($id: ID!) { job(id: $id) { result { value } } }', { id });
     expect(job.result.value).toBe(expected.join(''));
     // Sent once: the same files again are found on the node and not uploaded again.
-    const again = await run(['submit', file, '--watch', '--out', path.join(dir, 'own-out'), '--api', market.apiUrl]);
+    const again = await run(['submit', file, '--watch', '--out', path.join(dir, 'own-out'), '--api', market.apiUrl], market.apiKey);
     expect(again.code).toBe(EXIT.ok);
     expect(again.out).toMatch(/submitted job-\S+ \(4 files: 0 uploaded, 0 B; 4 already on the node\)/);
     expect(job.result.value).toMatch(/^ledger\.txt \d+ words: (\w+=\d+ ){2}\w+=\d+\nmarket\.txt /);
@@ -122,12 +122,12 @@ describe('data batches and a user’s own image', () => {
   it('refuses an archive that lacks the job’s image, or is no image archive, naming the line; submits nothing', async () => {
     const wrong = path.join(dir, 'wrong.yaml');
     await fs.writeFile(wrong, `image: example/other:1\nimageArchive: { file: tool.tar }\ncommand: [wordfreq, /in/x]\nsplit: { kind: range, start: 0, end: 1, step: 1 }\n`);
-    const r = await run(['submit', wrong, '--api', market.apiUrl]);
+    const r = await run(['submit', wrong, '--api', market.apiUrl], market.apiKey);
     expect(r.code).toBe(EXIT.badInput);
     expect(r.err).toContain(`/imageArchive/file (${wrong}:2): "tool.tar" holds ${image}, not example/other:1`);
     const notTar = path.join(dir, 'nottar.yaml');
     await fs.writeFile(notTar, `image: ${image}\ncommand: [wordfreq, /in/x]\nsplit: { kind: range, start: 0, end: 1, step: 1 }\nimageArchive:\n  file: texts/market.txt\n`);
-    const n = await run(['submit', notTar, '--api', market.apiUrl]);
+    const n = await run(['submit', notTar, '--api', market.apiUrl], market.apiKey);
     expect(n.code).toBe(EXIT.badInput);
     expect(n.err).toMatch(new RegExp(`/imageArchive/file \\(${notTar.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}:5\\): "texts/market.txt" (is not a tar archive|has no manifest\\.json)`));
     // The API refuses the same on its own, for a client that is not the CLI.

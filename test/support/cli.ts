@@ -2,7 +2,10 @@
 import { vi } from 'vitest';
 import { runCli } from '../../cli/golemflow.js';
 
-export async function runGolemflow(args: string[]): Promise<{ code: number; out: string; err: string }> {
+/** `apiKey` is what GOLEMFLOW_API_KEY holds for this one run (the market's own requestor key, in tests). */
+export async function runGolemflow(args: string[], apiKey?: string): Promise<{ code: number; out: string; err: string }> {
+  const before = process.env.GOLEMFLOW_API_KEY;
+  if (apiKey) process.env.GOLEMFLOW_API_KEY = apiKey;
   const out: string[] = [];
   const err: string[] = [];
   const log = vi.spyOn(console, 'log').mockImplementation((...a) => void out.push(a.join(' ')));
@@ -15,5 +18,7 @@ export async function runGolemflow(args: string[]): Promise<{ code: number; out:
     log.mockRestore();
     error.mockRestore();
     process.exitCode = undefined;
+    if (before === undefined) delete process.env.GOLEMFLOW_API_KEY;
+    else process.env.GOLEMFLOW_API_KEY = before;
   }
 }

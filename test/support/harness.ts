@@ -38,7 +38,11 @@ export interface TestMarket {
   temporalAddress: string;
   providers: ProviderNode[];
   addProvider(name: string, opts?: Partial<ProviderOptions>): Promise<ProviderNode>;
-  gql<T = any>(query: string, variables?: Record<string, unknown>): Promise<T>;
+  /** A GraphQL call as the node's own requestor (its key), or as `opts.apiKey` (null: anonymous). */
+  gql<T = any>(query: string, variables?: Record<string, unknown>, opts?: { apiKey?: string | null }): Promise<T>;
+  /** The node's own requestor key, and the header that carries it (for blob routes). */
+  apiKey: string;
+  auth: { authorization: string };
   close(): Promise<void>;
 }
 
@@ -98,7 +102,9 @@ export async function startMarket(
     temporalAddress,
     providers,
     addProvider,
-    gql: (q, v) => gql(node.apiUrl, q, v),
+    gql: (q, v, o) => gql(node.apiUrl, q, v, { apiKey: o && 'apiKey' in o ? o.apiKey : node.apiKey }),
+    apiKey: node.apiKey,
+    auth: { authorization: `Bearer ${node.apiKey}` },
     close: async () => {
       for (const p of providers) await p.close().catch(() => undefined);
       await node.close();

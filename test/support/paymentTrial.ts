@@ -17,6 +17,7 @@ import { mnemonicToAccount } from 'viem/accounts';
 import { seededRandom } from '../../core/random.js';
 import { ANVIL_MNEMONIC } from '../../infra/anvil.js';
 import { gql } from '../../infra/graphqlClient.js';
+import { readNodeKey } from '../../api/auth.js';
 import { openDatabase } from '../../schema/db.js';
 import { allocations, attempts, chainTxs, deployments, invoices, jobs } from '../../schema/tables.js';
 import { startProviderNode, type ProviderNode } from '../../workers/provider.js';
@@ -113,6 +114,8 @@ export async function runPaymentTrial(seed: number, env: TrialEnv): Promise<Tria
         }),
       );
     const t0 = Date.now();
+    // The node wrote its own requestor's key to its data folder before its API answered.
+    const apiKey = await readNodeKey(dataDir);
     const { submitJob } = await gql<{ submitJob: { job: { id: string } } }>(apiUrl, 'mutation($spec: JSON!) { submitJob(spec: $spec) { job { id } } }', {
       spec: {
         image: 'golemflow/compute:1',
@@ -124,7 +127,7 @@ export async function runPaymentTrial(seed: number, env: TrialEnv): Promise<Tria
         budget: { amount: '5' },
         demand: { estimateSeconds: 1 },
       },
-    });
+    }, { apiKey });
     const jobId = submitJob.job.id;
     const ended = async () => {
       const [j] = await db.select({ status: jobs.status }).from(jobs).where(eq(jobs.id, jobId));
