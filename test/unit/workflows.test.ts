@@ -4,14 +4,17 @@
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { Client, Connection, WorkflowFailedError } from '@temporalio/client';
+import { Client, Connection, WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { ensureTemporalCli } from '../../infra/temporalServer.js';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inject } from 'vitest';
+import type { CompareActivities } from '../../activities/compare.js';
 import type { MarketActivities } from '../../activities/market.js';
+import type { PaymentActivities } from '../../activities/payments.js';
+import { cancelSignal } from '../../workflows/definitions.js';
 import type { RequestorActivities } from '../../activities/requestor.js';
 import type { RunRequest, RunResult } from '../../activities/types.js';
 import { suffix, workflowBundle } from '../support/harness.js';
@@ -25,16 +28,29 @@ interface Fake {
   attempts: Array<{ index: number; attempt: number; provider: string }>;
   ended: Array<{ status: string; error?: string }>;
   outcome: (req: RunRequest, provider: string) => Promise<RunResult>;
+  /** What each subtask was accepted with, by index. */
+  accepted?: Array<{ index: number; accepted: number[]; rejected: number[] }>;
+  notes?: string[];
+  /** Payment calls, in order. */
+  payments?: string[];
 }
+
+/** The plan the fake prepareJob returns: one provider per copy, no verification, unpaid, unless a test says otherwise. */
+type Plan = Partial<Awaited<ReturnType<RequestorActivities['prepareJob']>>>;
 
 const ok = (out: string): RunResult => ({ status: 'succeeded', exitCode: 0, stdoutTail: out, stderrTail: '', stdoutRef: `ref-${out}`, outputs: [], cpuSeconds: 0, wallSeconds: 0 });
 
-function fakeRequestor(fake: Fake, providers: string[], subtaskCount: number, maxParallel: number): Partial<RequestorActivities & MarketActivities> {
-  return {
-    prepareJob: async () => ({ subtaskCount, maxParallel, maxAttempts: 2, heartbeatTimeoutSeconds: 5, timeoutSeconds: 30, offerDeadlineSeconds: 30, redundancy: 1, maxExtraRuns: 0, adaptive: null }),
+function fakeRequestor(fake: Fake, providers: string[], subtaskCount: number, maxParallel: number, plan: Plan = {}): Record<string, (...args: any[]) => Promise<unknown>> {
+  // Like the market, a provider gets at most one copy of a subtask.
+  const given = new Map<number, string[]>();
+  const activities: Partial<RequestorActivities & MarketActivities & CompareActivities & PaymentActivities> = {
+    prepareJob: async () => ({ subtaskCount, maxParallel, maxAttempts: 2, heartbeatTimeoutSeconds: 5, timeoutSeconds: 30, offerDeadlineSeconds: 30, redundancy: 1, maxExtraRuns: 0, adaptive: null, ...plan }),
     loadSubtask: async ({ jobId, index }) => ({ jobId, index, image: 'x', command: ['x'], inputs: [], cpus: 1, memoryBytes: 1, timeoutSeconds: 30 }),
+    loadCropCheck: async ({ jobId, index, crops }) => ({ jobId, index, image: 'x', command: ['crop', crops], inputs: [], cpus: 1, memoryBytes: 1, timeoutSeconds: 30 }),
     proposeAgreement: async ({ index, attempt, exclude, avoid = [] }) => {
-      const provider = providers.find((p) => !exclude.includes(p) && !avoid.includes(p)) ?? providers[0];
+      const used = given.get(index) ?? [];
+      const provider = providers.find((p) => !exclude.includes(p) && !avoid.includes(p) && !used.includes(p)) ?? providers.find((p) => !exclude.includes(p)) ?? providers[0];
+      given.set(index, [...used, provider]);
       fake.attempts.push({ index, attempt, provider });
       const agreementId = `${index}.${attempt}.${provider}`;
       return {
@@ -48,14 +64,30 @@ function fakeRequestor(fake: Fake, providers: string[], subtaskCount: number, ma
     },
     decideAgreement: async () => ({ approved: true, reason: 'approved' }),
     finishAttempt: async () => ({ refused: null }),
+    noteVerification: async ({ reason }) => void fake.notes?.push(reason),
     endSubtask: async () => undefined,
-    acceptResult: async () => ({ costWei: '0' }),
+    acceptResult: async ({ index, accepted, rejected }) => {
+      fake.accepted?.push({ index, accepted, rejected });
+      return { costWei: plan.budgetWei ? '10' : '0' };
+    },
+    // A crop check's crops disagree with the lone result (so full copies decide).
+    imageSize: async () => ({ width: 64, height: 48 }),
+    compareCrops: async ({ against }) => ({ against, same: false, detail: 'crops differ (fake)' }),
+    compareResults: async ({ against }) => ({ against, same: false, detail: 'different (fake)' }),
+    setResultKey: async () => undefined,
+    lockBudget: async () => (fake.payments?.push('lock'), { allocationId: 'a', lockedWei: plan.budgetWei ?? '0' }),
+    settlePayments: async () => (fake.payments?.push('settle'), { paid: 0, paidWei: '0', transactions: 0, overBudget: 0 }),
+    closeAllocation: async () => (fake.payments?.push('close'), { returnedWei: '0' }),
+    abandonLock: async () => ({ returnedWei: '0' }),
     mergeJob: async () => ({ value: 'merged', ref: null }),
     finishJob: async ({ status, error }) => {
       fake.ended.push({ status, error });
     },
   };
+  return activities as Record<string, (...args: any[]) => Promise<unknown>>;
 }
+
+const newFake = (outcome: Fake['outcome']): Fake => ({ running: 0, maxRunning: 0, attempts: [], ended: [], outcome, accepted: [], notes: [], payments: [] });
 
 describe('jobWorkflow and subtaskWorkflow with fake activities', () => {
   let connection: NativeConnection;
@@ -73,12 +105,17 @@ describe('jobWorkflow and subtaskWorkflow with fake activities', () => {
 
   let lastRun = { firstRunId: '', latestRunId: '' };
 
-  async function runJob(fake: Fake, subtaskCount: number, maxParallel: number) {
+  /**
+   * Runs a job on fake activities. `record` names the scenario whose histories (the job's and
+   * subtask 0's) RECORD_HISTORIES=1 saves as fixtures, once: a fixture is from the version that
+   * recorded it, and today's code must replay it.
+   */
+  async function runJob(fake: Fake, subtaskCount: number, maxParallel: number, opts: { plan?: Plan; providers?: number; record?: string; during?: (h: WorkflowHandle) => Promise<void> } = {}) {
     const id = suffix();
-    const providers = [`p1-${id}`, `p2-${id}`];
+    const providers = Array.from({ length: opts.providers ?? 2 }, (_, i) => `p${i + 1}-${id}`);
     const taskQueue = `wf-test-${id}`;
     const workers = [
-      await Worker.create({ connection, taskQueue, workflowBundle: await workflowBundle(), activities: fakeRequestor(fake, providers, subtaskCount, maxParallel) }),
+      await Worker.create({ connection, taskQueue, workflowBundle: await workflowBundle(), activities: fakeRequestor(fake, providers, subtaskCount, maxParallel, opts.plan) }),
       ...providers.map((p) =>
         Worker.create({
           connection,
@@ -101,8 +138,8 @@ describe('jobWorkflow and subtaskWorkflow with fake activities', () => {
     const all = await Promise.all(workers);
     const handle = await client.workflow.start('jobWorkflow', { taskQueue, workflowId: `job-${id}`, args: [{ jobId: `job-${id}` }] });
     const result = handle.result();
-    await Promise.all(all.map((w) => w.runUntil(result)));
-    if (process.env.RECORD_HISTORIES) {
+    await Promise.all([...all.map((w) => w.runUntil(result)), opts.during?.(handle)]);
+    if (process.env.RECORD_HISTORIES && opts.record) {
       // The CLI writes the standard JSON history format, which the SDK's replayer reads.
       const cli = await ensureTemporalCli();
       await fs.mkdir(fixtures, { recursive: true });
@@ -110,9 +147,11 @@ describe('jobWorkflow and subtaskWorkflow with fake activities', () => {
         [handle.workflowId, 'job'],
         [`${handle.workflowId}/subtask-0`, 'subtask-0'],
       ]) {
+        const file = path.join(fixtures, `${opts.record}.${name}.json`);
+        if (await fs.stat(file).then(() => true, () => false)) continue;
         const args = ['workflow', 'show', '--address', inject('temporalAddress'), '--workflow-id', workflowId, '--output', 'json'];
         const { stdout } = await promisify(execFile)(cli, args, { maxBuffer: 64 * 1024 * 1024 });
-        await fs.writeFile(path.join(fixtures, `${process.env.RECORD_HISTORIES}.${name}.json`), stdout);
+        await fs.writeFile(file, stdout);
       }
     }
     lastRun = { firstRunId: handle.firstExecutionRunId, latestRunId: (await client.workflow.getHandle(handle.workflowId).describe()).runId };
@@ -146,7 +185,7 @@ describe('jobWorkflow and subtaskWorkflow with fake activities', () => {
       ended: [],
       outcome: async (_req, provider) => (provider.startsWith('p1') ? { ...ok(''), status: 'failed', exitCode: 1, reason: 'exited with code 1' } : ok('fine')),
     };
-    const outcome = await runJob(fake, 1, 1);
+    const outcome = await runJob(fake, 1, 1, { record: 'moves-failed-attempt' });
     expect(outcome.status).toBe('succeeded');
     expect(fake.attempts.map((a) => [a.attempt, a.provider.slice(0, 2)])).toEqual([
       [1, 'p1'],
@@ -172,6 +211,58 @@ describe('jobWorkflow and subtaskWorkflow with fake activities', () => {
     expect(e.cause).toMatchObject({ type: 'JobFailed', message: 'subtask 0 failed after 2 attempts: exited with code 2: bad frame' });
     expect(e.cause.details[0]).toMatchObject({ status: 'failed', error: 'subtask 0 failed after 2 attempts: exited with code 2: bad frame' });
     expect(fake.ended).toEqual([{ status: 'failed', error: 'subtask 0 failed after 2 attempts: exited with code 2: bad frame' }]);
+  });
+
+  it('redundancy 2: two copies disagree, a tie-breaker on a third provider decides', async () => {
+    const fake = newFake(async (_req, provider) => ok(provider.startsWith('p1') ? 'a' : 'b'));
+    const outcome = await runJob(fake, 1, 1, { providers: 3, plan: { redundancy: 2, maxExtraRuns: 1 }, record: 'redundancy-tie-breaker' });
+    expect(outcome.status).toBe('succeeded');
+    expect(fake.attempts.map((a) => a.provider.slice(0, 2)).sort()).toEqual(['p1', 'p2', 'p3']);
+    // Copies are placed at once, so which attempt p1 got varies: check by provider.
+    const by = (attempts: number[]) => attempts.map((n) => fake.attempts.find((a) => a.attempt === n)!.provider.slice(0, 2)).sort();
+    expect(fake.accepted).toHaveLength(1);
+    expect(by(fake.accepted![0].accepted)).toEqual(['p2', 'p3']);
+    expect(by(fake.accepted![0].rejected)).toEqual(['p1']);
+  });
+
+  it('a crop check that doubts a lone result calls full copies, and the majority decides', async () => {
+    // p1 renders the lone result and p3 the full copy, both "a"; p2 renders the crops.
+    const fake = newFake(async (req, provider) => ok(req.command[0] === 'crop' ? 'crops' : provider.startsWith('p2') ? 'b' : 'a'));
+    const outcome = await runJob(fake, 1, 1, { providers: 3, plan: { redundancy: 1, cropCheck: { crops: 2, size: 0.25, rate: 1 } }, record: 'crop-doubt' });
+    expect(outcome.status).toBe('succeeded');
+    expect(fake.notes?.some((n) => n.includes('crop check (draw < 1)'))).toBe(true);
+    // The doubting check (attempt 2) was wrong: the full copy agreed with the lone result.
+    expect(fake.accepted).toEqual([{ index: 0, accepted: [1, 3], rejected: [2] }]);
+  });
+
+  it('adaptive verification lets a trusted provider work alone and says why', async () => {
+    const fake = newFake(async () => ok('a'));
+    const adaptive = { trustAfter: 0, minReputation: 0, soloRate: 1, spotCheckRate: 0 };
+    const outcome = await runJob(fake, 2, 2, { plan: { redundancy: 2, adaptive }, record: 'adaptive-solo' });
+    expect(outcome.status).toBe('succeeded');
+    expect(fake.attempts).toHaveLength(2);
+    expect(fake.notes?.filter((n) => n.includes('trusted, alone'))).toHaveLength(2);
+  });
+
+  it('a paid job locks its budget, pays accepted results and closes the allocation', async () => {
+    const fake = newFake(async (req) => ok(String(req.index)));
+    const outcome = await runJob(fake, 3, 2, { plan: { budgetWei: '1000000' }, record: 'paid' });
+    expect(outcome.status).toBe('succeeded');
+    expect(fake.payments?.[0]).toBe('lock');
+    expect(fake.payments?.slice(-2)).toEqual(['settle', 'close']);
+  });
+
+  it('a cancelled job stops its subtasks and ends cancelled', async () => {
+    const fake = newFake(async () => (await new Promise((r) => setTimeout(r, 3000)), ok('late')));
+    const outcome = await runJob(fake, 2, 2, {
+      record: 'cancelled',
+      during: async (h) => {
+        await new Promise((r) => setTimeout(r, 800));
+        await h.signal(cancelSignal, 'changed my mind');
+      },
+    });
+    expect(outcome).toMatchObject({ status: 'cancelled', error: 'changed my mind' });
+    expect(fake.ended).toEqual([{ status: 'cancelled', error: 'changed my mind' }]);
   });
 
   it('replays the recorded histories of earlier versions without non-determinism', async () => {
