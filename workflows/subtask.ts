@@ -20,7 +20,21 @@ import type { RequestorActivities } from '../activities/requestor.js';
 import type { ProviderActivities } from '../activities/provider.js';
 import type { FailureClaim, RunRequest, RunResult } from '../activities/types.js';
 import { FailureType } from '../core/failures.js';
-import { exactKey, formatCrops, formatDraw, judge, planCrops, planVerification, tally, type CopyResult } from '../core/verify.js';
+import { exactKey, formatCrops, planCrops, type CopyResult } from '../core/verify.js';
+import {
+  copyLaunched,
+  copySettled,
+  cropChecked,
+  decide,
+  failureOf,
+  firstPlacementFailed,
+  needsFirstPlacement,
+  planCopies,
+  startVerification,
+  type CopyOutcome,
+  type CropOutcome,
+  type Verification,
+} from '../core/verification.js';
 import { seededRandom } from '../core/random.js';
 import type { ProposeResult } from '../activities/market.js';
 import type { CompareActivities } from '../activities/compare.js';
@@ -103,14 +117,6 @@ class CopyFailed extends Error {}
 /** Results that could not be compared (the user's comparator failed): no provider is to blame. */
 class ComparisonFailed extends CopyFailed {}
 
-/** Short words for a result key in evidence: the first characters of each blob hash. */
-function shortKey(key: string): string {
-  return key
-    .split('\n')
-    .map((part) => part.replace(/sha256:([0-9a-f]{12})[0-9a-f]+/, 'sha256:$1…'))
-    .join(', ');
-}
-
 export async function subtaskWorkflow(input: SubtaskInput): Promise<SubtaskOutcome> {
   const { jobId, index, maxAttempts, heartbeatTimeoutSeconds } = input;
   const redundancy = input.redundancy ?? 1;
@@ -123,7 +129,6 @@ export async function subtaskWorkflow(input: SubtaskInput): Promise<SubtaskOutco
   // goes to neither (a tie-breaker must be a fresh opinion).
   const failedOn: string[] = [];
   const resultFrom: string[] = [];
-  const results: CopyResult[] = [];
   let nextAttempt = 1;
   const compare: CompareSpec = input.compare ?? { kind: 'exact' };
   // Results sorted into groups that agree: the first result of each group stands for it.
@@ -198,7 +203,6 @@ export async function subtaskWorkflow(input: SubtaskInput): Promise<SubtaskOutco
     throw new CopyFailed(`failed after ${maxAttempts} attempt${maxAttempts === 1 ? '' : 's'}: ${lastFailure}`);
   }
 
-  type CropCheckOutcome = { kind: 'agreed' | 'disagreed'; attempt: number } | { kind: 'skipped' };
   const cropRand = seededRandom(((input.seed ?? 0) ^ Math.imul(index + 1, 0x9e3779b1) ^ 0x5eed) >>> 0);
 
   /**
@@ -206,7 +210,7 @@ export async function subtaskWorkflow(input: SubtaskInput): Promise<SubtaskOutco
    * pixels (Golem's old Blender verifier did this): far cheaper than a second full copy. A
    * check that cannot run (no PNG, no provider) is skipped with a note, never failing the work.
    */
-  async function cropSpotCheck(result: CopyResult): Promise<CropCheckOutcome> {
+  async function cropSpotCheck(result: CopyResult): Promise<CropOutcome> {
     const check = input.cropCheck!;
     const size = await comparer.imageSize({ jobId, index, attempt: result.attempt });
     if (!size) {
@@ -250,30 +254,30 @@ export async function subtaskWorkflow(input: SubtaskInput): Promise<SubtaskOutco
   }
 
   const copies = new CancellationScope();
-  let launched = 0;
-  let settled = 0;
-  let copyFailure: string | null = null;
-  let noMatch: string | null = null;
+  const rules = { redundancy, maxExtraRuns };
+  // What verification knows and asks for (core/verification.ts): this workflow only feeds it
+  // events (a copy launched or settled, a crop check's verdict) and performs its actions.
+  let v: Verification = startVerification(rules, { needed: redundancy, cropCheckDue: false });
   const pending: Promise<void>[] = [];
   const launch = (first?: { attempt: number; placement: Placement }) => {
-    const copy = launched++;
-    state.copies = launched;
+    const copy = v.launched;
+    v = copyLaunched(v);
+    state.copies = v.launched;
     pending.push(
       copies
         .run(() => runCopy(copy, first))
         .then(
-          (r) => {
-            results.push(r);
-            state.results = results.length;
-          },
-          (e) => {
-            if (e instanceof NoMatchingOffer) noMatch ??= e.message;
-            else if (e instanceof CopyFailed) copyFailure ??= e.message;
-            else if (!isCancellation(e)) copyFailure ??= (e as Error)?.message ?? String(e);
+          (r): CopyOutcome => ({ kind: 'result', result: r }),
+          (e): CopyOutcome => {
+            if (e instanceof NoMatchingOffer) return { kind: 'noMatch', reason: e.message };
+            if (e instanceof CopyFailed) return { kind: 'failed', reason: e.message };
+            if (isCancellation(e)) return { kind: 'cancelled' };
+            return { kind: 'failed', reason: (e as Error)?.message ?? String(e) };
           },
         )
-        .finally(() => {
-          settled++;
+        .then((outcome) => {
+          v = copySettled(v, outcome);
+          state.results = v.results.length;
         }),
     );
   };
@@ -283,91 +287,50 @@ export async function subtaskWorkflow(input: SubtaskInput): Promise<SubtaskOutco
     await Promise.all(pending);
   };
 
-  let needed = redundancy;
-  // A crop check stands in for a second copy when a result would otherwise stand alone (or be spot-checked whole).
-  let cropCheckDue = false;
-  // The crop check that found the lone result wrong: right if the result is then rejected.
-  let doubtedBy: number | null = null;
   try {
     let first: { attempt: number; placement: Placement } | undefined;
     const rand = seededRandom(((input.seed ?? 0) + Math.imul(index + 1, 2654435761)) >>> 0);
-    if (input.adaptive && redundancy > 1) {
-      // The first copy's provider decides how many copies: negotiate it, then draw.
-      const draws = { solo: rand(), spot: rand() };
+    const verification = { redundancy, adaptive: input.adaptive ?? null, cropCheck: input.cropCheck ?? null, seed: input.seed };
+    let track: { providerId: string; accepted: number; reputation: number } | null = null;
+    if (needsFirstPlacement(verification)) {
+      // The first copy's provider decides how many copies: negotiate it, then plan.
       const attempt = nextAttempt++;
       const placement = await copies.run(() => negotiate(input, attempt, 0, resultFrom, failedOn, state));
-      const plan = planVerification(redundancy, input.adaptive, { providerId: placement.providerId, ...placement.track }, draws);
-      needed = plan.copies;
-      let reason = plan.reason;
-      if (plan.spotCheck && input.cropCheck) {
-        needed = 1;
-        cropCheckDue = true;
-        reason += ', as a crop check';
-      }
-      await requestor.noteVerification({ jobId, index, reason: `seed ${input.seed}, draws solo ${formatDraw(draws.solo)} spot ${formatDraw(draws.spot)}: ${reason}` });
+      track = { providerId: placement.providerId, ...placement.track };
       first = { attempt, placement };
-    } else {
-      rand();
-      rand();
     }
-    if (input.cropCheck && needed === 1 && !cropCheckDue) {
-      const draw = rand();
-      cropCheckDue = draw < input.cropCheck.rate;
-      await requestor.noteVerification({
-        jobId,
-        index,
-        step: 'crop-draw',
-        reason: `seed ${input.seed}, crop draw ${formatDraw(draw)}: ${cropCheckDue ? `crop check (draw < ${input.cropCheck.rate})` : `no crop check (draw >= ${input.cropCheck.rate})`}`,
-      });
-    }
+    const plan = planCopies(verification, rand, track);
+    v = startVerification(rules, plan);
+    for (const note of plan.notes) await requestor.noteVerification({ jobId, index, ...(note.step ? { step: note.step } : {}), reason: note.reason });
     launch(first);
-    for (let i = 1; i < needed; i++) launch();
+    for (let i = 1; i < v.needed; i++) launch();
     let seen = 0;
     for (;;) {
-      await condition(() => settled > seen);
-      seen = settled;
-      const judgement = judge(results, needed);
-      if (judgement.verdict === 'accepted' && cropCheckDue && launched === 1) {
-        cropCheckDue = false;
-        const check = await copies.run(() => cropSpotCheck(judgement.agreeing[0]));
-        if (check.kind === 'disagreed') {
-          // The lone result is in doubt: settle it with full copies and a majority, as without trust.
-          doubtedBy = check.attempt;
-          needed = Math.max(2, redundancy);
-          for (let i = launched; i < needed; i++) launch();
-          continue;
-        }
-        if (check.kind === 'agreed') {
-          state.phase = 'done';
-          const invoiced = await requestor.acceptResult({ jobId, index, accepted: [judgement.agreeing[0].attempt, check.attempt], rejected: [], votes: tally(results) });
-          return { index, providerId: judgement.agreeing[0].providerId, attempts: nextAttempt - 1, costWei: invoiced?.costWei ?? '0' };
-        }
+      await condition(() => v.settled > seen);
+      seen = v.settled;
+      let step = decide(v);
+      v = step.state;
+      if (step.action.kind === 'cropCheck') {
+        const lone = step.action.of;
+        const check = await copies.run(() => cropSpotCheck(lone));
+        step = cropChecked(v, check);
+        v = step.state;
       }
-      if (judgement.verdict === 'accepted') {
-        await stopCopies();
+      const action = step.action;
+      if (action.kind === 'launch') {
+        // More copies: a tie-breaker on a provider that has not answered yet, or full copies once a crop check doubts.
+        for (let i = 0; i < action.copies; i++) launch();
+        continue;
+      }
+      if (action.kind === 'accept') {
+        if (action.stopCopies) await stopCopies();
         state.phase = 'done';
-        // A crop check that doubted the lone result was right if that result lost, wrong if it won.
-        const lone = results[0]?.attempt;
-        const checkRight = doubtedBy !== null && judgement.disagreeing.some((r) => r.attempt === lone);
-        const invoiced = await requestor.acceptResult({
-          jobId,
-          index,
-          accepted: [...judgement.agreeing.map((r) => r.attempt), ...(doubtedBy !== null && checkRight ? [doubtedBy] : [])],
-          rejected: [...judgement.disagreeing.map((r) => r.attempt), ...(doubtedBy !== null && !checkRight ? [doubtedBy] : [])],
-          votes: tally(results),
-        });
+        const invoiced = await requestor.acceptResult({ jobId, index, accepted: action.accepted, rejected: action.rejected, votes: action.votes });
         // Results recorded before invoices existed return nothing: nothing is owed.
-        return { index, providerId: judgement.agreeing[0].providerId, attempts: nextAttempt - 1, costWei: invoiced?.costWei ?? '0' };
+        return { index, providerId: action.providerId, attempts: nextAttempt - 1, costWei: invoiced?.costWei ?? '0' };
       }
-      if (noMatch || copyFailure) {
-        await stopCopies();
-        break;
-      }
-      if (settled === launched) {
-        if (launched - needed < maxExtraRuns) {
-          launch(); // a tie-breaker on a provider that has not answered yet
-          continue;
-        }
+      if (action.kind === 'fail') {
+        if (action.stopCopies) await stopCopies();
         break;
       }
     }
@@ -381,23 +344,11 @@ export async function subtaskWorkflow(input: SubtaskInput): Promise<SubtaskOutco
     }
     // The first copy's negotiation (adaptive verification) found no offer in time.
     if (!(e instanceof NoMatchingOffer)) throw e;
-    noMatch = e.message;
+    v = firstPlacementFailed(v, e.message);
   }
 
   state.phase = 'failed';
-  if (noMatch) {
-    const reason = `subtask ${index}: ${noMatch}`;
-    await requestor.endSubtask({ jobId, index, status: 'failed', reason });
-    throw ApplicationFailure.nonRetryable(reason, FailureType.NoMatchingOffer);
-  }
-  let reason: string;
-  if (copyFailure) reason = `subtask ${index} ${copyFailure}`;
-  else {
-    const groups = new Map<string, string[]>();
-    for (const r of results) groups.set(r.key, [...(groups.get(r.key) ?? []), r.providerId]);
-    const evidence = [...groups].map(([key, who]) => `[${who.join(', ')}] ${shortKey(key)}`).join('; ');
-    reason = `subtask ${index}: no result had a majority after ${results.length} runs: ${evidence}`;
-  }
-  await requestor.endSubtask({ jobId, index, status: 'failed', reason, votes: tally(results) });
-  throw ApplicationFailure.nonRetryable(reason, copyFailure ? FailureType.SubtaskFailed : FailureType.NoQuorum);
+  const failure = failureOf(v, index);
+  await requestor.endSubtask({ jobId, index, status: 'failed', reason: failure.reason, ...(failure.votes ? { votes: failure.votes } : {}) });
+  throw ApplicationFailure.nonRetryable(failure.reason, failure.failureType);
 }
