@@ -18,7 +18,7 @@ import { FailureType } from '../core/failures.js';
 import type { BlobStore } from '../blobs/store.js';
 import type { Db } from '../schema/db.js';
 import { attempts, type Comparison, type OutputFile } from '../schema/tables.js';
-import { LABEL_PREFIX, runInSandbox } from './sandbox.js';
+import { LABEL_PREFIX, runInSandbox } from '../adapters/sandbox.js';
 import type { SubtaskRef } from './types.js';
 
 export interface CompareDeps {

@@ -13,10 +13,10 @@ import { decisionTerms, type Proposal, type SignedDecision } from '../core/polic
 import { answerMessage, sameAddress, signerOf } from '../core/identity.js';
 import type { Db } from '../schema/db.js';
 import { agreements, attempts, jobs, providers, subtasks, type MatchExplanation } from '../schema/tables.js';
-import type { CapacitySignal } from './capacity.js';
-import { NEUTRAL, cachedReputations, loadMarketOffers } from './marketData.js';
+import type { CapacitySignal } from '../adapters/capacity.js';
+import { NEUTRAL, cachedReputations, loadMarketOffers } from '../adapters/marketData.js';
 import { OPEN_AGREEMENT_STATES, busyNote } from '../core/leases.js';
-import { LOCK_PLACEMENT } from './events.js';
+import { LOCK_PLACEMENT } from '../adapters/events.js';
 import type { SubtaskRef } from './types.js';
 
 export interface MarketDeps {

@@ -1,7 +1,7 @@
 /**
  * Paying providers in GLM through the escrow, on the requestor's node. Every activity here is
  * idempotent: ids come from the job, subtask and provider; the chain is asked before anything
- * is sent; the ledger (activities/chain.ts) finishes what a crashed try signed. Invoices are
+ * is sent; the ledger (adapters/chain.ts) finishes what a crashed try signed. Invoices are
  * written when results are judged (acceptResult); these activities lock, release and close.
  */
 import { ApplicationFailure, Context, log } from '@temporalio/activity';
@@ -11,8 +11,8 @@ import { FailureType } from '../core/failures.js';
 import { allocationIdOf, glmToWei, weiToGlm } from '../core/payments.js';
 import type { Db } from '../schema/db.js';
 import { allocations, chainTxs, invoices, jobs } from '../schema/tables.js';
-import { ChainRevertError, ChainUnavailableError, type Chain } from './chain.js';
-import type { AddEvent } from './events.js';
+import { ChainRevertError, ChainUnavailableError, type Chain } from '../adapters/chain.js';
+import type { AddEvent } from '../adapters/events.js';
 
 export interface PaymentDeps {
   db: Db;

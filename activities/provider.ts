@@ -14,10 +14,10 @@ import { answerMessage, blobAccessMessage, failureMessage, resultMessage, signId
 import type { LocalAccount } from 'viem';
 import { refOfFile, type BlobClient } from '../blobs/client.js';
 import type { OutputFile } from '../schema/tables.js';
-import { createImageLoader, ImageArchiveError } from './imageLoader.js';
-import { corrupt, perturbPng, misbehaviourDecider, type Misbehaviour } from './misbehaviour.js';
-import { ProviderAgreements } from './providerAgreements.js';
-import { LABEL_PREFIX, runInSandbox, type OutputLimits } from './sandbox.js';
+import { createImageLoader, ImageArchiveError } from '../adapters/imageLoader.js';
+import { corrupt, perturbPng, misbehaviourDecider, type Misbehaviour } from '../adapters/misbehaviour.js';
+import { ProviderAgreements } from '../adapters/providerAgreements.js';
+import { LABEL_PREFIX, runInSandbox, type OutputLimits } from '../adapters/sandbox.js';
 import type { RunRequest, RunResult } from './types.js';
 
 export interface ProviderDeps {

@@ -20,14 +20,14 @@ import { parseSize } from '../core/units.js';
 import type { BlobStore } from '../blobs/store.js';
 import type { Db } from '../schema/db.js';
 import { agreements, attempts, blobGrants, blobs, invoices, jobs, providers, subtasks, type JobStatus, type OutputFile } from '../schema/tables.js';
-import { runInSandbox } from './sandbox.js';
+import { runInSandbox } from '../adapters/sandbox.js';
 
 /** The runtime image that encodes videos (runtimes/media). */
 export const MEDIA_IMAGE = 'golemflow/media:1';
 import { costWei, glmToWei, paymentIdOf } from '../core/payments.js';
 import { failureMessage, resultMessage, sameAddress, signerOf } from '../core/identity.js';
-import type { CapacitySignal } from './capacity.js';
-import { endAgreement, eventWriter } from './events.js';
+import type { CapacitySignal } from '../adapters/capacity.js';
+import { endAgreement, eventWriter } from '../adapters/events.js';
 import type { AttemptOutcome, JobPlan, RunRequest, RunResult, SubtaskRef } from './types.js';
 
 export interface RequestorDeps {

@@ -3,7 +3,7 @@ import type { Client } from '@temporalio/client';
 import type { BlobStore } from '../blobs/store.js';
 import type { Config } from '../infra/config.js';
 import type { Db } from '../schema/db.js';
-import type { Chain } from '../activities/chain.js';
+import type { Chain } from '../adapters/chain.js';
 import type { EventBus } from './events.js';
 import type { Sweeper } from '../workers/sweeper.js';
 

@@ -6,7 +6,7 @@
  */
 import { and, eq, inArray, lt, sql } from 'drizzle-orm';
 import { loadByProvider, OPEN_AGREEMENT_STATES, staleReason } from '../core/leases.js';
-import { isOnline, loadOpenAgreements } from '../activities/marketData.js';
+import { isOnline, loadOpenAgreements } from '../adapters/marketData.js';
 import { agreements, jobs, providers, subtasks } from '../schema/tables.js';
 import type { ApiDeps } from './deps.js';
 

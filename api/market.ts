@@ -7,7 +7,7 @@ import { parseSize } from '../core/units.js';
 import { offerMessage, sameAddress, SIGNED_AT_SKEW_MS, signerOf, withdrawalMessage } from '../core/identity.js';
 import { providerTaskQueue } from '../infra/config.js';
 import { OPEN_AGREEMENT_STATES } from '../core/leases.js';
-import { NEUTRAL, isOnline, loadMarketOffers, loadReputations, uptimeOf } from '../activities/marketData.js';
+import { NEUTRAL, isOnline, loadMarketOffers, loadReputations, uptimeOf } from '../adapters/marketData.js';
 import { agreements, providers, subtasks, type AgreementState } from '../schema/tables.js';
 import type { ApiDeps } from './deps.js';
 import { ErrorCode, userError } from './errors.js';

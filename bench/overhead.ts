@@ -10,7 +10,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { Command } from 'commander';
 import pLimit from 'p-limit';
-import { runInSandbox } from '../activities/sandbox.js';
+import { runInSandbox } from '../adapters/sandbox.js';
 import { loadConfig } from '../infra/config.js';
 import { ensureDocker } from '../infra/docker.js';
 import { gql } from '../infra/graphqlClient.js';

@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
-import { runInSandbox } from '../activities/sandbox.js';
+import { runInSandbox } from '../adapters/sandbox.js';
 import { BlobClient, refOfFile } from '../blobs/client.js';
 import { loadConfig } from '../infra/config.js';
 import { gql } from '../infra/graphqlClient.js';

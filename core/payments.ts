@@ -1,7 +1,7 @@
 /**
  * Money, pure: what a result costs under its agreed pricing (in wei of an 18-decimal token),
  * the ids that make payments unique, the networks and tokens known, and the budget quote.
- * No I/O; the chain is reached by activities/chain.ts.
+ * No I/O; the chain is reached by adapters/chain.ts.
  */
 import { formatUnits, keccak256, parseUnits, stringToHex, type Hex } from 'viem';
 import type { Pricing } from './market.js';

@@ -16,11 +16,11 @@ import Docker from 'dockerode';
 import { parse as parseYaml } from 'yaml';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import pRetry from 'p-retry';
-import { runBenchmark } from '../activities/benchmark.js';
-import { parseMisbehaviour, type Misbehaviour } from '../activities/misbehaviour.js';
+import { runBenchmark } from '../adapters/benchmark.js';
+import { parseMisbehaviour, type Misbehaviour } from '../adapters/misbehaviour.js';
 import { createProviderActivities } from '../activities/provider.js';
-import { ProviderAgreements } from '../activities/providerAgreements.js';
-import { LABEL_PREFIX, removeLabelled, type OutputLimits } from '../activities/sandbox.js';
+import { ProviderAgreements } from '../adapters/providerAgreements.js';
+import { LABEL_PREFIX, removeLabelled, type OutputLimits } from '../adapters/sandbox.js';
 import { BlobClient } from '../blobs/client.js';
 import type { Pricing } from '../core/market.js';
 import { validateOffer, type OfferInput } from '../core/offer.js';
@@ -69,7 +69,7 @@ export interface ProviderOptions {
   misbehaviour?: Misbehaviour;
   /** How long to wait at start for the requestor's API and Temporal to answer (default: for ever). */
   startupWaitMs?: number;
-  /** What one run may write: stdout, stderr, /out in bytes (defaults in activities/sandbox.ts). */
+  /** What one run may write: stdout, stderr, /out in bytes (defaults in adapters/sandbox.ts). */
   outputLimits?: Partial<OutputLimits>;
 }
 

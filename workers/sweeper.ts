@@ -8,9 +8,9 @@
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { and, eq, inArray, lt, sql } from 'drizzle-orm';
 import { endedState, staleReason, workflowGoneReason, type OpenAgreement } from '../core/leases.js';
-import type { CapacitySignal } from '../activities/capacity.js';
-import { endAgreement, LOCK_PLACEMENT, type AddEvent } from '../activities/events.js';
-import { loadOpenAgreements } from '../activities/marketData.js';
+import type { CapacitySignal } from '../adapters/capacity.js';
+import { endAgreement, LOCK_PLACEMENT, type AddEvent } from '../adapters/events.js';
+import { loadOpenAgreements } from '../adapters/marketData.js';
 import type { Db } from '../schema/db.js';
 import { agreements, attempts, jobs, subtasks } from '../schema/tables.js';
 import { subtaskWorkflowId } from '../workflows/definitions.js';

@@ -10,7 +10,7 @@ import path from 'node:path';
 import { eq } from 'drizzle-orm';
 import { createTestClient, encodeFunctionData, http, keccak256, maxUint256 } from 'viem';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { connectChain, type Chain } from '../../activities/chain.js';
+import { connectChain, type Chain } from '../../adapters/chain.js';
 import { ensureAnvil } from '../../infra/anvil.js';
 import { openDatabase, type Database } from '../../schema/db.js';
 import { chainTxs } from '../../schema/tables.js';

@@ -6,8 +6,8 @@
 import { and, eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inject } from 'vitest';
-import { CapacitySignal } from '../../activities/capacity.js';
-import { eventWriter } from '../../activities/events.js';
+import { CapacitySignal } from '../../adapters/capacity.js';
+import { eventWriter } from '../../adapters/events.js';
 import { createMarketActivities } from '../../activities/market.js';
 import { agreements, attempts } from '../../schema/tables.js';
 import { startMarket, submit, waitForJob, type TestMarket } from '../support/harness.js';

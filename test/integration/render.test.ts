@@ -6,7 +6,7 @@
  */
 import { PNG } from 'pngjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { REPUTATION_CACHE_MS } from '../../activities/marketData.js';
+import { REPUTATION_CACHE_MS } from '../../adapters/marketData.js';
 import type { ProviderNode } from '../../workers/provider.js';
 import { runDirectly } from '../support/container.js';
 import { startMarket, submit, waitForJob, type TestMarket } from '../support/harness.js';

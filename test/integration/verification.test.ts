@@ -3,7 +3,7 @@
  * provider that hangs, found by its heartbeat timeout.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { REPUTATION_CACHE_MS } from '../../activities/marketData.js';
+import { REPUTATION_CACHE_MS } from '../../adapters/marketData.js';
 import type { ProviderNode } from '../../workers/provider.js';
 import { countPrimesBelow } from '../support/primes.js';
 import { startMarket, submit, waitForJob, type TestMarket } from '../support/harness.js';

@@ -7,7 +7,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import Docker from 'dockerode';
-import { runInSandbox } from '../../activities/sandbox.js';
+import { runInSandbox } from '../../adapters/sandbox.js';
 
 export async function runDirectly(image: string, command: string[], files: Record<string, string | Buffer>): Promise<{ exitCode: number; stdout: string; outputs: Map<string, Buffer> }> {
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'golemflow-direct-'));

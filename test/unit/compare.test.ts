@@ -1,7 +1,7 @@
 import { PNG } from 'pngjs';
 import { describe, expect, it } from 'vitest';
 import { compareImages, cropImage, psnrOf, type DecodedImage } from '../../core/compare.js';
-import { perturbPng } from '../../activities/misbehaviour.js';
+import { perturbPng } from '../../adapters/misbehaviour.js';
 
 function image(width: number, height: number, f: (x: number, y: number) => number): DecodedImage {
   const data = new Uint8Array(width * height * 4);

@@ -1,7 +1,7 @@
 /** Leases: when an open agreement has outlived its reason, and the provider's own book of approvals. */
 import { describe, expect, it } from 'vitest';
 import { busyNote, loadByProvider, staleReason, workflowGoneReason, type OpenAgreement } from '../../core/leases.js';
-import { ProviderAgreements } from '../../activities/providerAgreements.js';
+import { ProviderAgreements } from '../../adapters/providerAgreements.js';
 
 const now = new Date('2026-11-26T12:00:00Z');
 const base: OpenAgreement = {

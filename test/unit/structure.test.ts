@@ -28,8 +28,28 @@ describe('what a provider node loads', () => {
   it('no API, database, chain or requestor code', () => {
     const { files, packages } = imports('workers/provider.ts');
     expect(files).toContain('activities/provider.ts');
-    const forbidden = files.filter((f) => /^(api|schema)\//.test(f) || /^activities\/(chain|payments|requestor|market|marketData|compare|events)\.ts$/.test(f) || f === 'workers/requestor.ts' || f === 'workers/sweeper.ts');
+    const forbidden = files.filter(
+      (f) => /^(api|schema)\//.test(f) || /^activities\/(payments|requestor|market|compare)\.ts$/.test(f) || /^adapters\/(chain|marketData|events|capacity)\.ts$/.test(f) || f === 'workers/requestor.ts' || f === 'workers/sweeper.ts',
+    );
     expect(forbidden).toEqual([]);
     expect(packages.filter((p) => /^(pg|drizzle-orm|@electric-sql\/pglite|graphql-yoga|graphql|solc)(\/|$)/.test(p))).toEqual([]);
+  });
+});
+
+describe('where things live', () => {
+  it('activities/ holds activity factories (and the shapes they share with workflows); adapters/ the I/O they and others use', () => {
+    for (const f of fs.readdirSync('activities')) {
+      const src = fs.readFileSync(path.join('activities', f), 'utf8');
+      if (f === 'types.ts') continue;
+      expect(src, f).toMatch(/export function create\w+Activities/);
+    }
+    for (const f of fs.readdirSync('adapters')) expect(fs.readFileSync(path.join('adapters', f), 'utf8'), f).not.toMatch(/export function create\w+Activities/);
+  });
+
+  it('workflows import activities only as types', () => {
+    for (const f of fs.readdirSync('workflows')) {
+      const src = fs.readFileSync(path.join('workflows', f), 'utf8');
+      for (const m of src.matchAll(/^import\s+(type\s+)?[^;]*?from\s+'\.\.\/(activities|adapters)\/[^']+'/gm)) expect(m[1], `${f}: ${m[0]}`).toBe('type ');
+    }
   });
 });
