@@ -5,6 +5,7 @@
  * payment); a transaction that stays pending is replaced with the same nonce and a higher fee;
  * a payment is settled only after the configured confirmations.
  */
+import { FailureType, GolemflowError } from '../core/failures.js';
 import { and, desc, eq, inArray, max, ne, sql } from 'drizzle-orm';
 import {
   BaseError,
@@ -42,15 +43,19 @@ export interface ChainConfig {
 }
 
 /** The chain cannot be used now (unreachable, out of funds): worth waiting for, and saying why. */
-export class ChainUnavailableError extends Error {}
+export class ChainUnavailableError extends GolemflowError {
+  constructor(message: string) {
+    super(FailureType.ChainUnavailable, message);
+  }
+}
 
 /** A call the contract refuses (a revert): waiting will not help. */
-export class ChainRevertError extends Error {
+export class ChainRevertError extends GolemflowError {
   constructor(
     message: string,
     readonly errorName?: string,
   ) {
-    super(message);
+    super(FailureType.PaymentRefused, message);
   }
 }
 

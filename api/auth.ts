@@ -9,6 +9,7 @@
  * `<data>/requestor.key` (mode 0600) when it starts, so the demo and the CLI on the same
  * machine need no set-up; anyone else gets a key from the operator (`npm run keys`).
  */
+import { FailureType } from '../core/failures.js';
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
@@ -16,7 +17,7 @@ import { eq } from 'drizzle-orm';
 import type { Db } from '../schema/db.js';
 import { apiKeys } from '../schema/tables.js';
 import type { RequestContext } from './deps.js';
-import { ErrorCode, userError } from './errors.js';
+import { userError } from './errors.js';
 
 const TOKEN = /^gf_([0-9a-f]{16})\.([0-9a-f]{64})$/;
 
@@ -44,9 +45,9 @@ export async function identify(db: Db, authorization: string | null | undefined)
   if (!authorization) return null;
   const token = /^Bearer\s+(\S+)$/i.exec(authorization.trim())?.[1];
   const m = token ? TOKEN.exec(token) : null;
-  if (!m) throw userError(ErrorCode.Unauthenticated, 'Authorization: expected "Bearer gf_<id>.<secret>" (a Golemflow API key)');
+  if (!m) throw userError(FailureType.Unauthenticated, 'Authorization: expected "Bearer gf_<id>.<secret>" (a Golemflow API key)');
   const requestorId = await requestorOfKey(db, token!);
-  if (!requestorId) throw userError(ErrorCode.Unauthenticated, `API key gf_${m[1]} is not valid (unknown, revoked, or a wrong secret)`);
+  if (!requestorId) throw userError(FailureType.Unauthenticated, `API key gf_${m[1]} is not valid (unknown, revoked, or a wrong secret)`);
   return requestorId;
 }
 
@@ -55,7 +56,7 @@ export const NEEDS_KEY =
 
 /** The requestor a call acts for; an anonymous call is refused with how to get a key. */
 export function requestorOf(ctx: RequestContext): string {
-  if (!ctx.requestorId) throw userError(ErrorCode.Unauthenticated, NEEDS_KEY);
+  if (!ctx.requestorId) throw userError(FailureType.Unauthenticated, NEEDS_KEY);
   return ctx.requestorId;
 }
 

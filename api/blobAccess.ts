@@ -10,6 +10,7 @@
  * A grant is made only for bytes actually sent and hashed, never for a hash that is merely named.
  */
 import { and, eq, sql } from 'drizzle-orm';
+import { FailureType, GolemflowError } from '../core/failures.js';
 import { blobAccessMessage, sameAddress, signerOf } from '../core/identity.js';
 import type { Db } from '../schema/db.js';
 import { agreements, blobGrants, jobs, providers, subtasks } from '../schema/tables.js';
@@ -20,13 +21,12 @@ export type BlobCaller =
   | { kind: 'agreement'; agreementId: string; jobId: string; subtaskIndex: number; ownerId: string };
 
 /** A caller the blob routes turn away: `status` is 401 (who?) or 403 (not you). */
-export class BlobAccessError extends Error {
+export class BlobAccessError extends GolemflowError {
   constructor(
     readonly status: 401 | 403,
     message: string,
   ) {
-    super(message);
-    this.name = 'BlobAccessError';
+    super(status === 401 ? FailureType.Unauthenticated : FailureType.Forbidden, message);
   }
 }
 

@@ -2,7 +2,7 @@
 import { randomBytes } from 'node:crypto';
 import { WorkflowNotFoundError } from '@temporalio/client';
 import { and, asc, desc, eq, gt, ilike, inArray, lt, or, sql, type SQL } from 'drizzle-orm';
-import { InvalidJobSpecError } from '../core/failures.js';
+import { InvalidJobSpecError, FailureType } from '../core/failures.js';
 import { parseJobSpec, uncleanText, validateJobSpec, jobSpecJsonSchema, type JobSpec } from '../core/jobSpec.js';
 import { countSubtasks } from '../core/split.js';
 import { workflowUiUrl } from '../infra/config.js';
@@ -12,7 +12,7 @@ import { cancelSignal, progressQuery, type JobProgress } from '../workflows/defi
 import { demandFromSpec } from '../core/demand.js';
 import type { ApiDeps, RequestContext } from './deps.js';
 import { checkBudget, checkDemandSatisfiable, checkWallet, providerById } from './market.js';
-import { ErrorCode, invalidSpec, userError } from './errors.js';
+import { invalidSpec, userError } from './errors.js';
 import { checkSpecBlobs } from './specBlobs.js';
 import { requestorOf } from './auth.js';
 
@@ -37,7 +37,7 @@ function encodeCursor(row: JobRow): string {
 function decodeCursor(cursor: string): { createdAt: Date; id: string } {
   const [iso, id] = Buffer.from(cursor, 'base64url').toString('utf8').split('|');
   const createdAt = new Date(iso ?? '');
-  if (!id || Number.isNaN(createdAt.getTime())) throw userError(ErrorCode.BadInput, `after: ${JSON.stringify(cursor)} is not a cursor from this API`);
+  if (!id || Number.isNaN(createdAt.getTime())) throw userError(FailureType.BadInput, `after: ${JSON.stringify(cursor)} is not a cursor from this API`);
   return { createdAt, id };
 }
 
@@ -48,7 +48,7 @@ function blobUrl(deps: ApiDeps, ref: string): string {
 const outputFiles = (deps: ApiDeps, files: OutputFile[] | null) => (files ?? []).map((f) => ({ ...f, url: blobUrl(deps, f.ref) }));
 
 export function parseSubmittedSpec(args: { spec?: unknown; specText?: string | null }): JobSpec {
-  if ((args.spec == null) === (args.specText == null)) throw userError(ErrorCode.BadInput, 'give exactly one of spec (JSON) or specText (YAML or JSON text)');
+  if ((args.spec == null) === (args.specText == null)) throw userError(FailureType.BadInput, 'give exactly one of spec (JSON) or specText (YAML or JSON text)');
   try {
     return args.specText != null ? parseJobSpec(args.specText, 'specText') : validateJobSpec(args.spec);
   } catch (e) {
@@ -71,7 +71,7 @@ export function jobResolvers(deps: ApiDeps) {
     Query: {
       job: (_: unknown, { id }: { id: string }, ctx: RequestContext) => ownJob(db, id, ctx),
       jobs: async (_: unknown, args: { filter?: { status?: string[]; nameContains?: string }; first: number; after?: string }, ctx: RequestContext) => {
-        if (args.first < 1 || args.first > 500) throw userError(ErrorCode.BadInput, `first: must be between 1 and 500, got ${args.first}`);
+        if (args.first < 1 || args.first > 500) throw userError(FailureType.BadInput, `first: must be between 1 and 500, got ${args.first}`);
         const conds: SQL[] = [eq(jobs.requestorId, requestorOf(ctx))];
         if (args.filter?.status?.length) conds.push(inArray(jobs.status, args.filter.status.map((s) => down<JobStatus>(s))));
         if (args.filter?.nameContains) conds.push(ilike(jobs.name, `%${args.filter.nameContains.replace(/[%_\\]/g, '\\$&')}%`));
@@ -105,7 +105,7 @@ export function jobResolvers(deps: ApiDeps) {
           .where(and(eq(jobs.requestorId, requestorId), inArray(jobs.status, ['queued', 'running'])));
         const quota = deps.config.limits.activeJobsPerRequestor;
         if (active >= quota)
-          throw userError(ErrorCode.QuotaExceeded, `requestor ${requestorId} has ${active} jobs queued or running, the most allowed (MAX_ACTIVE_JOBS ${quota}); wait for one to end or cancel one`, { quota });
+          throw userError(FailureType.QuotaExceeded, `requestor ${requestorId} has ${active} jobs queued or running, the most allowed (MAX_ACTIVE_JOBS ${quota}); wait for one to end or cancel one`, { quota });
         const demand = demandFromSpec(spec, requestorId);
         await checkDemandSatisfiable(deps, demand);
         if (spec.budget) {
@@ -123,16 +123,16 @@ export function jobResolvers(deps: ApiDeps) {
         } catch (e) {
           // Nothing half-made stays behind: without its workflow the job would never run.
           await db.delete(jobs).where(eq(jobs.id, id));
-          throw userError(ErrorCode.Unavailable, `could not start the job's workflow: ${(e as Error).message}`);
+          throw userError(FailureType.Unavailable, `could not start the job's workflow: ${(e as Error).message}`);
         }
         return { job };
       },
       cancelJob: async (_: unknown, { id, reason }: { id: string; reason?: string }, ctx: RequestContext) => {
         const job = await ownJob(db, id, ctx);
-        if (!job) throw userError(ErrorCode.NotFound, `job ${id} does not exist`);
+        if (!job) throw userError(FailureType.NotFound, `job ${id} does not exist`);
         const dirty = uncleanText(reason ?? '', '/reason');
-        if (dirty.length) throw userError(ErrorCode.BadInput, `reason ${dirty[0].message}`);
-        if (ENDED.includes(job.status)) throw userError(ErrorCode.Conflict, `job ${id} has already ended (${job.status}); nothing to cancel`);
+        if (dirty.length) throw userError(FailureType.BadInput, `reason ${dirty[0].message}`);
+        if (ENDED.includes(job.status)) throw userError(FailureType.Conflict, `job ${id} has already ended (${job.status}); nothing to cancel`);
         try {
           await deps.temporal.workflow.getHandle(id).signal(cancelSignal, reason ?? 'cancelled by the requestor');
         } catch (e) {
@@ -146,7 +146,7 @@ export function jobResolvers(deps: ApiDeps) {
       jobEvents: {
         subscribe: async function* (_: unknown, { id, after }: { id: string; after?: number }, ctx: RequestContext & { request?: Request }) {
           const job = await ownJob(db, id, ctx);
-          if (!job) throw userError(ErrorCode.NotFound, `job ${id} does not exist`);
+          if (!job) throw userError(FailureType.NotFound, `job ${id} does not exist`);
           let last = after ?? 0;
           const signal = ctx.request?.signal;
           while (!signal?.aborted) {

@@ -1,4 +1,5 @@
 /** Provider, Offer, Agreement and MarketStats: the market's side of the API. */
+import { FailureType } from '../core/failures.js';
 import { and, asc, desc, eq, inArray, sql } from 'drizzle-orm';
 import { decisiveConstraint, describeCounts, expectedCost, filterOffers, type Demand, type MarketOffer } from '../core/market.js';
 import { glmToWei, quoteWei, weiToGlm } from '../core/payments.js';
@@ -10,7 +11,7 @@ import { OPEN_AGREEMENT_STATES } from '../core/leases.js';
 import { NEUTRAL, isOnline, loadMarketOffers, loadReputations, uptimeOf } from '../adapters/marketData.js';
 import { agreements, providers, subtasks, type AgreementState } from '../schema/tables.js';
 import type { ApiDeps } from './deps.js';
-import { ErrorCode, userError } from './errors.js';
+import { userError } from './errors.js';
 
 type ProviderRow = typeof providers.$inferSelect;
 type AgreementRow = typeof agreements.$inferSelect;
@@ -46,13 +47,13 @@ type Proof = { signedAt: number; signature: string };
  */
 async function checkProof(db: ApiDeps['db'], providerId: string, kind: 'Offer' | 'Withdrawal', message: Record<string, unknown>, proof: Proof, opts: { bindIfNew?: boolean } = {}): Promise<string> {
   if (!Number.isSafeInteger(proof.signedAt) || Math.abs(Date.now() - proof.signedAt) > SIGNED_AT_SKEW_MS)
-    throw userError(ErrorCode.BadInput, `proof.signedAt: ${proof.signedAt} is not a time within ${SIGNED_AT_SKEW_MS / 60_000} minutes of now (ms since 1970)`);
+    throw userError(FailureType.BadInput, `proof.signedAt: ${proof.signedAt} is not a time within ${SIGNED_AT_SKEW_MS / 60_000} minutes of now (ms since 1970)`);
   const signer = await signerOf(kind, message, proof.signature);
-  if (!signer) throw userError(ErrorCode.Unauthenticated, `proof.signature: not a valid signature of this ${kind.toLowerCase()} (EIP-712, domain Golemflow v1)`);
+  if (!signer) throw userError(FailureType.Unauthenticated, `proof.signature: not a valid signature of this ${kind.toLowerCase()} (EIP-712, domain Golemflow v1)`);
   const [row] = await db.select({ identity: providers.identity }).from(providers).where(eq(providers.id, providerId));
-  if (!row && opts.bindIfNew === false) throw userError(ErrorCode.NotFound, `provider ${providerId} is not known`);
+  if (!row && opts.bindIfNew === false) throw userError(FailureType.NotFound, `provider ${providerId} is not known`);
   if (row?.identity && !sameAddress(row.identity, signer))
-    throw userError(ErrorCode.Forbidden, `provider ${providerId} is bound to the key of ${row.identity}; this ${kind.toLowerCase()} is signed by ${signer}`);
+    throw userError(FailureType.Forbidden, `provider ${providerId} is bound to the key of ${row.identity}; this ${kind.toLowerCase()} is signed by ${signer}`);
   return signer;
 }
 
@@ -71,7 +72,7 @@ export function marketResolvers(deps: ApiDeps) {
         let offers = await loadMarketOffers(db, livenessMs);
         if (filter?.onlineOnly !== false) offers = offers.filter((m) => m.online);
         const minMemory = filter?.minMemory ? parseSize(filter.minMemory) : 0;
-        if (minMemory === undefined) throw userError(ErrorCode.BadInput, `filter.minMemory: ${JSON.stringify(filter?.minMemory)} is not a size such as 512m`);
+        if (minMemory === undefined) throw userError(FailureType.BadInput, `filter.minMemory: ${JSON.stringify(filter?.minMemory)} is not a size such as 512m`);
         return offers
           .filter((m) => {
             const o = m.offer;
@@ -84,7 +85,7 @@ export function marketResolvers(deps: ApiDeps) {
           .map(offerView);
       },
       agreements: async (_: unknown, { filter, first }: { filter?: { jobId?: string; providerId?: string; state?: string[] }; first: number }) => {
-        if (first < 1 || first > 1000) throw userError(ErrorCode.BadInput, `first: must be between 1 and 1000, got ${first}`);
+        if (first < 1 || first > 1000) throw userError(FailureType.BadInput, `first: must be between 1 and 1000, got ${first}`);
         return db
           .select()
           .from(agreements)
@@ -124,7 +125,7 @@ export function marketResolvers(deps: ApiDeps) {
         try {
           offer = validateOffer(input);
         } catch (e) {
-          if (e instanceof InvalidOfferError) throw userError(ErrorCode.BadInput, e.message, { problems: e.problems });
+          if (e instanceof InvalidOfferError) throw userError(FailureType.BadInput, e.message, { problems: e.problems });
           throw e;
         }
         const identity = await checkProof(db, offer.providerId, 'Offer', offerMessage(offer.providerId, input, proof.signedAt), proof);
@@ -146,7 +147,7 @@ export function marketResolvers(deps: ApiDeps) {
           .onConflictDoUpdate({ target: providers.id, set: values, where: sql`${providers.identity} is null or lower(${providers.identity}) = lower(${identity})` })
           .returning();
         // Another key bound the id between the check and the write: refuse, as the check would have.
-        if (!row) throw userError(ErrorCode.Forbidden, `provider ${offer.providerId} is bound to another key; this offer is signed by ${identity}`);
+        if (!row) throw userError(FailureType.Forbidden, `provider ${offer.providerId} is bound to another key; this offer is signed by ${identity}`);
         return row;
       },
       withdrawOffer: async (_: unknown, { providerId, proof }: { providerId: string; proof: Proof }) => {
@@ -205,7 +206,7 @@ export async function checkDemandSatisfiable(deps: ApiDeps, demand: Demand): Pro
   const top = decisiveConstraint(counts)!;
   const detail = excluded.find((e) => e.constraint === top)?.detail;
   throw userError(
-    ErrorCode.NoMatchingOffer,
+    FailureType.NoMatchingOffer,
     `no offer can ever satisfy this demand: ${top} rules out ${counts[top]} of ${offers.length} offers${detail ? ` (e.g. ${detail})` : ''}; excluded ${describeCounts(counts)}`,
     { excludedCounts: counts, offers: offers.length },
   );
@@ -254,7 +255,7 @@ export async function checkBudget(deps: ApiDeps, demand: Demand, budget: string,
   const quote = await quoteJob(deps, demand, subtasks, redundancy);
   if (BigInt(quote.wei) > glmToWei(budget))
     throw userError(
-      ErrorCode.BudgetTooLow,
+      FailureType.BudgetTooLow,
       `the budget of ${budget} GLM is below the market's quote of ${quote.glm} GLM (${quote.runs} runs × ${quote.perRun} GLM, ${quote.basis}); raise budget.amount or lower the redundancy`,
       { quote },
     );
@@ -277,7 +278,7 @@ export async function checkWallet(deps: ApiDeps, budget: string): Promise<void> 
     timeout,
   ]);
   if (balance && glmToWei(budget) > balance.wei)
-    throw userError(ErrorCode.InsufficientFunds, `the budget of ${budget} GLM is more than the requestor's wallet ${balance.account} holds (${weiToGlm(balance.wei)} GLM); it could never be locked`, {
+    throw userError(FailureType.InsufficientFunds, `the budget of ${budget} GLM is more than the requestor's wallet ${balance.account} holds (${weiToGlm(balance.wei)} GLM); it could never be locked`, {
       balance: weiToGlm(balance.wei),
     });
 }

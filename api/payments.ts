@@ -2,6 +2,7 @@
  * GraphQL for payments: a job's allocation and invoices, payments with their transaction
  * hashes, providers' earnings, the requestor's wallet, the ledger, quotes and budget raises.
  */
+import { FailureType } from '../core/failures.js';
 import { WorkflowUpdateFailedError } from '@temporalio/client';
 import { and, desc, eq, inArray, sql, type SQL } from 'drizzle-orm';
 import { formatEther, type Address } from 'viem';
@@ -10,7 +11,7 @@ import { weiToGlm } from '../core/payments.js';
 import { countSubtasks } from '../core/split.js';
 import { allocations, chainTxs, invoices, jobs } from '../schema/tables.js';
 import type { ApiDeps, RequestContext } from './deps.js';
-import { ErrorCode, userError } from './errors.js';
+import { userError } from './errors.js';
 import { ownJob, parseSubmittedSpec } from './jobs.js';
 import { quoteJob } from './market.js';
 import { requestorOf } from './auth.js';
@@ -38,7 +39,7 @@ export function paymentResolvers(deps: ApiDeps) {
         db.select().from(invoices).where(and(invoicesWhere(args), ownedBy(ctx), eq(invoices.status, 'paid'))).orderBy(invoices.jobId, invoices.subtaskIndex),
       invoices: (_: unknown, args: { job?: string; provider?: string; status?: string }, ctx: RequestContext) => {
         if (args.status && !['ACCEPTED', 'REJECTED', 'PAID'].includes(args.status.toUpperCase()))
-          throw userError(ErrorCode.BadInput, `status: ${JSON.stringify(args.status)} is not one of ACCEPTED, REJECTED, PAID`);
+          throw userError(FailureType.BadInput, `status: ${JSON.stringify(args.status)} is not one of ACCEPTED, REJECTED, PAID`);
         return db.select().from(invoices).where(and(invoicesWhere(args), ownedBy(ctx))).orderBy(invoices.jobId, invoices.subtaskIndex);
       },
       quoteJob: async (_: unknown, args: { spec?: unknown; specText?: string }, ctx: RequestContext) => {
@@ -48,12 +49,12 @@ export function paymentResolvers(deps: ApiDeps) {
       },
       requestorBalance: async (_: unknown, _args: unknown, ctx: RequestContext) => {
         requestorOf(ctx);
-        if (!deps.chain) throw userError(ErrorCode.Unavailable, 'this node has no payment chain configured');
+        if (!deps.chain) throw userError(FailureType.Unavailable, 'this node has no payment chain configured');
         let chain;
         try {
           chain = await deps.chain();
         } catch (e) {
-          throw userError(ErrorCode.Unavailable, `the payment chain is not reachable: ${(e as Error).message}`);
+          throw userError(FailureType.Unavailable, `the payment chain is not reachable: ${(e as Error).message}`);
         }
         const [glm, eth] = await Promise.all([chain.tokenBalance(chain.account), chain.publicClient.getBalance({ address: chain.account as Address })]);
         return { account: chain.account, chainId: chain.chainId, glm: weiToGlm(glm), eth: formatEther(eth) };
@@ -69,14 +70,14 @@ export function paymentResolvers(deps: ApiDeps) {
     Mutation: {
       raiseBudget: async (_: unknown, { job: id, amount }: { job: string; amount: string }, ctx: RequestContext) => {
         const job = await ownJob(db, id, ctx);
-        if (!job) throw userError(ErrorCode.NotFound, `job ${id} does not exist`);
-        if (!job.spec.budget) throw userError(ErrorCode.BadInput, `job ${id} has no budget: it pays no one, so there is nothing to raise`);
-        if (['succeeded', 'failed', 'cancelled'].includes(job.status)) throw userError(ErrorCode.Conflict, `job ${id} has already ended (${job.status})`);
+        if (!job) throw userError(FailureType.NotFound, `job ${id} does not exist`);
+        if (!job.spec.budget) throw userError(FailureType.BadInput, `job ${id} has no budget: it pays no one, so there is nothing to raise`);
+        if (['succeeded', 'failed', 'cancelled'].includes(job.status)) throw userError(FailureType.Conflict, `job ${id} has already ended (${job.status})`);
         try {
           await deps.temporal.workflow.getHandle(id).executeUpdate(raiseBudgetUpdate, { args: [amount] });
         } catch (e) {
           const cause = e instanceof WorkflowUpdateFailedError ? ((e.cause as Error | undefined)?.message ?? e.message) : (e as Error).message;
-          throw userError(ErrorCode.BadInput, `could not raise the budget: ${cause}`);
+          throw userError(FailureType.BadInput, `could not raise the budget: ${cause}`);
         }
         return (await db.select().from(jobs).where(eq(jobs.id, id)))[0];
       },

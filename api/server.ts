@@ -9,6 +9,8 @@ import { DateTimeResolver, JSONResolver } from 'graphql-scalars';
 import { handleBlobRoute } from './blobRoutes.js';
 import type { ApiDeps, RequestContext } from './deps.js';
 import { identify } from './auth.js';
+import { apiCodeOf, maskErrors } from './errors.js';
+import { FailureType } from '../core/failures.js';
 import { healthResolvers } from './health.js';
 import { jobResolvers } from './jobs.js';
 import { marketResolvers } from './market.js';
@@ -44,6 +46,8 @@ export function createApi(deps: ApiDeps) {
     graphqlEndpoint: '/graphql',
     landingPage: false,
     logging: 'warn',
+    // The project's own errors reach the caller with their code (api/errors.ts); the rest is masked.
+    maskedErrors: { maskError: maskErrors },
     context: async ({ request }) => ({ requestorId: await identify(deps.db, request.headers.get('authorization')) }),
     // Browsers may call only from the allowed origins (none by default): a page the operator
     // opens elsewhere cannot drive the API.
@@ -65,7 +69,7 @@ export async function startApiServer(deps: ApiDeps, host: string, port: number):
       const limit = deps.config.limits.bodyBytes;
       if (length === undefined || Number(length) > limit) {
         res.writeHead(length === undefined ? 411 : 413, { 'content-type': 'application/json', connection: 'close' });
-        res.end(JSON.stringify({ errors: [{ message: length === undefined ? 'a request body needs a Content-Length' : `request body of ${length} bytes is above the limit of ${limit} (MAX_BODY_BYTES)`, extensions: { code: 'BAD_USER_INPUT' } }] }));
+        res.end(JSON.stringify({ errors: [{ message: length === undefined ? 'a request body needs a Content-Length' : `request body of ${length} bytes is above the limit of ${limit} (MAX_BODY_BYTES)`, extensions: { code: apiCodeOf(FailureType.BadInput) } }] }));
         res.once('finish', () => req.destroy());
         return;
       }

@@ -4,11 +4,15 @@
  * a provider (so that an archive cannot retag an image the provider already has, such as a
  * runtime other requestors rely on).
  */
+import { FailureType, GolemflowError } from '../core/failures.js';
 import type { Readable } from 'node:stream';
 import tarStream from 'tar-stream';
 
-export class ImageArchiveError extends Error {
-  name = 'ImageArchiveError';
+/** An image archive that is not what the job said (not a `docker save`, or without its image): the job's fault. */
+export class ImageArchiveError extends GolemflowError {
+  constructor(message: string) {
+    super(FailureType.ImageMissing, message);
+  }
 }
 
 /** The name Docker gives an image in a saved archive: `name:tag`, with `:latest` when no tag, without docker.io's prefixes. */

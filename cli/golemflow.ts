@@ -17,7 +17,7 @@ import { fileURLToPath } from 'node:url';
 import cliProgress from 'cli-progress';
 import { Command } from 'commander';
 import { BlobClient } from '../blobs/client.js';
-import { InvalidJobSpecError } from '../core/failures.js';
+import { FailureType, GolemflowError, InvalidJobSpecError } from '../core/failures.js';
 import { formatSize } from '../core/units.js';
 import { formatProviderTable, providerTable, timelineSvg, type ReportAttempt, type ReportInvoice } from '../core/report.js';
 import { loadConfig } from '../infra/config.js';
@@ -30,12 +30,13 @@ import { planArchive } from '../core/merge.js';
 
 export const EXIT = { ok: 0, jobFailed: 1, badInput: 2, api: 3 } as const;
 
-class CliError extends Error {
+/** What the command line says before it exits with `exitCode` (EXIT). */
+class CliError extends GolemflowError {
   constructor(
     message: string,
-    readonly code: number,
+    readonly exitCode: number,
   ) {
-    super(message);
+    super(exitCode === EXIT.badInput ? FailureType.BadInput : exitCode === EXIT.jobFailed ? FailureType.JobFailed : FailureType.ApiError, message);
   }
 }
 
@@ -334,7 +335,7 @@ export async function runCli(argv: string[]): Promise<number> {
     const code = (e as { code?: unknown }).code;
     if (e instanceof CliError) {
       console.error(`golemflow: ${e.message}`);
-      return e.code;
+      return e.exitCode;
     }
     if (typeof code === 'string' && code.startsWith('commander.')) return code === 'commander.helpDisplayed' || code === 'commander.version' ? EXIT.ok : EXIT.badInput;
     console.error(`golemflow: ${(e as Error).message}`);

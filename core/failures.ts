@@ -42,6 +42,21 @@ export enum FailureType {
   ProviderTimedOut = 'ProviderTimedOut',
   /** A provider's run that failed without a report of its own. */
   ProviderError = 'ProviderError',
+  /** An offer that breaks the offer rules (core/offer.ts). */
+  InvalidOffer = 'InvalidOffer',
+
+  // What a caller of the API did wrong, or met: the API's `extensions.code` is each name in
+  // SCREAMING_SNAKE_CASE (api/errors.ts apiCodeOf).
+  BadInput = 'BadInput',
+  NotFound = 'NotFound',
+  Conflict = 'Conflict',
+  Unavailable = 'Unavailable',
+  InsufficientFunds = 'InsufficientFunds',
+  QuotaExceeded = 'QuotaExceeded',
+  Unauthenticated = 'Unauthenticated',
+  Forbidden = 'Forbidden',
+  /** A client's call that the API refused or could not answer (infra/graphqlClient.ts). */
+  ApiError = 'ApiError',
 }
 
 /** Failures a provider answers for in its reputation (not the job's own command failing). */

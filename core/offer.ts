@@ -1,4 +1,5 @@
 /** Checking a provider's offer before it enters the market. Pure. */
+import { FailureType, GolemflowError } from './failures.js';
 import { isAddress } from 'viem';
 import type { Offer } from './market.js';
 import { formatSize, parseSize } from './units.js';
@@ -26,10 +27,9 @@ export interface OfferInput {
   machine?: { cpus: number; memory: string } | null;
 }
 
-export class InvalidOfferError extends Error {
+export class InvalidOfferError extends GolemflowError {
   constructor(readonly problems: string[]) {
-    super(`invalid offer: ${problems.join('; ')}`);
-    this.name = this.constructor.name;
+    super(FailureType.InvalidOffer, `invalid offer: ${problems.join('; ')}`);
   }
 }
 

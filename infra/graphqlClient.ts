@@ -1,11 +1,13 @@
 /** A small GraphQL-over-HTTP client for providers, the CLI and tests. */
-export class GraphQLRequestError extends Error {
+import { FailureType, GolemflowError } from '../core/failures.js';
+
+/** A call the API refused (its errors, with their codes) or could not answer. */
+export class GraphQLRequestError extends GolemflowError {
   constructor(
     message: string,
     readonly errors: Array<{ message: string; extensions?: Record<string, unknown> }> = [],
   ) {
-    super(message);
-    this.name = this.constructor.name;
+    super(FailureType.ApiError, message);
   }
 }
 

@@ -19,7 +19,7 @@ import type { MarketActivities } from '../activities/market.js';
 import type { RequestorActivities } from '../activities/requestor.js';
 import type { ProviderActivities } from '../activities/provider.js';
 import type { FailureClaim, RunRequest, RunResult } from '../activities/types.js';
-import { FailureType } from '../core/failures.js';
+import { FailureType, GolemflowError } from '../core/failures.js';
 import { exactKey, formatCrops, planCrops, type CopyResult } from '../core/verify.js';
 import {
   copyLaunched,
@@ -69,7 +69,11 @@ function describeFailure(e: unknown, providerId: string, heartbeatTimeoutSeconds
 type Placement = Extract<ProposeResult, { kind: 'proposed' }>;
 
 /** No offer matched for longer than the demand allows. */
-class NoMatchingOffer extends Error {}
+class NoMatchingOffer extends GolemflowError {
+  constructor(message: string) {
+    super(FailureType.NoMatchingOffer, message);
+  }
+}
 
 /**
  * Proposes to the best eligible provider until one approves. A provider that rejects (or lets
@@ -112,10 +116,18 @@ async function negotiate(input: SubtaskInput, attempt: number, copy: number, exc
 }
 
 /** A copy that spent its attempts without a result. */
-class CopyFailed extends Error {}
+class CopyFailed extends GolemflowError {
+  constructor(message: string, code = FailureType.SubtaskFailed) {
+    super(code, message);
+  }
+}
 
 /** Results that could not be compared (the user's comparator failed): no provider is to blame. */
-class ComparisonFailed extends CopyFailed {}
+class ComparisonFailed extends CopyFailed {
+  constructor(message: string) {
+    super(message, FailureType.ComparatorFailed);
+  }
+}
 
 export async function subtaskWorkflow(input: SubtaskInput): Promise<SubtaskOutcome> {
   const { jobId, index, maxAttempts, heartbeatTimeoutSeconds } = input;

@@ -53,3 +53,26 @@ describe('where things live', () => {
     }
   });
 });
+
+describe('one name per failure', () => {
+  const sources = (dir: string): string[] =>
+    fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? (['node_modules', 'test', '.data', '.git'].includes(e.name) ? [] : sources(path.join(dir, e.name))) : e.name.endsWith('.ts') ? [path.join(dir, e.name)] : []));
+
+  it('every error class derives from GolemflowError', () => {
+    const strays = sources('.').flatMap((f) => [...fs.readFileSync(f, 'utf8').matchAll(/class (\w+) extends (Error|TypeError|RangeError)\b/g)].map((m) => `${f}: ${m[1]}`));
+    expect(strays).toEqual(['core/failures.ts: GolemflowError']);
+  });
+
+  it('the API\'s codes come from the failure names, in one place', async () => {
+    const { apiCodeOf } = await import('../../api/errors.js');
+    const { FailureType } = await import('../../core/failures.js');
+    expect(apiCodeOf(FailureType.InvalidJobSpec)).toBe('INVALID_JOB_SPEC');
+    expect(apiCodeOf(FailureType.NoMatchingOffer)).toBe('NO_MATCHING_OFFER');
+    expect(apiCodeOf(FailureType.Unauthenticated)).toBe('UNAUTHENTICATED');
+    expect(apiCodeOf(FailureType.BadInput)).toBe('BAD_USER_INPUT');
+    const codes = Object.values(FailureType).map(apiCodeOf);
+    expect(new Set(codes).size).toBe(codes.length);
+    // No resolver spells a code itself.
+    for (const f of sources('api')) expect(fs.readFileSync(f, 'utf8'), f).not.toMatch(/code:\s*'[A-Z_]+'/);
+  });
+});
