@@ -1,348 +1,256 @@
 /**
- * The job spec: what a requestor submits. A JSON Schema describes it (served to users and
- * editors as is); ajv checks it, then a few rules that a schema cannot say (ranges that are
- * empty, placeholders that the split does not provide) are checked by hand. Pure: no I/O.
+ * The job spec: what a requestor submits. One TypeBox definition gives both its TypeScript type
+ * and its JSON Schema (served to users and editors); ajv checks it, then a few rules that a
+ * schema cannot say (ranges that are empty, placeholders that the split does not provide) are
+ * checked by hand. Pure: no I/O.
  */
+import { Type, type SchemaOptions, type Static, type TSchema, type TUnion } from '@sinclair/typebox';
 import { Ajv, type ErrorObject } from 'ajv';
 import addFormatsModule from 'ajv-formats';
 import { YAMLParseError, LineCounter, parseDocument } from 'yaml';
 import { InvalidJobSpecError, type SpecProblem } from './failures.js';
 import { parseSize } from './units.js';
-import type { CompareSpec, ComparatorCommand, ImageTolerance } from './compare.js';
-import type { AdaptivePolicy } from './verify.js';
+import type { CompareSpec } from './compare.js';
+import { GLM_AMOUNT_PATTERN, glmAmountProblem } from './glm.js';
 
 export const BLOB_REF_PATTERN = '^sha256:[0-9a-f]{64}$';
 export const MAX_SUBTASKS = 100_000;
 export const PLACEHOLDERS = ['start', 'end', 'frame', 'first', 'last', 'input', 'name', 'stem', 'index'] as const;
 
+const SIZE_PATTERN = '^\\d+(\\.\\d+)?\\s*([kKmMgGtT]i?[bB]?)?$';
+const IMAGE_PATTERN = '^[a-z0-9][a-z0-9._/:@-]*$';
+
+/** A string from a fixed list, as JSON Schema's `enum` (so a wrong value names every allowed one). */
+function StringEnum<const T extends readonly string[]>(values: T, options: SchemaOptions = {}) {
+  return Type.Unsafe<T[number]>({ ...options, enum: values });
+}
+
+/** Exactly one of `schemas`, as JSON Schema's `oneOf`; its type is their union. */
+function OneOf<T extends TSchema[]>(schemas: [...T], options: SchemaOptions = {}) {
+  return Type.Unsafe<Static<TUnion<T>>>({ ...options, oneOf: schemas });
+}
+
+const Size = (options: SchemaOptions = {}) => Type.String({ pattern: SIZE_PATTERN, ...options });
+const Argv = (options: SchemaOptions = {}) => Type.Array(Type.String({ maxLength: 4096 }), { minItems: 1, maxItems: 256, ...options });
+const BlobRef = () => Type.String({ pattern: BLOB_REF_PATTERN, description: 'content address: sha256:<64 hex>' });
+const closed = { additionalProperties: false } as const;
+
 /** Input file given to a subtask: mounted read-only at `/in/<name>`. */
-export interface InputFile {
-  name: string;
-  ref: string;
-}
+export const InputFileSchema = Type.Object({ name: Type.String({ pattern: '^[A-Za-z0-9._-]{1,128}$', description: 'file name under /in' }), ref: BlobRef() }, closed);
 
-export type SplitSpec =
-  | { kind: 'range'; start: number; end: number; step: number }
-  | { kind: 'frames'; first: number; last: number; framesPerSubtask: number }
-  | { kind: 'inputs'; inputs: InputFile[] };
-
-export type MergeKind = 'sum' | 'concat' | 'video' | 'archive' | 'none';
-
-export interface JobSpec {
-  name?: string;
-  image: string;
-  /** The image as a `docker save` archive, for images no registry serves: providers load it when they lack the image. */
-  imageArchive?: { ref: string };
-  command: string[];
-  split: SplitSpec;
-  inputs: InputFile[];
-  resources: {
-    cpus: number;
-    memory: string;
-    disk?: string;
-    gpu: number;
-    timeoutSeconds: number;
-  };
-  redundancy: number;
-  verification: {
-    compare: 'exact' | 'image' | 'command';
-    /** For `compare: image`: how far two copies' PNG outputs may differ and still agree. */
-    image: ImageTolerance;
-    /** For `compare: command`: the user's comparator, run in a container. */
-    comparator?: ComparatorCommand;
-    /** Spot checks for renders: a few random crops of a lone result re-rendered elsewhere. */
-    cropCheck?: CropCheckSpec;
-    maxExtraRuns: number;
-    adaptive?: AdaptivePolicy;
-  };
-  retries: { maxAttempts: number; heartbeatTimeoutSeconds: number };
-  /**
-   * video: every subtask's PNG outputs, in subtask and name order, to an MP4 and a GIF at `fps`;
-   * archive: every subtask's output files into one outputs.tar.gz.
-   */
-  merge: { kind: MergeKind; fps?: number };
-  maxParallel: number;
-  budget?: { amount: string; token: string };
-  demand: DemandSpec;
-}
+const SplitSchema = OneOf(
+  [
+    Type.Object({ kind: Type.Literal('range'), start: Type.Integer(), end: Type.Integer({ description: 'exclusive' }), step: Type.Integer({ minimum: 1 }) }, closed),
+    // framesPerSubtask's default is filled by validateJobSpec: ajv fills no defaults inside oneOf branches.
+    Type.Object(
+      {
+        kind: Type.Literal('frames'),
+        first: Type.Integer({ minimum: 0 }),
+        last: Type.Integer({ minimum: 0, description: 'inclusive' }),
+        framesPerSubtask: Type.Optional(Type.Integer({ minimum: 1, default: 1 })),
+      },
+      closed,
+    ),
+    Type.Object({ kind: Type.Literal('inputs'), inputs: Type.Array(InputFileSchema, { minItems: 1 }) }, closed),
+  ],
+  // The kind is checked before the branches, so an unknown kind is one clear problem.
+  { type: 'object', required: ['kind'], properties: { kind: { enum: ['range', 'frames', 'inputs'] } } },
+);
 
 /**
- * A crop spot check, as Golem's old Blender verifier did: `command` re-renders only the
- * rectangles in {crops} ("x0,y0,x1,y1 …", pixels, end exclusive), writing `NAME.crop-K.png`
- * for each output `NAME.png` and rectangle K; those pixels are compared with the result's.
+ * The job spec: the one definition its TypeScript type and its JSON Schema both come from
+ * (TypeBox). Fields with a default are required here because ajv fills defaults before it
+ * checks `required`; the schema users see (`jobSpecJsonSchema`) lists them as optional.
  */
-export interface CropCheckSpec {
-  command: string[];
-  crops: number;
-  /** Each crop's width and height as a share of the frame's. */
-  size: number;
-  /** Share of lone results (not compared with a full copy) that get a crop check. */
-  rate: number;
-}
-
-/** What the requestor asks of the market (the defaults take the rest from `resources`). */
-export interface DemandSpec {
-  runtime: string;
-  minCpus?: number;
-  minMemory?: string;
-  minDisk?: string;
-  gpuModel?: string;
-  maxPrice: { start?: number; cpuSecond?: number; envSecond?: number };
-  minReputation: number;
-  allowedProviders?: string[];
-  blockedProviders: string[];
-  preference: 'cheapest' | 'fastest' | 'reliable' | { weights: { price?: number; performance?: number; reputation?: number; uptime?: number } };
-  /** How long a subtask waits for a matching offer before the job fails. */
-  offerDeadlineSeconds: number;
-  /** Expected wall seconds per subtask, for comparing prices. */
-  estimateSeconds: number;
-}
-
-const inputFileSchema = {
-  type: 'object',
-  additionalProperties: false,
-  required: ['name', 'ref'],
-  properties: {
-    name: { type: 'string', pattern: '^[A-Za-z0-9._-]{1,128}$', description: 'file name under /in' },
-    ref: { type: 'string', pattern: BLOB_REF_PATTERN, description: 'content address: sha256:<64 hex>' },
-  },
-} as const;
-
-/** JSON Schema (draft 2020-12 subset that ajv's default draft-07 mode reads) of a job spec. */
-export const jobSpecJsonSchema = {
-  $id: 'https://golemflow.dev/schema/job-spec.json',
-  title: 'Golemflow job spec',
-  type: 'object',
-  additionalProperties: false,
-  required: ['image', 'command', 'split'],
-  properties: {
-    name: { type: 'string', maxLength: 200 },
-    image: {
-      type: 'string',
-      minLength: 1,
-      maxLength: 256,
-      pattern: '^[a-z0-9][a-z0-9._/:@-]*$',
-      description: 'container image, e.g. golemflow/compute:1',
-    },
-    imageArchive: {
-      type: 'object',
-      additionalProperties: false,
-      required: ['ref'],
-      description: 'the image as a `docker save` archive (a blob): providers that lack the image load it',
-      properties: { ref: { type: 'string', pattern: BLOB_REF_PATTERN, description: 'content address: sha256:<64 hex>' } },
-    },
-    command: {
-      type: 'array',
-      minItems: 1,
-      maxItems: 256,
-      items: { type: 'string', maxLength: 4096 },
+export const JobSpecSchema = Type.Object(
+  {
+    name: Type.Optional(Type.String({ maxLength: 200 })),
+    image: Type.String({ minLength: 1, maxLength: 256, pattern: IMAGE_PATTERN, description: 'container image, e.g. golemflow/compute:1' }),
+    /** The image as a `docker save` archive, for images no registry serves: providers load it when they lack the image. */
+    imageArchive: Type.Optional(Type.Object({ ref: BlobRef() }, { ...closed, description: 'the image as a `docker save` archive (a blob): providers that lack the image load it' })),
+    command: Argv({
       description:
         'argv; placeholders {start} {end} {frame} {first} {last} {input} {name} {stem} {index} are filled per subtask ({first} {last}: the whole animation\'s frames; {input}: /in/<name> of an inputs split, {stem}: <name> without its extension)',
-    },
-    split: {
-      type: 'object',
-      required: ['kind'],
-      properties: { kind: { enum: ['range', 'frames', 'inputs'] } },
-      oneOf: [
-        {
-          additionalProperties: false,
-          required: ['kind', 'start', 'end', 'step'],
-          properties: {
-            kind: { const: 'range' },
-            start: { type: 'integer' },
-            end: { type: 'integer', description: 'exclusive' },
-            step: { type: 'integer', minimum: 1 },
-          },
-        },
-        {
-          additionalProperties: false,
-          required: ['kind', 'first', 'last'],
-          properties: {
-            kind: { const: 'frames' },
-            first: { type: 'integer', minimum: 0 },
-            last: { type: 'integer', minimum: 0, description: 'inclusive' },
-            framesPerSubtask: { type: 'integer', minimum: 1, default: 1 },
-          },
-        },
-        {
-          additionalProperties: false,
-          required: ['kind', 'inputs'],
-          properties: {
-            kind: { const: 'inputs' },
-            inputs: { type: 'array', minItems: 1, items: inputFileSchema },
-          },
-        },
-      ],
-    },
-    inputs: { type: 'array', items: inputFileSchema, default: [], description: 'files every subtask gets' },
-    resources: {
-      type: 'object',
-      additionalProperties: false,
-      default: {},
-      properties: {
-        cpus: { type: 'number', minimum: 0.01, maximum: 256, default: 1, description: 'at least 0.01 (Docker rounds less to no limit at all)' },
-        memory: { type: 'string', pattern: '^\\d+(\\.\\d+)?\\s*([kKmMgGtT]i?[bB]?)?$', default: '256m' },
-        disk: { type: 'string', pattern: '^\\d+(\\.\\d+)?\\s*([kKmMgGtT]i?[bB]?)?$' },
-        gpu: { type: 'integer', minimum: 0, maximum: 16, default: 0 },
-        timeoutSeconds: { type: 'integer', minimum: 1, maximum: 86400, default: 600 },
+    }),
+    split: SplitSchema,
+    inputs: Type.Array(InputFileSchema, { default: [], description: 'files every subtask gets' }),
+    resources: Type.Object(
+      {
+        cpus: Type.Number({ minimum: 0.01, maximum: 256, default: 1, description: 'at least 0.01 (Docker rounds less to no limit at all)' }),
+        memory: Size({ default: '256m' }),
+        disk: Type.Optional(Size()),
+        gpu: Type.Integer({ minimum: 0, maximum: 16, default: 0 }),
+        timeoutSeconds: Type.Integer({ minimum: 1, maximum: 86400, default: 600 }),
       },
-    },
-    redundancy: {
-      type: 'integer',
-      minimum: 1,
-      maximum: 5,
-      default: 2,
-      description: 'copies of each subtask run on different providers and compared; a majority accepts a result',
-    },
-    verification: {
-      type: 'object',
-      additionalProperties: false,
-      default: {},
-      properties: {
-        compare: {
-          enum: ['exact', 'image', 'command'],
+      { ...closed, default: {} },
+    ),
+    redundancy: Type.Integer({ minimum: 1, maximum: 5, default: 2, description: 'copies of each subtask run on different providers and compared; a majority accepts a result' }),
+    verification: Type.Object(
+      {
+        compare: StringEnum(['exact', 'image', 'command'], {
           default: 'exact',
-          description:
-            'exact: sha256 of stdout and every output file; image: PNG outputs within the `image` tolerance, other outputs exact, stdout ignored; command: the `comparator` decides',
-        },
-        image: {
-          type: 'object',
-          additionalProperties: false,
-          default: {},
-          properties: {
-            pixelThreshold: { type: 'number', minimum: 0, maximum: 1, default: 0.1, description: 'per-pixel colour distance still counted equal (pixelmatch)' },
-            maxDiffRatio: { type: 'number', minimum: 0, maximum: 1, default: 0.001, description: 'largest share of differing pixels' },
-            minPsnr: { type: ['number', 'null'], minimum: 0, default: 40, description: 'smallest PSNR in dB (null: not checked)' },
+          description: 'exact: sha256 of stdout and every output file; image: PNG outputs within the `image` tolerance, other outputs exact, stdout ignored; command: the `comparator` decides',
+        }),
+        /** For `compare: image`: how far two copies' PNG outputs may differ and still agree. */
+        image: Type.Object(
+          {
+            pixelThreshold: Type.Number({ minimum: 0, maximum: 1, default: 0.1, description: 'per-pixel colour distance still counted equal (pixelmatch)' }),
+            maxDiffRatio: Type.Number({ minimum: 0, maximum: 1, default: 0.001, description: 'largest share of differing pixels' }),
+            minPsnr: Type.Unsafe<number | null>({ type: ['number', 'null'], minimum: 0, default: 40, description: 'smallest PSNR in dB (null: not checked)' }),
           },
-        },
-        comparator: {
-          type: 'object',
-          additionalProperties: false,
-          required: ['image', 'command'],
-          description: 'run with the two results under /in/a and /in/b (stdout in stdout, outputs by name); exit 0: same, 1: different',
-          properties: {
-            image: { type: 'string', minLength: 1, maxLength: 256, pattern: '^[a-z0-9][a-z0-9._/:@-]*$' },
-            command: { type: 'array', minItems: 1, maxItems: 256, items: { type: 'string', maxLength: 4096 } },
-            timeoutSeconds: { type: 'integer', minimum: 1, maximum: 3600, default: 60 },
-          },
-        },
-        cropCheck: {
-          type: 'object',
-          additionalProperties: false,
-          required: ['command'],
-          description: 'spot-check lone image results by re-rendering random crops elsewhere (used when a subtask runs one copy)',
-          properties: {
-            command: { type: 'array', minItems: 1, maxItems: 256, items: { type: 'string', maxLength: 4096 }, description: 'like command, plus {crops}' },
-            crops: { type: 'integer', minimum: 1, maximum: 16, default: 3 },
-            size: { type: 'number', exclusiveMinimum: 0, maximum: 1, default: 0.1 },
-            rate: { type: 'number', minimum: 0, maximum: 1, default: 1 },
-          },
-        },
-        maxExtraRuns: { type: 'integer', minimum: 0, maximum: 5, default: 2, description: 'tie-breaking copies when copies disagree' },
-        adaptive: {
-          type: 'object',
-          additionalProperties: false,
-          description: 'let trusted providers work alone at a rate, spot-checked at random (off unless given)',
-          properties: {
-            trustAfter: { type: 'integer', minimum: 1, default: 10 },
-            minReputation: { type: 'number', minimum: 0, maximum: 1, default: 0.9 },
-            soloRate: { type: 'number', minimum: 0, maximum: 1, default: 0.5 },
-            spotCheckRate: { type: 'number', minimum: 0, maximum: 1, default: 0.25 },
-          },
-        },
+          { ...closed, default: {} },
+        ),
+        /** For `compare: command`: the user's comparator, run in a container. */
+        comparator: Type.Optional(
+          Type.Object(
+            {
+              image: Type.String({ minLength: 1, maxLength: 256, pattern: IMAGE_PATTERN }),
+              command: Argv(),
+              timeoutSeconds: Type.Integer({ minimum: 1, maximum: 3600, default: 60 }),
+            },
+            { ...closed, description: 'run with the two results under /in/a and /in/b (stdout in stdout, outputs by name); exit 0: same, 1: different' },
+          ),
+        ),
+        /**
+         * A crop spot check, as Golem's old Blender verifier did: `command` re-renders only the
+         * rectangles in {crops} ("x0,y0,x1,y1 …", pixels, end exclusive), writing `NAME.crop-K.png`
+         * for each output `NAME.png` and rectangle K; those pixels are compared with the result's.
+         */
+        cropCheck: Type.Optional(
+          Type.Object(
+            {
+              command: Argv({ description: 'like command, plus {crops}' }),
+              crops: Type.Integer({ minimum: 1, maximum: 16, default: 3 }),
+              /** Each crop's width and height as a share of the frame's. */
+              size: Type.Number({ exclusiveMinimum: 0, maximum: 1, default: 0.1 }),
+              /** Share of lone results (not compared with a full copy) that get a crop check. */
+              rate: Type.Number({ minimum: 0, maximum: 1, default: 1 }),
+            },
+            { ...closed, description: 'spot-check lone image results by re-rendering random crops elsewhere (used when a subtask runs one copy)' },
+          ),
+        ),
+        maxExtraRuns: Type.Integer({ minimum: 0, maximum: 5, default: 2, description: 'tie-breaking copies when copies disagree' }),
+        adaptive: Type.Optional(
+          Type.Object(
+            {
+              trustAfter: Type.Integer({ minimum: 1, default: 10 }),
+              minReputation: Type.Number({ minimum: 0, maximum: 1, default: 0.9 }),
+              soloRate: Type.Number({ minimum: 0, maximum: 1, default: 0.5 }),
+              spotCheckRate: Type.Number({ minimum: 0, maximum: 1, default: 0.25 }),
+            },
+            { ...closed, description: 'let trusted providers work alone at a rate, spot-checked at random (off unless given)' },
+          ),
+        ),
       },
-    },
-    retries: {
-      type: 'object',
-      additionalProperties: false,
-      default: {},
-      properties: {
-        maxAttempts: { type: 'integer', minimum: 1, maximum: 20, default: 3 },
-        heartbeatTimeoutSeconds: { type: 'integer', minimum: 2, maximum: 600, default: 10 },
+      { ...closed, default: {} },
+    ),
+    retries: Type.Object(
+      {
+        maxAttempts: Type.Integer({ minimum: 1, maximum: 20, default: 3 }),
+        heartbeatTimeoutSeconds: Type.Integer({ minimum: 2, maximum: 600, default: 10 }),
       },
-    },
-    merge: {
-      type: 'object',
-      additionalProperties: false,
-      default: {},
-      properties: {
-        kind: {
-          enum: ['sum', 'concat', 'video', 'archive', 'none'],
+      { ...closed, default: {} },
+    ),
+    /**
+     * video: every subtask's PNG outputs, in subtask and name order, to an MP4 and a GIF at `fps`;
+     * archive: every subtask's output files into one outputs.tar.gz.
+     */
+    merge: Type.Object(
+      {
+        kind: StringEnum(['sum', 'concat', 'video', 'archive', 'none'], {
           default: 'none',
           description: 'sum or concat stdout; video: the PNG outputs to video.mp4 and preview.gif; archive: every output file to outputs.tar.gz',
-        },
-        fps: { type: 'integer', minimum: 1, maximum: 120, description: 'frames per second of a video merge (default 12)' },
+        }),
+        fps: Type.Optional(Type.Integer({ minimum: 1, maximum: 120, description: 'frames per second of a video merge (default 12)' })),
       },
-    },
-    maxParallel: { type: 'integer', minimum: 1, maximum: 1000, default: 50 },
-    demand: {
-      type: 'object',
-      additionalProperties: false,
-      default: {},
-      description: 'constraints and preference for choosing providers',
-      properties: {
-        runtime: { enum: ['docker'], default: 'docker' },
-        minCpus: { type: 'number', exclusiveMinimum: 0, description: 'default: resources.cpus' },
-        minMemory: { type: 'string', pattern: '^\\d+(\\.\\d+)?\\s*([kKmMgGtT]i?[bB]?)?$', description: 'default: resources.memory' },
-        minDisk: { type: 'string', pattern: '^\\d+(\\.\\d+)?\\s*([kKmMgGtT]i?[bB]?)?$' },
-        gpuModel: { type: 'string', minLength: 1 },
-        maxPrice: {
-          type: 'object',
-          additionalProperties: false,
-          default: {},
-          description: 'highest price accepted for each pricing coefficient, in GLM',
-          properties: {
-            start: { type: 'number', minimum: 0 },
-            cpuSecond: { type: 'number', minimum: 0 },
-            envSecond: { type: 'number', minimum: 0 },
-          },
-        },
-        minReputation: { type: 'number', minimum: 0, maximum: 1, default: 0 },
-        allowedProviders: { type: 'array', items: { type: 'string', minLength: 1 }, minItems: 1 },
-        blockedProviders: { type: 'array', items: { type: 'string', minLength: 1 }, default: [] },
-        preference: {
-          default: 'cheapest',
-          oneOf: [
-            { enum: ['cheapest', 'fastest', 'reliable'] },
-            {
-              type: 'object',
-              additionalProperties: false,
-              required: ['weights'],
-              properties: {
-                weights: {
-                  type: 'object',
-                  additionalProperties: false,
-                  minProperties: 1,
-                  properties: {
-                    price: { type: 'number', minimum: 0 },
-                    performance: { type: 'number', minimum: 0 },
-                    reputation: { type: 'number', minimum: 0 },
-                    uptime: { type: 'number', minimum: 0 },
+      { ...closed, default: {} },
+    ),
+    maxParallel: Type.Integer({ minimum: 1, maximum: 1000, default: 50 }),
+    /** What the requestor asks of the market (the defaults take the rest from `resources`). */
+    demand: Type.Object(
+      {
+        runtime: StringEnum(['docker'], { default: 'docker' }),
+        minCpus: Type.Optional(Type.Number({ exclusiveMinimum: 0, description: 'default: resources.cpus' })),
+        minMemory: Type.Optional(Size({ description: 'default: resources.memory' })),
+        minDisk: Type.Optional(Size()),
+        gpuModel: Type.Optional(Type.String({ minLength: 1 })),
+        maxPrice: Type.Object(
+          { start: Type.Optional(Type.Number({ minimum: 0 })), cpuSecond: Type.Optional(Type.Number({ minimum: 0 })), envSecond: Type.Optional(Type.Number({ minimum: 0 })) },
+          { ...closed, default: {}, description: 'highest price accepted for each pricing coefficient, in GLM' },
+        ),
+        minReputation: Type.Number({ minimum: 0, maximum: 1, default: 0 }),
+        allowedProviders: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { minItems: 1 })),
+        blockedProviders: Type.Array(Type.String({ minLength: 1 }), { default: [] }),
+        preference: OneOf(
+          [
+            StringEnum(['cheapest', 'fastest', 'reliable']),
+            Type.Object(
+              {
+                weights: Type.Object(
+                  {
+                    price: Type.Optional(Type.Number({ minimum: 0 })),
+                    performance: Type.Optional(Type.Number({ minimum: 0 })),
+                    reputation: Type.Optional(Type.Number({ minimum: 0 })),
+                    uptime: Type.Optional(Type.Number({ minimum: 0 })),
                   },
-                },
+                  { ...closed, minProperties: 1 },
+                ),
               },
-            },
+              closed,
+            ),
           ],
+          { default: 'cheapest' },
+        ),
+        /** How long a subtask waits for a matching offer before the job fails. */
+        offerDeadlineSeconds: Type.Integer({ minimum: 1, maximum: 86400, default: 300 }),
+        /** Expected wall seconds per subtask, for comparing prices. */
+        estimateSeconds: Type.Number({ exclusiveMinimum: 0, default: 60 }),
+      },
+      { ...closed, default: {}, description: 'constraints and preference for choosing providers' },
+    ),
+    budget: Type.Optional(
+      Type.Object(
+        {
+          amount: Type.String({ pattern: GLM_AMOUNT_PATTERN, description: 'GLM, decimal, above 0: locked in the escrow when the job starts' }),
+          token: Type.String({ default: 'GLM' }),
         },
-        offerDeadlineSeconds: { type: 'integer', minimum: 1, maximum: 86400, default: 300 },
-        estimateSeconds: { type: 'number', exclusiveMinimum: 0, default: 60 },
-      },
-    },
-    budget: {
-      type: 'object',
-      additionalProperties: false,
-      required: ['amount'],
-      properties: {
-        amount: { type: 'string', pattern: '^\\d+(\\.\\d{1,18})?$', description: 'GLM, decimal, above 0: locked in the escrow when the job starts' },
-        token: { type: 'string', default: 'GLM' },
-      },
-    },
+        closed,
+      ),
+    ),
   },
-} as const;
+  { ...closed, $id: 'https://golemflow.dev/schema/job-spec.json', title: 'Golemflow job spec' },
+);
+
+export type InputFile = Static<typeof InputFileSchema>;
+type SplitInput = Static<typeof SplitSchema>;
+/** A split as validated: a frames split always has its framesPerSubtask. */
+export type SplitSpec = Exclude<SplitInput, { kind: 'frames' }> | (Extract<SplitInput, { kind: 'frames' }> & { framesPerSubtask: number });
+/** A job spec as validated: its defaults filled. */
+export type JobSpec = Omit<Static<typeof JobSpecSchema>, 'split'> & { split: SplitSpec };
+export type MergeKind = JobSpec['merge']['kind'];
+export type CropCheckSpec = NonNullable<JobSpec['verification']['cropCheck']>;
+export type DemandSpec = JobSpec['demand'];
+
+/** The schema as users and editors read it: plain JSON, and a field with a default is optional. */
+function forUsers(schema: unknown): unknown {
+  if (Array.isArray(schema)) return schema.map(forUsers);
+  if (!schema || typeof schema !== 'object') return schema;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(schema)) out[k] = forUsers(v);
+  const props = out.properties as Record<string, { default?: unknown }> | undefined;
+  if (Array.isArray(out.required) && props) {
+    out.required = (out.required as string[]).filter((name) => props[name]?.default === undefined);
+    if (!(out.required as string[]).length) delete out.required;
+  }
+  return out;
+}
+
+/** JSON Schema of a job spec, as served to users and editors (`jobSpecSchema`). */
+export const jobSpecJsonSchema = forUsers(JobSpecSchema) as Record<string, unknown>;
 
 const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: false });
 (addFormatsModule as unknown as (a: Ajv) => void)(ajv);
-const validateSchema = ajv.compile(jobSpecJsonSchema);
+const validateSchema = ajv.compile(JobSpecSchema);
 
 function describe(e: ErrorObject): SpecProblem {
   const path = e.instancePath || '/';
@@ -420,7 +328,8 @@ function ruleProblems(spec: JobSpec): SpecProblem[] {
       problems.push({ path: '/verification/cropCheck/command', message: 'must pass the rectangles with {crops}' });
   }
   if (spec.budget) {
-    if (/^0+(\.0+)?$/.test(spec.budget.amount)) problems.push({ path: '/budget/amount', message: 'must be a positive amount of GLM' });
+    const amount = glmAmountProblem(spec.budget.amount);
+    if (amount) problems.push({ path: '/budget/amount', message: amount });
     if (spec.budget.token !== 'GLM') problems.push({ path: '/budget/token', message: `${JSON.stringify(spec.budget.token)} is not a known token (known: GLM)` });
   }
   const v = spec.verification;

@@ -5,6 +5,7 @@
  */
 import { formatUnits, keccak256, parseUnits, stringToHex, type Hex } from 'viem';
 import type { Pricing } from './market.js';
+import { glmAmountProblem } from './glm.js';
 
 export const GLM_DECIMALS = 18;
 
@@ -20,7 +21,8 @@ export const KNOWN_TOKENS = ['GLM'] as const;
 
 /** GLM as a decimal string (up to 18 places) to wei; throws with the reason on anything else. */
 export function glmToWei(amount: string): bigint {
-  if (!/^\d+(\.\d{1,18})?$/.test(amount)) throw new Error(`${JSON.stringify(amount)} is not an amount of GLM (a decimal such as 12.5, at most 18 places)`);
+  const problem = glmAmountProblem(amount, { positive: false });
+  if (problem) throw new Error(problem);
   return parseUnits(amount, GLM_DECIMALS);
 }
 

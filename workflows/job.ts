@@ -24,6 +24,7 @@ import type { PaymentActivities } from '../activities/payments.js';
 import type { JobPlan } from '../activities/types.js';
 import { subtaskWorkflow } from './subtask.js';
 import { FailureType } from '../core/failures.js';
+import { glmAmountProblem } from '../core/glm.js';
 import { bookkeeping, chainWrite, merging, preparing } from './activityOptions.js';
 import { cancelSignal, progressQuery, raiseBudgetUpdate, subtaskWorkflowId, type JobInput, type JobOutcome, type JobProgress } from './definitions.js';
 
@@ -38,7 +39,6 @@ const CANCELLABLE_LOCK = 'cancellable-budget-lock';
 /** Accepted results paid together in one transaction, at most this many seconds after the first. */
 const SETTLE_BATCH = 10;
 const SETTLE_EVERY = '15 seconds';
-const GLM_AMOUNT = /^\d+(\.\d{1,18})?$/;
 
 
 
@@ -86,8 +86,7 @@ async function runJob(input: JobInput): Promise<JobOutcome> {
     {
       validator: (amount: string) => {
         if (budget === null) throw new Error(`job ${jobId} has no budget to raise (it pays no one)`);
-        if (typeof amount !== 'string' || !GLM_AMOUNT.test(amount) || /^0+(\.0+)?$/.test(amount))
-          throw new Error(`amount: ${JSON.stringify(amount)} is not a positive amount of GLM (a decimal such as 2.5)`);
+        if (glmAmountProblem(amount)) throw new Error(`amount: ${JSON.stringify(amount)} is not a positive amount of GLM (a decimal such as 2.5)`);
       },
     },
   );

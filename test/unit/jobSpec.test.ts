@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { InvalidJobSpecError } from '../../core/failures.js';
-import { compareSpecOf, parseJobSpec, validateJobSpec } from '../../core/jobSpec.js';
+import { compareSpecOf, jobSpecJsonSchema, parseJobSpec, validateJobSpec } from '../../core/jobSpec.js';
 
 const base = { image: 'golemflow/compute:1', command: ['primes', '{start}', '{end}'], split: { kind: 'range', start: 0, end: 100, step: 10 } };
 
@@ -110,5 +110,17 @@ describe('budgets', () => {
     expect(() => validateJobSpec({ ...base, budget: { amount: '0.000' } })).toThrow(/\/budget\/amount: must be a positive amount of GLM/);
     expect(() => validateJobSpec({ ...base, budget: { amount: '-1' } })).toThrow(/\/budget\/amount/);
     expect(() => validateJobSpec({ ...base, budget: { amount: '1', token: 'ETH' } })).toThrow(/\/budget\/token: "ETH" is not a known token/);
+  });
+
+  it('serves the schema its type comes from: fields with a default are optional to users, and ajv fills them', () => {
+    expect(jobSpecJsonSchema.required).toEqual(['image', 'command', 'split']);
+    const resources = (jobSpecJsonSchema.properties as Record<string, { required?: string[]; properties: Record<string, unknown> }>).resources;
+    expect(resources.required).toBeUndefined();
+    expect(Object.keys(resources.properties)).toEqual(['cpus', 'memory', 'disk', 'gpu', 'timeoutSeconds']);
+    // Plain JSON: nothing of TypeBox's own leaks to users.
+    expect(JSON.parse(JSON.stringify(jobSpecJsonSchema))).toEqual(jobSpecJsonSchema);
+    const spec = validateJobSpec(base);
+    expect(spec.resources).toEqual({ cpus: 1, memory: '256m', gpu: 0, timeoutSeconds: 600 });
+    expect(spec.demand.preference).toBe('cheapest');
   });
 });
