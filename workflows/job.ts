@@ -20,27 +20,16 @@ import {
   patched,
 } from '@temporalio/workflow';
 import type { RequestorActivities } from '../activities/requestor.js';
-import type { PaymentActivities } from '../activities/payments.js';
 import type { JobPlan } from '../activities/types.js';
 import { subtaskWorkflow } from './subtask.js';
 import { FailureType } from '../core/failures.js';
-import { glmAmountProblem } from '../core/glm.js';
-import { bookkeeping, chainWrite, merging, preparing } from './activityOptions.js';
-import { cancelSignal, progressQuery, raiseBudgetUpdate, subtaskWorkflowId, type JobInput, type JobOutcome, type JobProgress } from './definitions.js';
+import { bookkeeping, merging, preparing } from './activityOptions.js';
+import { cancelSignal, progressQuery, subtaskWorkflowId, type JobInput, type JobOutcome, type JobProgress } from './definitions.js';
+import { Settlement } from './settlement.js';
 
 const requestor = proxyActivities<RequestorActivities>(bookkeeping);
 const preparer = proxyActivities<RequestorActivities>(preparing);
 const merger = proxyActivities<RequestorActivities>(merging);
-const payments = proxyActivities<PaymentActivities>(chainWrite);
-
-/** Marks histories in which a cancel can end a budget lock that waits (patched() keeps older ones replaying). */
-const CANCELLABLE_LOCK = 'cancellable-budget-lock';
-
-/** Accepted results paid together in one transaction, at most this many seconds after the first. */
-const SETTLE_BATCH = 10;
-const SETTLE_EVERY = '15 seconds';
-
-
 
 /** Marks histories in which a failed job's workflow fails (older ones completed with status failed). */
 const FAILED_JOBS_FAIL = 'failed-jobs-fail';
@@ -70,56 +59,9 @@ async function runJob(input: JobInput): Promise<JobOutcome> {
     spentWei: input.resume?.spentWei ?? '0',
     note: null,
   };
-  let budget: bigint | null = input.resume?.budgetWei ? BigInt(input.resume.budgetWei) : null;
-  let spent = BigInt(input.resume?.spentWei ?? '0');
-  let raises = input.resume?.raises ?? 0;
-  let unsettled = 0;
-  let stopSettling = false;
-  setHandler(
-    raiseBudgetUpdate,
-    async (amount: string) => {
-      const r = await payments.increaseBudget({ jobId, amount, step: String(raises++) });
-      budget = BigInt(r.lockedWei);
-      progress.budgetWei = r.lockedWei;
-      return { budgetWei: r.lockedWei };
-    },
-    {
-      validator: (amount: string) => {
-        if (budget === null) throw new Error(`job ${jobId} has no budget to raise (it pays no one)`);
-        if (glmAmountProblem(amount)) throw new Error(`amount: ${JSON.stringify(amount)} is not a positive amount of GLM (a decimal such as 2.5)`);
-      },
-    },
-  );
-
-  /** Pays accepted results in batches while the job runs. */
-  const settler = async () => {
-    while (!stopSettling) {
-      await condition(() => unsettled >= SETTLE_BATCH || stopSettling, SETTLE_EVERY);
-      if (unsettled > 0 && !stopSettling) {
-        unsettled = 0;
-        await payments.settlePayments({ jobId });
-      }
-    }
-  };
-  let settling: Promise<void> | null = null;
-
-  /** At the end, whatever happened: pay every accepted result the budget covers, return the rest. */
-  const settleAll = async () => {
-    if (budget === null) return;
-    stopSettling = true;
-    await settling;
-    const r = await payments.settlePayments({ jobId });
-    if (r.overBudget > 0 && !cancelReason) {
-      progress.status = 'paused';
-      progress.note = `${r.overBudget} accepted results wait for payment: the budget is spent; raise it (raiseBudget) or cancel the job`;
-      const before = budget;
-      await condition(() => budget !== before || !!cancelReason);
-      progress.note = null;
-      return settleAll();
-    }
-    await payments.closeAllocation({ jobId });
-  };
   let cancelReason: string | null = null;
+  // The job's money (a paid job's budget, payments and the raiseBudget update): settlement.ts.
+  const settlement = new Settlement(jobId, progress, input.resume, () => cancelReason);
   setHandler(progressQuery, () => progress);
   setHandler(cancelSignal, (reason?: string) => {
     cancelReason ??= reason || 'cancelled by the requestor';
@@ -127,7 +69,7 @@ async function runJob(input: JobInput): Promise<JobOutcome> {
 
   const finish = async (status: JobOutcome['status'], error: string | null, result = { value: null as string | null, ref: null as string | null }) => {
     // Accepted results are paid whether the job succeeds, fails or is cancelled.
-    await CancellationScope.nonCancellable(settleAll);
+    await CancellationScope.nonCancellable(() => settlement.settleAll());
     await CancellationScope.nonCancellable(() => requestor.finishJob({ jobId, status, error: error ?? undefined }));
     progress.status = status;
     progress.error = error;
@@ -139,28 +81,8 @@ async function runJob(input: JobInput): Promise<JobOutcome> {
     // Drawn once per job (workflow randomness replays), handed to each subtask in its recorded input.
     const seed = input.resume?.seed ?? Math.floor(Math.random() * 2 ** 31);
     progress.total = plan.subtaskCount;
-    if (plan.budgetWei && budget === null) {
-      budget = BigInt(plan.budgetWei);
-      progress.budgetWei = plan.budgetWei;
-      if (patched(CANCELLABLE_LOCK)) {
-        // The lock may wait long (the chain down, the wallet short): a cancel ends the wait.
-        const lock = new CancellationScope();
-        const locking = lock.run(() => payments.lockBudget({ jobId }));
-        const first = await Promise.race([locking.then(() => 'locked' as const), condition(() => !!cancelReason).then(() => 'cancelled' as const)]);
-        if (first === 'cancelled') {
-          lock.cancel();
-          await locking.catch(() => undefined);
-          await CancellationScope.nonCancellable(() => payments.abandonLock({ jobId }));
-          // Nothing was locked, so nothing is settled.
-          budget = null;
-          progress.budgetWei = null;
-          return await finish('cancelled', cancelReason);
-        }
-      } else {
-        await payments.lockBudget({ jobId });
-      }
-    }
-    if (budget !== null) settling = CancellationScope.nonCancellable(settler);
+    if (plan.budgetWei && settlement.budget === null && (await settlement.lock(plan.budgetWei)) === 'cancelled') return await finish('cancelled', cancelReason);
+    settlement.startPaying();
     progress.status = 'running';
 
     const children = new CancellationScope();
@@ -180,12 +102,7 @@ async function runJob(input: JobInput): Promise<JobOutcome> {
           });
           const outcome = await handle.result();
           progress.succeeded++;
-          const cost = BigInt(outcome?.costWei ?? '0');
-          if (cost > 0n) {
-            spent += cost;
-            progress.spentWei = String(spent);
-            unsettled++;
-          }
+          settlement.owe(outcome?.costWei);
         } catch (e) {
           if (!isCancellation(e)) {
             progress.failed++;
@@ -201,11 +118,11 @@ async function runJob(input: JobInput): Promise<JobOutcome> {
     while (next < plan.subtaskCount && !failure && !cancelReason) {
       await condition(() => progress.running < plan.maxParallel || !!failure || !!cancelReason);
       if (failure || cancelReason) break;
-      if (budget !== null && spent >= budget) {
+      if (settlement.capReached) {
         // The spending cap: no new work until the budget is raised or the job is cancelled.
         progress.status = 'paused';
-        progress.note = `spent ${String(spent)} of a budget of ${String(budget)} wei: raise the budget (raiseBudget) or cancel the job`;
-        await condition(() => (budget !== null && spent < budget) || !!cancelReason || !!failure);
+        progress.note = `spent ${String(settlement.spent)} of a budget of ${String(settlement.budget)} wei: raise the budget (raiseBudget) or cancel the job`;
+        await condition(() => !settlement.capReached || !!cancelReason || !!failure);
         progress.status = 'running';
         progress.note = null;
         if (failure || cancelReason) break;
@@ -225,13 +142,11 @@ async function runJob(input: JobInput): Promise<JobOutcome> {
     if (cancelReason) return await finish('cancelled', cancelReason);
     if (failure) return await finish('failed', failure);
     if (rolling) {
-      stopSettling = true;
-      await settling;
-      if (unsettled > 0) await payments.settlePayments({ jobId });
+      await settlement.payBeforeRollover();
       await condition(allHandlersFinished);
       return await continueAsNew<typeof jobWorkflow>({
         jobId,
-        resume: { plan, nextIndex: next, succeeded: progress.succeeded, seed, spentWei: String(spent), budgetWei: budget === null ? null : String(budget), raises },
+        resume: { plan, nextIndex: next, succeeded: progress.succeeded, seed, ...settlement.carried() },
       });
     }
 

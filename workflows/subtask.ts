@@ -1,8 +1,10 @@
 /**
- * subtaskWorkflow: one subtask's way through the market. Choose a provider, run the subtask
- * on that provider's task queue, record the result; on failure (the container failed, the
- * provider went silent or never picked the work up) try again on another provider, up to the
- * spec's attempt limit. Deterministic: it sees activities only through their types.
+ * subtaskWorkflow: one subtask's way through the market. Each copy finds a provider
+ * (negotiation.ts), runs on that provider's task queue and records its result; on failure (the
+ * container failed, the provider went silent or never picked the work up) it tries again on
+ * another provider, up to the spec's attempt limit. How many copies, crop checks, tie-breakers
+ * and the verdict are verification's to say (core/verification.ts): this workflow feeds it
+ * events and performs its actions. Deterministic: it sees activities only through their types.
  */
 import {
   ActivityFailure,
@@ -13,9 +15,7 @@ import {
   proxyActivities,
   condition,
   setHandler,
-  sleep,
 } from '@temporalio/workflow';
-import type { MarketActivities } from '../activities/market.js';
 import type { RequestorActivities } from '../activities/requestor.js';
 import type { ProviderActivities } from '../activities/provider.js';
 import type { FailureClaim, RunRequest, RunResult } from '../activities/types.js';
@@ -36,16 +36,14 @@ import {
   type Verification,
 } from '../core/verification.js';
 import { seededRandom } from '../core/random.js';
-import type { ProposeResult } from '../activities/market.js';
 import type { CompareActivities } from '../activities/compare.js';
 import type { CompareSpec } from '../core/compare.js';
-import { bookkeeping, comparison, containerRun, PROPOSAL_TIMEOUT_SECONDS, PICKUP_TIMEOUT_SECONDS, proposalReview, waitForProvider } from './activityOptions.js';
+import { bookkeeping, comparison, containerRun, PICKUP_TIMEOUT_SECONDS } from './activityOptions.js';
+import { NoMatchingOffer, negotiate, type Placement } from './negotiation.js';
 import { subtaskStateQuery, type SubtaskInput, type SubtaskOutcome, type SubtaskState } from './definitions.js';
 
 const requestor = proxyActivities<RequestorActivities>(bookkeeping);
 const comparer = proxyActivities<CompareActivities>(comparison);
-const market = proxyActivities<MarketActivities>(waitForProvider);
-
 
 /** Why an attempt failed when the provider gave no report. */
 function describeFailure(e: unknown, providerId: string, heartbeatTimeoutSeconds: number): { failureType: string; reason: string; claim?: FailureClaim } {
@@ -64,55 +62,6 @@ function describeFailure(e: unknown, providerId: string, heartbeatTimeoutSeconds
     return { failureType, reason: `provider ${providerId}: ${cause.message}`, claim: { failureType, message: cause.message, signature: typeof signature === 'string' ? signature : null } };
   }
   return { failureType: FailureType.ProviderError, reason: `provider ${providerId}: ${(cause as Error)?.message ?? String(cause)}` };
-}
-
-type Placement = Extract<ProposeResult, { kind: 'proposed' }>;
-
-/** No offer matched for longer than the demand allows. */
-class NoMatchingOffer extends GolemflowError {
-  constructor(message: string) {
-    super(FailureType.NoMatchingOffer, message);
-  }
-}
-
-/**
- * Proposes to the best eligible provider until one approves. A provider that rejects (or lets
- * the proposal expire) is passed over for this attempt; with no eligible offer at all the
- * subtask waits, up to the demand's deadline, for the market to change.
- */
-async function negotiate(input: SubtaskInput, attempt: number, copy: number, exclude: string[], avoid: string[], state: SubtaskState) {
-  const { jobId, index } = input;
-  const declined: string[] = [];
-  let waitingSince: number | null = null;
-  for (;;) {
-    state.phase = 'negotiating';
-    const found = await market.proposeAgreement({ jobId, index, attempt, exclude: [...exclude, ...declined], avoid });
-    if (found.kind === 'noMatch') {
-      state.phase = 'waitingForOffers';
-      state.lastFailure = found.explanation;
-      waitingSince ??= Date.now();
-      const waited = (Date.now() - waitingSince) / 1000;
-      if (waited >= input.offerDeadlineSeconds)
-        throw new NoMatchingOffer(`no offer matched for ${input.offerDeadlineSeconds} s: ${found.explanation}`);
-      // Providers that declined may take the work once the market has nothing better.
-      declined.length = 0;
-      await sleep(`${Math.min(5, Math.max(1, input.offerDeadlineSeconds - waited))} seconds`);
-      continue;
-    }
-    waitingSince = null;
-    state.providerId = found.providerId;
-    state.agreementId = found.agreementId;
-    let decision;
-    try {
-      decision = await proxyActivities<ProviderActivities>(proposalReview(found.taskQueue)).reviewProposal(found.proposal);
-    } catch (e) {
-      if (isCancellation(e)) throw e;
-      decision = { decision: 'expired' as const, reason: `provider ${found.providerId} did not answer within ${PROPOSAL_TIMEOUT_SECONDS} s` };
-    }
-    const outcome = await market.decideAgreement({ agreementId: found.agreementId, copy, decision });
-    if (outcome.approved) return found;
-    declined.push(found.providerId);
-  }
 }
 
 /** A copy that spent its attempts without a result. */

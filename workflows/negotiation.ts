@@ -1,0 +1,65 @@
+/**
+ * Negotiation: finding a provider for one attempt of a subtask. Propose to the best eligible
+ * offer (the market activity ranks and reserves), ask that provider on its own queue, and record
+ * its answer; a provider that rejects or does not answer is passed over for this attempt. With no
+ * eligible offer the subtask waits, up to the demand's deadline, for the market to change.
+ * Deterministic: workflow APIs and activity types only.
+ */
+import { isCancellation, proxyActivities, sleep } from '@temporalio/workflow';
+import type { MarketActivities, ProposeResult } from '../activities/market.js';
+import type { ProviderActivities } from '../activities/provider.js';
+import { FailureType, GolemflowError } from '../core/failures.js';
+import { PROPOSAL_TIMEOUT_SECONDS, proposalReview, waitForProvider } from './activityOptions.js';
+import type { SubtaskInput, SubtaskState } from './definitions.js';
+
+const market = proxyActivities<MarketActivities>(waitForProvider);
+
+/** An approved agreement: where the attempt runs. */
+export type Placement = Extract<ProposeResult, { kind: 'proposed' }>;
+
+/** No offer matched for longer than the demand allows. */
+export class NoMatchingOffer extends GolemflowError {
+  constructor(message: string) {
+    super(FailureType.NoMatchingOffer, message);
+  }
+}
+
+/**
+ * Proposes to the best eligible provider until one approves. `exclude`: providers that must not
+ * get this attempt (they returned a result for the subtask already); `avoid`: providers that
+ * failed it, taken only when no one else is left.
+ */
+export async function negotiate(input: SubtaskInput, attempt: number, copy: number, exclude: string[], avoid: string[], state: SubtaskState): Promise<Placement> {
+  const { jobId, index } = input;
+  const declined: string[] = [];
+  let waitingSince: number | null = null;
+  for (;;) {
+    state.phase = 'negotiating';
+    const found = await market.proposeAgreement({ jobId, index, attempt, exclude: [...exclude, ...declined], avoid });
+    if (found.kind === 'noMatch') {
+      state.phase = 'waitingForOffers';
+      state.lastFailure = found.explanation;
+      waitingSince ??= Date.now();
+      const waited = (Date.now() - waitingSince) / 1000;
+      if (waited >= input.offerDeadlineSeconds)
+        throw new NoMatchingOffer(`no offer matched for ${input.offerDeadlineSeconds} s: ${found.explanation}`);
+      // Providers that declined may take the work once the market has nothing better.
+      declined.length = 0;
+      await sleep(`${Math.min(5, Math.max(1, input.offerDeadlineSeconds - waited))} seconds`);
+      continue;
+    }
+    waitingSince = null;
+    state.providerId = found.providerId;
+    state.agreementId = found.agreementId;
+    let decision;
+    try {
+      decision = await proxyActivities<ProviderActivities>(proposalReview(found.taskQueue)).reviewProposal(found.proposal);
+    } catch (e) {
+      if (isCancellation(e)) throw e;
+      decision = { decision: 'expired' as const, reason: `provider ${found.providerId} did not answer within ${PROPOSAL_TIMEOUT_SECONDS} s` };
+    }
+    const outcome = await market.decideAgreement({ agreementId: found.agreementId, copy, decision });
+    if (outcome.approved) return found;
+    declined.push(found.providerId);
+  }
+}
