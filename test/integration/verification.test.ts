@@ -120,13 +120,18 @@ describe('adaptive verification', () => {
     (await market.gql('query($id: ID!) { job(id: $id) { events { type message } } }', { id })).job.events.filter((e: any) => e.type === 'verificationPlanned').map((e: any) => e.message);
 
   it('lets providers with a record work alone, spot-checks them at the rate asked, and records each draw', async () => {
-    // A first job builds every provider's record (two copies of each subtask agree).
-    const warmup = await waitForJob(market, await submit(market, spec()));
-    expect(warmup.status).toBe('SUCCEEDED');
+    // Warm-up jobs build every provider's record (two copies of each subtask agree) until each
+    // has the two accepted results trust needs: under load one job may leave a provider short.
+    const accepted = async () => Promise.all(market.providers.map(async (p) => (await market.gql('query($id: ID!) { provider(id: $id) { history { accepted } } }', { id: p.id })).provider.history.accepted as number));
+    for (let round = 0; round < 4 && (round === 0 || (await accepted()).some((n) => n < 3)); round++) {
+      const warmup = await waitForJob(market, await submit(market, spec()));
+      expect(warmup.status).toBe('SUCCEEDED');
+    }
+    expect(Math.min(...(await accepted()))).toBeGreaterThanOrEqual(3);
 
     const solo = await waitForJob(market, await submit(market, spec({ trustAfter: 2, minReputation: 0.6, soloRate: 1, spotCheckRate: 0 })));
     expect(solo.status).toBe('SUCCEEDED');
-    expect(solo.subtasks.map((s: any) => s.attempts.length)).toEqual([1, 1, 1, 1, 1, 1]);
+    expect(solo.subtasks.map((s: any) => s.attempts.length), JSON.stringify({ attempts: solo.subtasks.map((s: any) => s.attempts), plans: await plans(solo.id) })).toEqual([1, 1, 1, 1, 1, 1]);
     const soloPlans = await plans(solo.id);
     expect(soloPlans).toHaveLength(6);
     for (const p of soloPlans) expect(p).toMatch(/^seed \d+, draws solo 0\.\d{3} spot 0\.\d{3}: .* trusted, alone/);
