@@ -3,7 +3,7 @@
  * kind of step it is (bookkeeping, waiting for a provider, a provider's answer or run, a
  * comparison, a merge, a chain write). Changing one changes no command order.
  */
-import type { ActivityOptions } from '@temporalio/workflow';
+import type { ActivityOptions, LocalActivityOptions } from '@temporalio/workflow';
 import { FailureType } from '../core/failures.js';
 
 /** Bookkeeping on the requestor's own queue: one quick database step, retried until the database answers. */
@@ -16,6 +16,12 @@ export const bookkeeping: ActivityOptions = {
     nonRetryableErrorTypes: [FailureType.InvalidJobSpec, FailureType.MergeFailed, 'JobNotFound'],
   },
 };
+
+/**
+ * The same bookkeeping as a local activity, run by the workflow's own worker within its task:
+ * no round trip through the server for a quick database step (the subtask workflow's steps).
+ */
+export const localBookkeeping: LocalActivityOptions = { startToCloseTimeout: bookkeeping.startToCloseTimeout, retry: bookkeeping.retry };
 
 /** Preparing a job: writes a row per subtask (up to 100,000), so it may take longer. */
 export const preparing: ActivityOptions = { ...bookkeeping, startToCloseTimeout: '5 minutes' };

@@ -5,14 +5,15 @@
  * eligible offer the subtask waits, up to the demand's deadline, for the market to change.
  * Deterministic: workflow APIs and activity types only.
  */
-import { isCancellation, proxyActivities, sleep } from '@temporalio/workflow';
+import { isCancellation, proxyActivities, proxyLocalActivities, sleep } from '@temporalio/workflow';
 import type { MarketActivities, ProposeResult } from '../activities/market.js';
 import type { ProviderActivities } from '../activities/provider.js';
 import { FailureType, GolemflowError } from '../core/failures.js';
-import { PROPOSAL_TIMEOUT_SECONDS, proposalReview, waitForProvider } from './activityOptions.js';
+import { localBookkeeping, PROPOSAL_TIMEOUT_SECONDS, proposalReview, waitForProvider } from './activityOptions.js';
 import type { SubtaskInput, SubtaskState } from './definitions.js';
 
 const market = proxyActivities<MarketActivities>(waitForProvider);
+const localMarket = proxyLocalActivities<MarketActivities>(localBookkeeping);
 
 /** An approved agreement: where the attempt runs. */
 export type Placement = Extract<ProposeResult, { kind: 'proposed' }>;
@@ -27,9 +28,10 @@ export class NoMatchingOffer extends GolemflowError {
 /**
  * Proposes to the best eligible provider until one approves. `exclude`: providers that must not
  * get this attempt (they returned a result for the subtask already); `avoid`: providers that
- * failed it, taken only when no one else is left.
+ * failed it, taken only when no one else is left. `local`: the answer is recorded by a local
+ * activity (subtask.ts LOCAL_BOOKKEEPING).
  */
-export async function negotiate(input: SubtaskInput, attempt: number, copy: number, exclude: string[], avoid: string[], state: SubtaskState): Promise<Placement> {
+export async function negotiate(input: SubtaskInput, attempt: number, copy: number, exclude: string[], avoid: string[], state: SubtaskState, local = false): Promise<Placement> {
   const { jobId, index } = input;
   const declined: string[] = [];
   let waitingSince: number | null = null;
@@ -58,7 +60,7 @@ export async function negotiate(input: SubtaskInput, attempt: number, copy: numb
       if (isCancellation(e)) throw e;
       decision = { decision: 'expired' as const, reason: `provider ${found.providerId} did not answer within ${PROPOSAL_TIMEOUT_SECONDS} s` };
     }
-    const outcome = await market.decideAgreement({ agreementId: found.agreementId, copy, decision });
+    const outcome = await (local ? localMarket : market).decideAgreement({ agreementId: found.agreementId, copy, decision });
     if (outcome.approved) return found;
     declined.push(found.providerId);
   }

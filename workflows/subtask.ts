@@ -14,6 +14,8 @@ import {
   isCancellation,
   proxyActivities,
   condition,
+  patched,
+  proxyLocalActivities,
   setHandler,
 } from '@temporalio/workflow';
 import type { RequestorActivities } from '../activities/requestor.js';
@@ -38,11 +40,15 @@ import {
 import { seededRandom } from '../core/random.js';
 import type { CompareActivities } from '../activities/compare.js';
 import type { CompareSpec } from '../core/compare.js';
-import { bookkeeping, comparison, containerRun, PICKUP_TIMEOUT_SECONDS } from './activityOptions.js';
+import { bookkeeping, comparison, containerRun, localBookkeeping, PICKUP_TIMEOUT_SECONDS } from './activityOptions.js';
 import { NoMatchingOffer, negotiate, type Placement } from './negotiation.js';
 import { subtaskStateQuery, type SubtaskInput, type SubtaskOutcome, type SubtaskState } from './definitions.js';
 
-const requestor = proxyActivities<RequestorActivities>(bookkeeping);
+const remoteRequestor = proxyActivities<RequestorActivities>(bookkeeping);
+const localRequestor = proxyLocalActivities<RequestorActivities>(localBookkeeping);
+
+/** Marks histories whose bookkeeping steps ran as local activities (older ones ran them as ordinary activities). */
+export const LOCAL_BOOKKEEPING = 'local-bookkeeping';
 const comparer = proxyActivities<CompareActivities>(comparison);
 
 /** Why an attempt failed when the provider gave no report. */
@@ -79,6 +85,10 @@ class ComparisonFailed extends CopyFailed {
 }
 
 export async function subtaskWorkflow(input: SubtaskInput): Promise<SubtaskOutcome> {
+  // Loading, recording and accepting are quick database steps on this same worker: as local
+  // activities they cost no round trip through the server (histories from before replay as they ran).
+  const local = patched(LOCAL_BOOKKEEPING);
+  const requestor = local ? localRequestor : remoteRequestor;
   const { jobId, index, maxAttempts, heartbeatTimeoutSeconds } = input;
   const redundancy = input.redundancy ?? 1;
   const maxExtraRuns = input.maxExtraRuns ?? 0;
@@ -146,7 +156,7 @@ export async function subtaskWorkflow(input: SubtaskInput): Promise<SubtaskOutco
     for (let tries = 1; tries <= maxAttempts; tries++) {
       const attempt = tries === 1 && first ? first.attempt : nextAttempt++;
       state.attempt = attempt;
-      const placement = tries === 1 && first ? first.placement : await negotiate(input, attempt, copy, resultFrom, failedOn, state);
+      const placement = tries === 1 && first ? first.placement : await negotiate(input, attempt, copy, resultFrom, failedOn, state, local);
       const started = Date.now();
       const result = await runOn(placement, { ...task, attempt, agreementId: placement.agreementId });
       const observedSeconds = (Date.now() - started) / 1000;
@@ -186,7 +196,7 @@ export async function subtaskWorkflow(input: SubtaskInput): Promise<SubtaskOutco
       const attempt = nextAttempt++;
       let placement: Placement;
       try {
-        placement = await negotiate(input, attempt, 1, resultFrom, failedOn, state);
+        placement = await negotiate(input, attempt, 1, resultFrom, failedOn, state, local);
       } catch (e) {
         if (!(e instanceof NoMatchingOffer)) throw e;
         lastFailure = e.message;
@@ -256,7 +266,7 @@ export async function subtaskWorkflow(input: SubtaskInput): Promise<SubtaskOutco
     if (needsFirstPlacement(verification)) {
       // The first copy's provider decides how many copies: negotiate it, then plan.
       const attempt = nextAttempt++;
-      const placement = await copies.run(() => negotiate(input, attempt, 0, resultFrom, failedOn, state));
+      const placement = await copies.run(() => negotiate(input, attempt, 0, resultFrom, failedOn, state, local));
       track = { providerId: placement.providerId, ...placement.track };
       first = { attempt, placement };
     }

@@ -147,7 +147,9 @@ describe('jobWorkflow and subtaskWorkflow with fake activities', () => {
         [handle.workflowId, 'job'],
         [`${handle.workflowId}/subtask-0`, 'subtask-0'],
       ]) {
-        const file = path.join(fixtures, `${opts.record}.${name}.json`);
+        // RECORD_HISTORIES=1 names fixtures by scenario; any other value is a prefix (a version's label).
+        const label = process.env.RECORD_HISTORIES === '1' ? opts.record : `${process.env.RECORD_HISTORIES}-${opts.record}`;
+        const file = path.join(fixtures, `${label}.${name}.json`);
         if (await fs.stat(file).then(() => true, () => false)) continue;
         const args = ['workflow', 'show', '--address', inject('temporalAddress'), '--workflow-id', workflowId, '--output', 'json'];
         const { stdout } = await promisify(execFile)(cli, args, { maxBuffer: 64 * 1024 * 1024 });
