@@ -186,6 +186,7 @@ export function createMarketActivities(deps: MarketDeps) {
       const ctx = Context.current();
       const waitUntil = Date.now() + slotWaitMs;
       const NOTE_EVERY_MS = 5000;
+      const SLOT_POLL_MS = 5000;
       let notedAt = Date.now();
       let result = await tryPropose(true);
       let noted: string | null = null;
@@ -199,10 +200,14 @@ export function createMarketActivities(deps: MarketDeps) {
         }
         if (Date.now() >= waitUntil) throw ApplicationFailure.retryable(`every eligible provider is busy for subtask ${index} of ${jobId}: ${noted}`, FailureType.NoProviderAvailable);
         ctx.heartbeat();
-        await Promise.race([deps.capacity.wait(1000), ctx.cancelled]);
+        // Woken when a slot frees in this process; otherwise a look now and then (other processes,
+        // new offers). Every waiter polling each second was most of the node's work at scale.
+        const woken = await Promise.race([deps.capacity.wait(SLOT_POLL_MS), ctx.cancelled]);
         const describe = Date.now() - notedAt >= NOTE_EVERY_MS;
         if (describe) notedAt = Date.now();
         result = await tryPropose(describe);
+        // A slot this subtask cannot take (its provider is excluded for it) may suit the next waiter.
+        if (result.kind === 'busy') deps.capacity.pass(woken);
       }
       if (result.kind === 'ended') throw ApplicationFailure.nonRetryable(`no agreement is proposed: ${result.reason}`, FailureType.SubtaskEnded);
       if (result.kind === 'noMatch') {
