@@ -1,7 +1,8 @@
 /**
  * npm run bench:overhead: what Golemflow adds on top of running containers. 100 subtasks that
  * each `sleep 1` on 10 local providers, against the same 100 containers (same image, same
- * hardening) run directly through dockerode 10 at a time. Prints both makespans and the ratio.
+ * hardening) run directly through dockerode 10 at a time. Prints both makespans and the ratio,
+ * the first result's latency, each subtask's overhead and providers' idle time between runs.
  * Redundancy is 1 here: the figure is the orchestration's overhead, not verification's cost.
  *
  *   npm run bench:overhead -- [--subtasks 100] [--providers 10] [--sleep 1]
@@ -17,6 +18,9 @@ import { gql } from '../infra/graphqlClient.js';
 import { startProviderNode } from '../workers/provider.js';
 import { startRequestorNode } from '../workers/requestor.js';
 import { benchStack } from './setup.js';
+import { and, eq } from 'drizzle-orm';
+import type { Db } from '../schema/db.js';
+import { agreements, attempts, subtasks } from '../schema/tables.js';
 
 const o = new Command('bench:overhead')
   .option('--subtasks <n>', 'subtasks', Number, 100)
@@ -56,6 +60,41 @@ async function direct(docker: Awaited<ReturnType<typeof ensureDocker>>, work: st
   return (performance.now() - t0) / 1000;
 }
 
+const ms = (xs: number[], q: number) => (xs.length ? `${Math.round(quantile(xs, q) * 1000)} ms` : 'n/a');
+
+function quantile(xs: number[], q: number): number {
+  const sorted = [...xs].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
+}
+
+/**
+ * What the job's rows say about where time went: when the first result was accepted, each
+ * subtask's overhead (from the market placing it to its acceptance, less its container's run:
+ * proposing, answering, starting and removing the container, uploading, recording) and how
+ * long each provider sat idle between one run's end and the next run's start.
+ */
+async function timingOf(db: Db, jobId: string, submittedAt: number) {
+  const rows = await db
+    .select({ index: subtasks.index, finishedAt: subtasks.finishedAt, providerId: attempts.providerId, proposedAt: agreements.proposedAt, attemptFinished: attempts.finishedAt, wall: attempts.wallSeconds })
+    .from(subtasks)
+    .innerJoin(attempts, and(eq(attempts.jobId, subtasks.jobId), eq(attempts.subtaskIndex, subtasks.index), eq(attempts.verdict, 'accepted')))
+    .innerJoin(agreements, eq(agreements.id, attempts.agreementId))
+    .where(eq(subtasks.jobId, jobId));
+  const firstResult = (Math.min(...rows.map((r) => r.finishedAt!.getTime())) - submittedAt) / 1000;
+  const overhead = rows.map((r) => (r.finishedAt!.getTime() - r.proposedAt.getTime()) / 1000 - (r.wall ?? 0));
+  const idle: number[] = [];
+  const byProvider = new Map<string, Array<{ start: number; end: number }>>();
+  for (const r of rows) {
+    const end = r.attemptFinished!.getTime() / 1000;
+    byProvider.set(r.providerId, [...(byProvider.get(r.providerId) ?? []), { start: end - (r.wall ?? 0), end }]);
+  }
+  for (const runs of byProvider.values()) {
+    runs.sort((a, b) => a.start - b.start);
+    for (let i = 1; i < runs.length; i++) idle.push(Math.max(0, runs[i].start - runs[i - 1].end));
+  }
+  return { firstResult, overhead, idle };
+}
+
 async function main() {
   const { work, docker, temporal } = await benchStack('bench', { temporalPort: o.port, log });
   const config = { ...loadConfig({ DATABASE_URL: process.env.DATABASE_URL }), temporalAddress: temporal.address, dataDir: path.join(work, 'data'), apiPort: 0, requestorTaskQueue: 'golemflow.bench' };
@@ -83,12 +122,17 @@ async function main() {
     }
     const golemflowSeconds = (performance.now() - t0) / 1000;
     if (job.status !== 'SUCCEEDED') throw new Error(`bench job ${job.status}: ${job.error}`);
+    const submittedAt = Date.now() - golemflowSeconds * 1000;
+    const timing = await timingOf(node.database.db, id, submittedAt);
 
     console.log(`\nsubtasks: ${o.subtasks} × sleep ${o.sleep} s, parallelism ${o.providers}`);
     console.log(`ideal makespan:            ${((o.subtasks / o.providers) * o.sleep).toFixed(2)} s`);
     console.log(`direct dockerode makespan: ${directSeconds.toFixed(2)} s`);
     console.log(`golemflow makespan:        ${golemflowSeconds.toFixed(2)} s  (submit to SUCCEEDED, through GraphQL)`);
     console.log(`ratio golemflow / direct:  ${(golemflowSeconds / directSeconds).toFixed(3)}`);
+    console.log(`first result:              ${timing.firstResult.toFixed(2)} s after submitJob`);
+    console.log(`overhead per subtask:      p50 ${ms(timing.overhead, 0.5)}  p90 ${ms(timing.overhead, 0.9)}  p99 ${ms(timing.overhead, 0.99)}  (placed to accepted, less the container's run)`);
+    console.log(`provider idle between runs: p50 ${ms(timing.idle, 0.5)}  p90 ${ms(timing.idle, 0.9)}  p99 ${ms(timing.idle, 0.99)}  (one run's end to the next one's start on a provider)`);
   } finally {
     for (const p of providers) await p.close();
     await node.close();
