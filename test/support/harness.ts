@@ -56,7 +56,7 @@ export function anvilKey(index: number): `0x${string}` {
 
 export async function startMarket(
   providerNames: string[],
-  opts: { livenessMs?: number; requestorId?: string; pglite?: boolean; replaceAfterMs?: number; chainRpcUrl?: string; sweepGraceMs?: number; sweepIntervalMs?: number; limits?: Partial<Config['limits']> } = {},
+  opts: { livenessMs?: number; requestorId?: string; pglite?: boolean; replaceAfterMs?: number; chainRpcUrl?: string; sweepGraceMs?: number; sweepIntervalMs?: number; limits?: Partial<Config['limits']>; apiHost?: string } = {},
 ): Promise<TestMarket> {
   const temporalAddress = inject('temporalAddress');
   // The embedded PGlite database (what the demo uses) has one connection: worth its own test.
@@ -69,6 +69,8 @@ export async function startMarket(
     databaseUrl: db.url,
     dataDir: path.join(os.tmpdir(), `golemflow-test-${id}`),
     apiPort: 0,
+    // The address the API listens on, and so the one it hands out (API_PORT=0 makes it name the real port).
+    apiHost: opts.apiHost ?? base.apiHost,
     requestorTaskQueue: `golemflow.requestor.test-${id}`,
     providerLivenessMs: opts.livenessMs ?? 15_000,
     requestorId: opts.requestorId ?? `requestor-${id}`,
