@@ -1,8 +1,8 @@
 /**
- * npm run stack -- up [--providers N] | down | status
+ * npm run stack -- up [--providers N] [--temporal dev|server] | down | status
  * Starts the whole local stack idempotently and prints its addresses, or stops it.
  */
-import { Command, InvalidArgumentError } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { stackDown, stackStatus, stackUp } from '../infra/stack.js';
 
 const log = (m: string) => console.log(`· ${m}`);
@@ -17,8 +17,9 @@ program
   .command('up')
   .description('start what is not running, reuse what is')
   .option('--providers <n>', 'local providers to run', count, 3)
+  .addOption(new Option('--temporal <mode>', "dev: the Temporal CLI's dev server (SQLite); server: Temporal's own server on PostgreSQL (TEMPORAL_POSTGRES_URL)").choices(['dev', 'server']).default(process.env.GOLEMFLOW_TEMPORAL ?? 'dev'))
   .action(async (o) => {
-    const s = await stackUp({ providers: o.providers, log });
+    const s = await stackUp({ providers: o.providers, temporal: o.temporal, log });
     console.log(`\nGraphQL (GraphiQL):  ${s.graphqlUrl}\nTemporal UI:         ${s.temporalUiUrl}\nTemporal frontend:   ${s.temporalAddress}\nProviders:           ${s.providers.join(', ') || 'none'}\n\nStop it with: npm run stack -- down`);
   });
 program

@@ -13,6 +13,7 @@ import { loadConfig, type Config } from './config.js';
 import { ensureAnvil } from './anvil.js';
 import { ensureDocker } from './docker.js';
 import { gql } from './graphqlClient.js';
+import { ensureTemporalCluster } from './temporalCluster.js';
 import { nodeKeyFile, readNodeKey } from '../api/auth.js';
 import { portOpen, processAlive, spawnDetached, waitFor } from './processes.js';
 import { ensureTemporalServer } from './temporalServer.js';
@@ -60,13 +61,23 @@ const providerName = (i: number) => `local-${i}`;
 /** Local providers take turns at the built-in presets, so the demo market has different prices. */
 const PRESETS = ['default', 'budget', 'premium'];
 
+/** Where Temporal's own server keeps its databases: a PostgreSQL URL's host, port, user and password. */
+function postgresOf(url: string): { host: string; port: number; user: string; password: string } {
+  const u = new URL(url);
+  return { host: u.hostname, port: Number(u.port || 5432), user: decodeURIComponent(u.username || 'postgres'), password: decodeURIComponent(u.password) };
+}
+
 /** Brings the stack up (reusing what runs) and returns its addresses once every part answers. */
-export async function stackUp(opts: { providers: number; dishonest?: number; log?: Log; config?: Config }): Promise<StackInfo> {
+export async function stackUp(opts: { providers: number; dishonest?: number; log?: Log; config?: Config; temporal?: 'dev' | 'server' }): Promise<StackInfo> {
   const log = opts.log ?? (() => {});
   const config = opts.config ?? loadConfig();
   const { run, logs } = dirs(config);
   const [host, port] = [config.temporalAddress.split(':')[0], Number(config.temporalAddress.split(':')[1])];
-  const temporal = await ensureTemporalServer({ host, port, dbFile: path.join(config.dataDir, 'temporal', 'temporal.db'), logFile: path.join(logs, 'temporal.log'), log });
+  // The dev server (zero set-up, one SQLite file) or Temporal's own server on PostgreSQL.
+  const temporal =
+    opts.temporal === 'server'
+      ? await ensureTemporalCluster({ port, dir: path.join(config.dataDir, 'temporal-server'), postgres: postgresOf(process.env.TEMPORAL_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432'), log })
+      : await ensureTemporalServer({ host, port, dbFile: path.join(config.dataDir, 'temporal', 'temporal.db'), logFile: path.join(logs, 'temporal.log'), log });
   await fs.mkdir(run, { recursive: true });
   if (temporal.pid) await fs.writeFile(path.join(run, 'temporal.pid'), String(temporal.pid));
   // The local chain for GLM payments (a configured real network is used as it is).

@@ -1,0 +1,143 @@
+/**
+ * npm run trial:cluster: the same job on the Temporal CLI's dev server and on Temporal's own
+ * server on PostgreSQL (infra/temporalCluster.ts), and on the latter a restart of the Temporal
+ * server mid-job. Prints the time each mode takes to start and the job's makespan on each, and
+ * checks what must hold across the restart: the job completes with every subtask's result, and
+ * no subtask has more than one accepted result.
+ *
+ *   npm run trial:cluster -- [--subtasks 12] [--providers 2] [--port 27400]
+ */
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { Command } from 'commander';
+import { and, eq, sql } from 'drizzle-orm';
+import { ensureDocker } from '../infra/docker.js';
+import { loadConfig } from '../infra/config.js';
+import { gql } from '../infra/graphqlClient.js';
+import { portOpen, waitFor } from '../infra/processes.js';
+import { ensureTemporalCluster } from '../infra/temporalCluster.js';
+import { ensureTemporalServer } from '../infra/temporalServer.js';
+import { ensureAllRuntimes } from '../runtimes/build.js';
+import { attempts } from '../schema/tables.js';
+import { scratchDatabase } from '../test/support/scratch.js';
+import { startProviderNode, type ProviderNode } from '../workers/provider.js';
+import { startRequestorNode } from '../workers/requestor.js';
+
+const o = new Command('trial:cluster')
+  .option('--subtasks <n>', 'subtasks in the job', Number, 12)
+  .option('--providers <n>', 'local providers', Number, 2)
+  .option('--port <p>', "Temporal server's frontend port (the dev server takes port + 100)", Number, 27400)
+  .option('--admin-db <url>', 'PostgreSQL to make scratch databases on', 'postgres://postgres@127.0.0.1:5432/postgres')
+  .parse()
+  .opts<{ subtasks: number; providers: number; port: number; adminDb: string }>();
+
+const log = (m: string) => console.log(`· ${m}`);
+const seconds = (t0: number) => (performance.now() - t0) / 1000;
+
+/** Runs the job on a Temporal at `address`; `during` runs once the first result is in. */
+async function runJob(label: string, address: string, work: string, during?: () => Promise<void>) {
+  const db = await scratchDatabase(o.adminDb, `golemflow_trial_cluster_${label}_${process.pid}`);
+  const base = loadConfig({});
+  const node = await startRequestorNode({ ...base, temporalAddress: address, databaseUrl: db.url, dataDir: path.join(work, label), apiPort: 0, requestorTaskQueue: `golemflow.trial-cluster-${label}-${process.pid}` });
+  const providers: ProviderNode[] = [];
+  try {
+    for (let i = 0; i < o.providers; i++)
+      providers.push(await startProviderNode({ name: `cluster-${label}-${i}`, cpus: 1, memory: '512m', apiUrl: node.apiUrl, temporalAddress: address, buildRuntimes: false, benchmark: false, checkInIntervalMs: 1000, workDir: path.join(work, `${label}-p${i}`) }));
+    const spec = { name: `trial:cluster ${label}`, image: 'golemflow/compute:1', command: ['sh', '-c', 'sleep 1; echo {start}'], split: { kind: 'range', start: 0, end: o.subtasks, step: 1 }, merge: { kind: 'concat' }, redundancy: 1, maxParallel: o.providers * 2 };
+    const t0 = performance.now();
+    const { submitJob } = await gql<any>(node.apiUrl, 'mutation($s: JSON!) { submitJob(spec: $s) { job { id } } }', { s: spec }, { apiKey: node.apiKey });
+    const id = submitJob.job.id;
+    let job;
+    let disturbed = false;
+    for (;;) {
+      job = (await gql<any>(node.apiUrl, 'query($id: ID!) { job(id: $id) { status error succeededCount result { value } } }', { id }, { apiKey: node.apiKey })).job;
+      if (during && !disturbed && job.succeededCount > 0) {
+        disturbed = true;
+        await during();
+      }
+      if (!['QUEUED', 'RUNNING'].includes(job.status)) break;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    const makespan = seconds(t0);
+    const problems: string[] = [];
+    if (job.status !== 'SUCCEEDED') problems.push(`the job ended ${job.status}: ${job.error}`);
+    const lines = (job.result?.value ?? '').trim().split('\n');
+    const expected = Array.from({ length: o.subtasks }, (_, i) => String(i));
+    if (lines.join(',') !== expected.join(',')) problems.push(`the merged result is ${JSON.stringify(lines)}, not 0..${o.subtasks - 1}`);
+    const accepted = await node.database.db
+      .select({ index: attempts.subtaskIndex, n: sql<number>`count(*)::int` })
+      .from(attempts)
+      .where(and(eq(attempts.jobId, id), eq(attempts.verdict, 'accepted')))
+      .groupBy(attempts.subtaskIndex);
+    const twice = accepted.filter((a) => a.n > 1);
+    if (twice.length) problems.push(`subtasks accepted more than once: ${twice.map((a) => a.index).join(', ')}`);
+    if (accepted.length !== o.subtasks) problems.push(`${accepted.length} of ${o.subtasks} subtasks have an accepted result`);
+    return { makespan, problems };
+  } finally {
+    for (const p of providers) await p.close().catch(() => undefined);
+    await node.close();
+    await db.drop().catch(() => undefined);
+  }
+}
+
+async function main() {
+  const work = await fs.mkdtemp(path.join(os.tmpdir(), 'golemflow-trial-cluster-'));
+  const docker = await ensureDocker(path.join(work, 'dockerd.log'), log);
+  await ensureAllRuntimes(docker, { workDir: path.join(work, 'runtimes'), log });
+  const devPort = o.port + 100;
+  if (await portOpen('127.0.0.1', o.port)) throw new Error(`port ${o.port} is taken: the trial starts a Temporal server of its own there (--port)`);
+  try {
+    let t = performance.now();
+    const dev = await ensureTemporalServer({ port: devPort, logFile: path.join(work, 'dev-server.log'), log });
+    const devStart = seconds(t);
+    const onDev = await runJob('dev', dev.address, work);
+    if (dev.pid) process.kill(dev.pid, 'SIGTERM');
+
+    const clusterOpts = {
+      port: o.port,
+      dir: path.join(work, 'temporal-server'),
+      postgres: { host: '127.0.0.1', port: 5432, user: 'postgres', password: '' },
+      databases: { persistence: `golemflow_temporal_${process.pid}`, visibility: `golemflow_temporal_visibility_${process.pid}` },
+      log,
+    };
+    t = performance.now();
+    let cluster = await ensureTemporalCluster(clusterOpts);
+    const clusterStart = seconds(t);
+    let restartSeconds = 0;
+    const onCluster = await runJob('server', cluster.address, work, async () => {
+      log("killing Temporal's server mid-job (SIGKILL) and starting it again");
+      process.kill(cluster.pid!, 'SIGKILL');
+      await waitFor('the server to go', async () => !(await portOpen('127.0.0.1', o.port)), 30_000);
+      const r = performance.now();
+      cluster = await ensureTemporalCluster(clusterOpts);
+      restartSeconds = seconds(r);
+    });
+    if (cluster.pid) process.kill(cluster.pid, 'SIGTERM');
+    await waitFor('the server to stop', async () => !(await portOpen('127.0.0.1', o.port)), 30_000).catch(() => undefined);
+
+    console.log(`\n${o.subtasks} subtasks of sleep 1 on ${o.providers} providers`);
+    console.log(`dev server:      started in ${devStart.toFixed(1)} s; job ${onDev.makespan.toFixed(1)} s${onDev.problems.length ? `; PROBLEMS: ${onDev.problems.join('; ')}` : ''}`);
+    console.log(`Temporal server: started in ${clusterStart.toFixed(1)} s (schema made or upgraded, namespace made); job ${onCluster.makespan.toFixed(1)} s with a SIGKILL and restart of the server mid-job (back in ${restartSeconds.toFixed(1)} s)${onCluster.problems.length ? `; PROBLEMS: ${onCluster.problems.join('; ')}` : ''}`);
+    const failed = onDev.problems.length + onCluster.problems.length;
+    console.log(failed ? 'FAILED' : 'every check held: the job completed on both, each subtask accepted once, across the restart');
+    process.exitCode = failed ? 1 : 0;
+  } finally {
+    const admin = o.adminDb;
+    for (const db of [`golemflow_temporal_${process.pid}`, `golemflow_temporal_visibility_${process.pid}`]) await scratchDrop(admin, db);
+    await fs.rm(work, { recursive: true, force: true });
+  }
+}
+
+async function scratchDrop(adminUrl: string, name: string): Promise<void> {
+  const pg = (await import('pg')).default;
+  const c = new pg.Client({ connectionString: adminUrl });
+  await c.connect();
+  await c.query(`drop database if exists "${name}" with (force)`).catch(() => undefined);
+  await c.end();
+}
+
+main().catch((e) => {
+  console.error(`trial failed: ${(e as Error).message}`);
+  process.exit(1);
+});
