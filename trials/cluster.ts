@@ -87,6 +87,7 @@ async function main() {
   await ensureAllRuntimes(docker, { workDir: path.join(work, 'runtimes'), log });
   const devPort = o.port + 100;
   if (await portOpen('127.0.0.1', o.port)) throw new Error(`port ${o.port} is taken: the trial starts a Temporal server of its own there (--port)`);
+  const dropAfter: Array<() => Promise<void>> = [];
   try {
     let t = performance.now();
     const dev = await ensureTemporalServer({ port: devPort, logFile: path.join(work, 'dev-server.log'), log });
@@ -94,11 +95,16 @@ async function main() {
     const onDev = await runJob('dev', dev.address, work);
     if (dev.pid) process.kill(dev.pid, 'SIGTERM');
 
+    // The server's databases, empty: its schema tool makes their tables (and drop() removes them after).
+    const persistence = await scratchDatabase(o.adminDb, `golemflow_temporal_${process.pid}`);
+    const visibility = await scratchDatabase(o.adminDb, `golemflow_temporal_visibility_${process.pid}`);
+    dropAfter.push(persistence.drop, visibility.drop);
+    const admin = new URL(o.adminDb);
     const clusterOpts = {
       port: o.port,
       dir: path.join(work, 'temporal-server'),
-      postgres: { host: '127.0.0.1', port: 5432, user: 'postgres', password: '' },
-      databases: { persistence: `golemflow_temporal_${process.pid}`, visibility: `golemflow_temporal_visibility_${process.pid}` },
+      postgres: { host: admin.hostname, port: Number(admin.port || 5432), user: decodeURIComponent(admin.username || 'postgres'), password: decodeURIComponent(admin.password) },
+      databases: { persistence: new URL(persistence.url).pathname.slice(1), visibility: new URL(visibility.url).pathname.slice(1) },
       log,
     };
     t = performance.now();
@@ -123,18 +129,9 @@ async function main() {
     console.log(failed ? 'FAILED' : 'every check held: the job completed on both, each subtask accepted once, across the restart');
     process.exitCode = failed ? 1 : 0;
   } finally {
-    const admin = o.adminDb;
-    for (const db of [`golemflow_temporal_${process.pid}`, `golemflow_temporal_visibility_${process.pid}`]) await scratchDrop(admin, db);
+    for (const drop of dropAfter) await drop().catch(() => undefined);
     await fs.rm(work, { recursive: true, force: true });
   }
-}
-
-async function scratchDrop(adminUrl: string, name: string): Promise<void> {
-  const pg = (await import('pg')).default;
-  const c = new pg.Client({ connectionString: adminUrl });
-  await c.connect();
-  await c.query(`drop database if exists "${name}" with (force)`).catch(() => undefined);
-  await c.end();
 }
 
 main().catch((e) => {
