@@ -140,9 +140,12 @@ export async function runPaymentTrial(seed: number, env: TrialEnv): Promise<Tria
     for (const kind of plan) {
       if (await ended()) break;
       if (kind === 'random') {
+        // A random moment, but while work remains: by the time half the results are accepted at
+        // the latest (a fast market could otherwise finish the job before any kill).
         const wait = 500 + rand() * 6000;
         const until = Date.now() + wait;
-        while (Date.now() < until && !(await ended())) await new Promise((r) => setTimeout(r, 50));
+        const halfAccepted = async () => (await db.select({ n: sql<number>`count(*)::int` }).from(attempts).where(and(eq(attempts.jobId, jobId), eq(attempts.verdict, 'accepted'))))[0].n >= 12;
+        while (Date.now() < until && !(await ended()) && !(await halfAccepted())) await new Promise((r) => setTimeout(r, 50));
       } else {
         const seen = new Set((await db.select({ hash: chainTxs.hash }).from(chainTxs).where(eq(chainTxs.kind, 'release'))).map((r) => r.hash));
         const until = Date.now() + 60_000;
