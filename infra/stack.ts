@@ -13,7 +13,7 @@ import { loadConfig, type Config } from './config.js';
 import { ensureAnvil } from './anvil.js';
 import { ensureDocker } from './docker.js';
 import { gql } from './graphqlClient.js';
-import { ensureTemporalCluster } from './temporalCluster.js';
+import { ensureTemporalCluster, postgresOf } from './temporalCluster.js';
 import { nodeKeyFile, readNodeKey } from '../api/auth.js';
 import { portOpen, processAlive, spawnDetached, waitFor } from './processes.js';
 import { ensureTemporalServer } from './temporalServer.js';
@@ -60,12 +60,6 @@ async function ensureProcess(config: Config, name: string, script: string, args:
 const providerName = (i: number) => `local-${i}`;
 /** Local providers take turns at the built-in presets, so the demo market has different prices. */
 const PRESETS = ['default', 'budget', 'premium'];
-
-/** Where Temporal's own server keeps its databases: a PostgreSQL URL's host, port, user and password. */
-function postgresOf(url: string): { host: string; port: number; user: string; password: string } {
-  const u = new URL(url);
-  return { host: u.hostname, port: Number(u.port || 5432), user: decodeURIComponent(u.username || 'postgres'), password: decodeURIComponent(u.password) };
-}
 
 /** Brings the stack up (reusing what runs) and returns its addresses once every part answers. */
 export async function stackUp(opts: { providers: number; dishonest?: number; log?: Log; config?: Config; temporal?: 'dev' | 'server' }): Promise<StackInfo> {

@@ -57,6 +57,12 @@ export interface TemporalClusterOptions {
   log?: (m: string) => void;
 }
 
+/** Where Temporal's own server keeps its databases: a PostgreSQL URL's host, port, user and password. */
+export function postgresOf(url: string): TemporalClusterOptions['postgres'] {
+  const u = new URL(url);
+  return { host: u.hostname, port: Number(u.port || 5432), user: decodeURIComponent(u.username || 'postgres'), password: decodeURIComponent(u.password) };
+}
+
 /** Makes both databases and brings their schemas to this version (each step skips what is done). */
 export async function setupTemporalSchema(sqlTool: string, o: TemporalClusterOptions): Promise<void> {
   const dbs = o.databases ?? { persistence: 'temporal', visibility: 'temporal_visibility' };

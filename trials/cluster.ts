@@ -16,7 +16,7 @@ import { ensureDocker } from '../infra/docker.js';
 import { loadConfig } from '../infra/config.js';
 import { gql } from '../infra/graphqlClient.js';
 import { portOpen, waitFor } from '../infra/processes.js';
-import { ensureTemporalCluster } from '../infra/temporalCluster.js';
+import { ensureTemporalCluster, postgresOf } from '../infra/temporalCluster.js';
 import { ensureTemporalServer } from '../infra/temporalServer.js';
 import { ensureAllRuntimes } from '../runtimes/build.js';
 import { attempts } from '../schema/tables.js';
@@ -99,11 +99,10 @@ async function main() {
     const persistence = await scratchDatabase(o.adminDb, `golemflow_temporal_${process.pid}`);
     const visibility = await scratchDatabase(o.adminDb, `golemflow_temporal_visibility_${process.pid}`);
     dropAfter.push(persistence.drop, visibility.drop);
-    const admin = new URL(o.adminDb);
     const clusterOpts = {
       port: o.port,
       dir: path.join(work, 'temporal-server'),
-      postgres: { host: admin.hostname, port: Number(admin.port || 5432), user: decodeURIComponent(admin.username || 'postgres'), password: decodeURIComponent(admin.password) },
+      postgres: postgresOf(o.adminDb),
       databases: { persistence: new URL(persistence.url).pathname.slice(1), visibility: new URL(visibility.url).pathname.slice(1) },
       log,
     };
