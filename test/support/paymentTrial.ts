@@ -7,6 +7,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -19,7 +20,7 @@ import { ANVIL_MNEMONIC } from '../../infra/anvil.js';
 import { gql } from '../../infra/graphqlClient.js';
 import { readNodeKey } from '../../api/auth.js';
 import { openDatabase } from '../../schema/db.js';
-import { allocations, attempts, chainTxs, deployments, invoices, jobs } from '../../schema/tables.js';
+import { agreements, allocations, attempts, chainTxs, deployments, invoices, jobEvents, jobs, subtasks } from '../../schema/tables.js';
 import { startProviderNode, type ProviderNode } from '../../workers/provider.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -78,8 +79,13 @@ export async function runPaymentTrial(seed: number, env: TrialEnv): Promise<Tria
     TEMPORAL_LOG_LEVEL: 'ERROR',
   };
   let child: ChildProcess | undefined;
+  // Every run of the requestor appends its log here, so a trial that hangs can be read afterwards.
+  fs.mkdirSync(dataDir, { recursive: true });
+  const logFile = path.join(dataDir, 'requestor.log');
   const startRequestor = async () => {
-    child = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'workers/requestor.ts')], { env: childEnv, stdio: 'ignore', cwd: root });
+    const out = fs.openSync(logFile, 'a');
+    child = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'workers/requestor.ts')], { env: childEnv, stdio: ['ignore', out, out], cwd: root });
+    fs.closeSync(out);
     const deadline = Date.now() + 90_000;
     while (!(await fetch(`${apiUrl}/health`).then((r) => r.ok, () => false))) {
       if (Date.now() > deadline) throw new Error('the requestor process did not come up in 90 s');
@@ -164,7 +170,7 @@ export async function runPaymentTrial(seed: number, env: TrialEnv): Promise<Tria
     }
     const deadline = Date.now() + 240_000;
     while (!(await ended())) {
-      if (Date.now() > deadline) throw new Error(`job ${jobId} did not end within 4 minutes`);
+      if (Date.now() > deadline) throw new Error(`job ${jobId} did not end within 4 minutes\n${await stateOf(db, jobId, logFile)}`);
       await new Promise((r) => setTimeout(r, 250));
     }
     const jobSeconds = (Date.now() - t0) / 1000;
@@ -227,4 +233,22 @@ export async function runPaymentTrial(seed: number, env: TrialEnv): Promise<Tria
     await database.close();
     await scratch.drop();
   }
+}
+
+/** What a stuck trial left behind: enough to tell where the job waits without rerunning it. */
+async function stateOf(db: Awaited<ReturnType<typeof openDatabase>>['db'], jobId: string, logFile: string): Promise<string> {
+  const count = async (q: Promise<Array<{ k: string | null; n: number }>>) => (await q).map((r) => `${r.k}=${r.n}`).join(' ');
+  const n = sql<number>`count(*)::int`;
+  const lines = [
+    `subtasks: ${await count(db.select({ k: subtasks.status, n }).from(subtasks).where(eq(subtasks.jobId, jobId)).groupBy(subtasks.status))}`,
+    `attempts: ${await count(db.select({ k: attempts.verdict, n }).from(attempts).where(eq(attempts.jobId, jobId)).groupBy(attempts.verdict))}`,
+    `agreements: ${await count(db.select({ k: agreements.state, n }).from(agreements).where(eq(agreements.jobId, jobId)).groupBy(agreements.state))}`,
+    `invoices: ${await count(db.select({ k: invoices.status, n }).from(invoices).where(eq(invoices.jobId, jobId)).groupBy(invoices.status))}`,
+    `chain txs: ${await count(db.select({ k: sql<string>`${chainTxs.kind} || '/' || ${chainTxs.status}`, n }).from(chainTxs).where(eq(chainTxs.jobId, jobId)).groupBy(chainTxs.kind, chainTxs.status))}`,
+    'last events:',
+    ...(await db.select().from(jobEvents).where(eq(jobEvents.jobId, jobId)).orderBy(sql`${jobEvents.seq} desc`).limit(12)).reverse().map((e) => `  ${JSON.stringify(e).slice(0, 300)}`),
+    `requestor log (${logFile}), last lines:`,
+    ...fs.readFileSync(logFile, 'utf8').trim().split('\n').slice(-25).map((l) => `  ${l.slice(0, 400)}`),
+  ];
+  return lines.join('\n');
 }
