@@ -131,7 +131,8 @@ export function createMarketActivities(deps: MarketDeps) {
             return { kind: 'noMatch' as const, explanation: `${offers.length} offers, none eligible: ${describeCounts(filtered.counts)}` };
           }
           const scored = scoreOffers(filtered.eligible, demand);
-          const winner = bestWithCapacity(scored);
+          // A free slot first; else one waiting behind a busy slot, negotiated while that run goes on.
+          const winner = bestWithCapacity(scored, true);
           if (!winner) {
             // Every eligible provider is busy: say with what, so a waiting subtask is never a silent
             // one (asked again every few seconds, not on every look for a slot).
@@ -144,6 +145,7 @@ export function createMarketActivities(deps: MarketDeps) {
             const busy = filtered.eligible.map((m) => ({
               providerId: m.offer.providerId,
               slots: m.offer.limits.maxConcurrentAgreements,
+              open: m.active,
               jobs: [...new Set(holders.filter((h) => h.providerId === m.offer.providerId).map((h) => h.jobId))],
             }));
             return { kind: 'busy' as const, note: busyNote(busy) };

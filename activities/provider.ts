@@ -9,6 +9,7 @@ import { CancelledFailure } from '@temporalio/common';
 import type Docker from 'dockerode';
 import { FailureType } from '../core/failures.js';
 import { formatSize } from '../core/units.js';
+import { QUEUE_WAIT_SECONDS } from '../core/market.js';
 import { decisionTerms, reviewProposal, type Proposal, type ProviderPolicy, type SignedDecision } from '../core/policy.js';
 import { answerMessage, blobAccessMessage, failureMessage, resultMessage, signIdentity } from '../core/identity.js';
 import type { LocalAccount } from 'viem';
@@ -97,6 +98,12 @@ export function createProviderActivities(deps: ProviderDeps) {
       if (!approved.has(req.agreementId))
         throw await signedFailure(req.agreementId, ApplicationFailure.nonRetryable(`provider ${deps.providerId} has no approved agreement ${req.agreementId}; it runs nothing without one`, FailureType.NoAgreement));
       const ended = approved.start(req.agreementId);
+      try {
+        await waitForSlot(req, ctx, ended);
+      } catch (e) {
+        approved.finish(req.agreementId);
+        throw await signedFailure(req.agreementId, e);
+      }
       log.info('run started', { agreementId: req.agreementId, jobId: req.jobId, subtaskIndex: req.index, attempt: req.attempt, image: req.image });
       // The node's blobs open to this run by its agreement, signed with this provider's key.
       const blobs = deps.blobs.as(`Agreement ${req.agreementId} ${await signIdentity(deps.identity, 'BlobAccess', blobAccessMessage(req.agreementId))}`);
@@ -112,6 +119,33 @@ export function createProviderActivities(deps: ProviderDeps) {
       }
     },
   };
+
+  /**
+   * An agreement taken while every slot was busy waits here for its turn, heartbeating, so its
+   * container starts the moment a slot frees. It gives the work back after QUEUE_WAIT_SECONDS
+   * (not this provider's fault: the runs ahead of it were long), and stops at once when the
+   * work is cancelled or the market ends the agreement.
+   */
+  async function waitForSlot(req: RunRequest, ctx: Context, ended: AbortSignal): Promise<void> {
+    const expired = new AbortController();
+    const timer = setTimeout(() => expired.abort(), QUEUE_WAIT_SECONDS * 1000);
+    const beat = setInterval(() => ctx.heartbeat({ phase: 'queued' }), 1000);
+    const since = Date.now();
+    try {
+      await approved.turn(req.agreementId, AbortSignal.any([ctx.cancellationSignal, ended, expired.signal]));
+      const waited = Date.now() - since;
+      if (waited > 50) log.info('run waited for a free slot', { agreementId: req.agreementId, jobId: req.jobId, subtaskIndex: req.index, waitedMs: waited });
+    } catch (e) {
+      if (ctx.cancellationSignal.aborted) throw new CancelledFailure('subtask cancelled while it waited for a slot');
+      if (ended.aborted) throw ApplicationFailure.nonRetryable(`the agreement ${req.agreementId} ended while it waited for a slot`, FailureType.AgreementEnded);
+      if (expired.signal.aborted)
+        throw ApplicationFailure.nonRetryable(`provider ${deps.providerId} gave the work back: no slot freed within ${QUEUE_WAIT_SECONDS} s`, FailureType.QueueWaitExpired);
+      throw e;
+    } finally {
+      clearTimeout(timer);
+      clearInterval(beat);
+    }
+  }
 
   /**
    * A run that throws is signed too: the market blames this provider for a failure only when
@@ -184,6 +218,8 @@ export function createProviderActivities(deps: ProviderDeps) {
         onTick: (elapsedMs) => ctx.heartbeat({ phase: 'running', elapsedMs }),
         signal: AbortSignal.any([ctx.cancellationSignal, ended]),
         limits: deps.outputLimits,
+        // The next run waiting for this slot starts while this one's outputs are uploaded.
+        onExit: () => approved.release(req.agreementId),
       });
       if (res.cancelled && !ctx.cancellationSignal.aborted && ended.aborted)
         // The market ended the agreement (its job or subtask ended): not this provider's fault.

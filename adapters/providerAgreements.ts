@@ -19,8 +19,15 @@ interface Entry {
 
 export class ProviderAgreements {
   private readonly entries = new Map<string, Entry>();
+  /** Agreements whose container holds a slot now, and those waiting for one, first come first served. */
+  private readonly running = new Set<string>();
+  private readonly waiting: Array<{ id: string; go: () => void }> = [];
 
-  constructor(private readonly unusedMs = UNUSED_APPROVAL_MS) {}
+  /** `slots`: containers at once; agreements beyond them wait their turn (core/market.ts QUEUED_PER_SLOT). */
+  constructor(
+    private readonly unusedMs = UNUSED_APPROVAL_MS,
+    private readonly slots = Infinity,
+  ) {}
 
   get size(): number {
     return this.entries.size;
@@ -46,8 +53,54 @@ export class ProviderAgreements {
     return e.run.signal;
   }
 
+  /** Agreements waiting for a slot now. */
+  get queued(): number {
+    return this.waiting.length;
+  }
+
+  /**
+   * Waits until a run under `id` may use a slot: at once while fewer than `slots` run, else
+   * when one finishes (in the order they asked). Rejects with the signal's reason if it aborts
+   * first (the work was cancelled, the agreement dropped, or the wait given up).
+   */
+  async turn(id: string, signal: AbortSignal): Promise<void> {
+    if (this.running.has(id)) return;
+    signal.throwIfAborted();
+    if (this.running.size < this.slots) {
+      this.running.add(id);
+      return;
+    }
+    await new Promise<void>((resolve, reject) => {
+      const entry = {
+        id,
+        go: () => {
+          signal.removeEventListener('abort', onAbort);
+          this.running.add(id);
+          resolve();
+        },
+      };
+      const onAbort = () => {
+        const i = this.waiting.indexOf(entry);
+        if (i >= 0) this.waiting.splice(i, 1);
+        reject(signal.reason);
+      };
+      signal.addEventListener('abort', onAbort, { once: true });
+      this.waiting.push(entry);
+    });
+  }
+
+  /** The container under `id` has stopped: its slot goes to the next waiting run (the lease stays until finish). */
+  release(id: string): void {
+    if (this.running.delete(id)) this.wakeNext();
+  }
+
   finish(id: string): void {
     this.entries.delete(id);
+    this.release(id);
+  }
+
+  private wakeNext(): void {
+    while (this.running.size < this.slots && this.waiting.length) this.waiting.shift()!.go();
   }
 
   /**

@@ -33,6 +33,11 @@ export interface SandboxRequest {
   onTick?: (elapsedMs: number) => void;
   /** Aborting kills the container. */
   signal?: AbortSignal;
+  /**
+   * Called once the container has stopped (before its removal and the caller's uploads): its
+   * CPU and memory are free, so the provider's next run may start while this one is tidied up.
+   */
+  onExit?: () => void;
   /** Output bounds: passing one stops the container (the job's fault, not the provider's). */
   limits?: Partial<OutputLimits>;
 }
@@ -182,7 +187,6 @@ async function removeIfPresent(docker: Docker, name: string): Promise<void> {
 
 /** Runs the request to completion (exit, timeout or abort) and removes the container. */
 export async function runInSandbox(docker: Docker, req: SandboxRequest): Promise<SandboxResult> {
-  await removeIfPresent(docker, req.name);
   await fs.mkdir(req.logDir, { recursive: true });
   const stdoutFile = path.join(req.logDir, 'stdout');
   const stderrFile = path.join(req.logDir, 'stderr');
@@ -194,7 +198,7 @@ export async function runInSandbox(docker: Docker, req: SandboxRequest): Promise
   // the container: each is covered by a size-limited tmpfs instead.
   const imageInfo = (await docker.getImage(req.image).inspect().catch(() => undefined)) as { Config?: { Volumes?: Record<string, unknown> | null } } | undefined;
   const volumeTmpfs = Object.fromEntries(Object.keys(imageInfo?.Config?.Volumes ?? {}).map((v) => [v, `rw,nosuid,nodev,size=${tmpfsSize},uid=65534,gid=65534`]));
-  const container = await docker.createContainer({
+  const options: Docker.ContainerCreateOptions = {
     name: req.name,
     Image: req.image,
     Cmd: req.command,
@@ -226,6 +230,13 @@ export async function runInSandbox(docker: Docker, req: SandboxRequest): Promise
       AutoRemove: false,
       ...(cgroupParent ? { CgroupParent: cgroupParent } : {}),
     },
+  };
+  // A container of this name is a leftover of an earlier try of the same step: removed, then
+  // made again (looked for only on a name conflict: one Docker call less per run).
+  const container = await docker.createContainer(options).catch(async (e: { statusCode?: number }) => {
+    if (e.statusCode !== 409) throw e;
+    await removeIfPresent(docker, req.name);
+    return docker.createContainer(options);
   });
   let timedOut = false;
   let cancelled = false;
@@ -301,6 +312,7 @@ export async function runInSandbox(docker: Docker, req: SandboxRequest): Promise
       clearTimeout(timer);
       clearInterval(sampler);
       req.signal?.removeEventListener('abort', onAbort);
+      req.onExit?.();
     }
     await Promise.all([finished(outFile), finished(errFile)]);
     if (cgroupParent) cpuSeconds = (await readParentCpuSeconds(mode!, cgroupParent)) ?? cpuSeconds;

@@ -7,6 +7,7 @@
 import { and, eq, inArray, lt, sql } from 'drizzle-orm';
 import { loadByProvider, OPEN_AGREEMENT_STATES, staleReason } from '../core/leases.js';
 import { isOnline, loadOpenAgreements } from '../adapters/marketData.js';
+import { agreementCapacity } from '../core/market.js';
 import { agreements, jobs, providers, subtasks } from '../schema/tables.js';
 import type { ApiDeps } from './deps.js';
 
@@ -28,7 +29,10 @@ export function healthResolvers(deps: ApiDeps) {
         const load = rows
           .map((p) => ({ p, online: isOnline(p, livenessMs, now.getTime()), held: byProvider.get(p.id) }))
           .filter((x) => x.online || x.held)
-          .map(({ p, online, held }) => ({ providerId: p.id, online, slots: p.slots, inUse: held?.agreements ?? 0, jobs: held?.jobs ?? [] }));
+          .map(({ p, online, held }) => {
+            const open = held?.agreements ?? 0;
+            return { providerId: p.id, online, slots: p.slots, inUse: Math.min(open, p.slots), queued: Math.max(0, open - p.slots), jobs: held?.jobs ?? [] };
+          });
 
         // Waiting longer than the job's own offer deadline (default 300 s).
         const deadline = sql<number>`coalesce((${jobs.spec} -> 'demand' ->> 'offerDeadlineSeconds')::int, 300)`;
@@ -50,14 +54,17 @@ export function healthResolvers(deps: ApiDeps) {
         const problems = [
           ...stale.map((s) => `agreement ${s.a.id} (${s.a.state}, provider ${s.a.providerId}) is still open although ${s.reason}`),
           ...overdue.map((o) => `subtask ${o.index} of ${o.jobId} has waited ${Math.round(o.waitingSeconds)} s, past its deadline of ${o.deadlineSeconds} s${o.note ? `: ${o.note}` : ''}`),
-          ...load.filter((l) => l.inUse > l.slots).map((l) => `provider ${l.providerId} holds ${l.inUse} agreements on ${l.slots} slots`),
+          ...load
+            .filter((l) => l.inUse + l.queued > agreementCapacity(l.slots))
+            .map((l) => `provider ${l.providerId} holds ${l.inUse + l.queued} agreements on ${l.slots} slots (at most ${agreementCapacity(l.slots)})`),
           ...(sweeper?.lastError ? [`the sweeper's last sweep failed: ${sweeper.lastError}`] : []),
         ];
         return {
           healthy: problems.length === 0,
           problems,
           slotsOffered: load.filter((l) => l.online).reduce((n, l) => n + l.slots, 0),
-          slotsInUse: open.length,
+          slotsInUse: load.reduce((n, l) => n + l.inUse, 0),
+          agreementsQueued: load.reduce((n, l) => n + l.queued, 0),
           providers: load,
           staleAgreements: stale.map((s) => ({ agreement: staleRows.find((r) => r.id === s.a.id)!, reason: s.reason })).filter((s) => s.agreement),
           overdueSubtasks: overdue,

@@ -69,9 +69,12 @@ function quantile(xs: number[], q: number): number {
 
 /**
  * What the job's rows say about where time went: when the first result was accepted, each
- * subtask's overhead (from the market placing it to its acceptance, less its container's run:
- * proposing, answering, starting and removing the container, uploading, recording) and how
- * long each provider sat idle between one run's end and the next run's start.
+ * subtask's overhead and how long each provider sat idle between one run's end and the next
+ * run's start. Overhead is the time from when the subtask could have run (the market placed it,
+ * or, for an agreement that waited behind its provider's busy slot, that slot's previous run
+ * ended) to its acceptance, less its container's run: proposing, answering, starting and
+ * removing the container, uploading, recording. Waiting for a slot is the market being full,
+ * not overhead (the direct baseline waits for its slots too). Providers here have one slot.
  */
 async function timingOf(db: Db, jobId: string, submittedAt: number) {
   const rows = await db
@@ -81,18 +84,25 @@ async function timingOf(db: Db, jobId: string, submittedAt: number) {
     .innerJoin(agreements, eq(agreements.id, attempts.agreementId))
     .where(eq(subtasks.jobId, jobId));
   const firstResult = (Math.min(...rows.map((r) => r.finishedAt!.getTime())) - submittedAt) / 1000;
-  const overhead = rows.map((r) => (r.finishedAt!.getTime() - r.proposedAt.getTime()) / 1000 - (r.wall ?? 0));
   const idle: number[] = [];
-  const byProvider = new Map<string, Array<{ start: number; end: number }>>();
+  const overhead: number[] = [];
+  let queued = 0;
+  const byProvider = new Map<string, Array<{ start: number; end: number; placed: number; accepted: number }>>();
   for (const r of rows) {
     const end = r.attemptFinished!.getTime() / 1000;
-    byProvider.set(r.providerId, [...(byProvider.get(r.providerId) ?? []), { start: end - (r.wall ?? 0), end }]);
+    const run = { start: end - (r.wall ?? 0), end, placed: r.proposedAt.getTime() / 1000, accepted: r.finishedAt!.getTime() / 1000 };
+    byProvider.set(r.providerId, [...(byProvider.get(r.providerId) ?? []), run]);
   }
   for (const runs of byProvider.values()) {
     runs.sort((a, b) => a.start - b.start);
-    for (let i = 1; i < runs.length; i++) idle.push(Math.max(0, runs[i].start - runs[i - 1].end));
+    runs.forEach((run, i) => {
+      if (i > 0) idle.push(Math.max(0, run.start - runs[i - 1].end));
+      const ready = Math.max(run.placed, i > 0 ? runs[i - 1].end : 0);
+      if (i > 0 && run.placed < runs[i - 1].end) queued++;
+      overhead.push(run.accepted - ready - (run.end - run.start));
+    });
   }
-  return { firstResult, overhead, idle };
+  return { firstResult, overhead, idle, queued };
 }
 
 async function main() {
@@ -131,7 +141,8 @@ async function main() {
     console.log(`golemflow makespan:        ${golemflowSeconds.toFixed(2)} s  (submit to SUCCEEDED, through GraphQL)`);
     console.log(`ratio golemflow / direct:  ${(golemflowSeconds / directSeconds).toFixed(3)}`);
     console.log(`first result:              ${timing.firstResult.toFixed(2)} s after submitJob`);
-    console.log(`overhead per subtask:      p50 ${ms(timing.overhead, 0.5)}  p90 ${ms(timing.overhead, 0.9)}  p99 ${ms(timing.overhead, 0.99)}  (placed to accepted, less the container's run)`);
+    console.log(`overhead per subtask:      p50 ${ms(timing.overhead, 0.5)}  p90 ${ms(timing.overhead, 0.9)}  p99 ${ms(timing.overhead, 0.99)}  (ready to run to accepted, less the container's run)`);
+    console.log(`placed while its provider ran another: ${timing.queued} of ${o.subtasks} (negotiated ahead, waiting behind the run)`);
     console.log(`provider idle between runs: p50 ${ms(timing.idle, 0.5)}  p90 ${ms(timing.idle, 0.9)}  p99 ${ms(timing.idle, 0.99)}  (one run's end to the next one's start on a provider)`);
   } finally {
     for (const p of providers) await p.close();

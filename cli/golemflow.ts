@@ -45,8 +45,8 @@ const ENDED = ['SUCCEEDED', 'FAILED', 'CANCELLED'];
 const HEALTH = /* GraphQL */ `
   query {
     marketHealth {
-      healthy problems slotsOffered slotsInUse
-      providers { providerId online slots inUse jobs }
+      healthy problems slotsOffered slotsInUse agreementsQueued
+      providers { providerId online slots inUse queued jobs }
       sweeper { sweeps lastSweepAt agreementsEnded jobsEnded }
     }
   }
@@ -57,7 +57,8 @@ interface MarketHealthView {
   problems: string[];
   slotsOffered: number;
   slotsInUse: number;
-  providers: Array<{ providerId: string; online: boolean; slots: number; inUse: number; jobs: string[] }>;
+  agreementsQueued: number;
+  providers: Array<{ providerId: string; online: boolean; slots: number; inUse: number; queued: number; jobs: string[] }>;
   sweeper: { sweeps: number; lastSweepAt: string | null; agreementsEnded: number; jobsEnded: number } | null;
 }
 
@@ -65,10 +66,11 @@ interface MarketHealthView {
 export function formatHealth(h: MarketHealthView): string[] {
   const out = [h.healthy ? 'healthy: no stale agreements, no overdue subtasks' : `UNHEALTHY: ${h.problems.length} problem${h.problems.length === 1 ? '' : 's'}`];
   for (const p of h.problems) out.push(`  - ${p}`);
-  out.push(`slots in use ${h.slotsInUse} of ${h.slotsOffered} offered`);
+  out.push(`slots in use ${h.slotsInUse} of ${h.slotsOffered} offered${h.agreementsQueued ? `; ${h.agreementsQueued} agreement${h.agreementsQueued === 1 ? '' : 's'} waiting for a slot` : ''}`);
   if (h.providers.length) {
-    out.push('provider              online  slots  in use  jobs');
-    for (const p of h.providers) out.push(`${p.providerId.padEnd(20)}  ${(p.online ? 'yes' : 'no').padEnd(6)}  ${String(p.slots).padStart(5)}  ${String(p.inUse).padStart(6)}  ${p.jobs.join(', ') || '–'}`);
+    out.push('provider              online  slots  in use  queued  jobs');
+    for (const p of h.providers)
+      out.push(`${p.providerId.padEnd(20)}  ${(p.online ? 'yes' : 'no').padEnd(6)}  ${String(p.slots).padStart(5)}  ${String(p.inUse).padStart(6)}  ${String(p.queued).padStart(6)}  ${p.jobs.join(', ') || '–'}`);
   }
   if (h.sweeper) out.push(`sweeper: ${h.sweeper.sweeps} sweeps, ended ${h.sweeper.agreementsEnded} agreements and ${h.sweeper.jobsEnded} jobs since the node started`);
   return out;

@@ -11,6 +11,8 @@ export enum FailureType {
   SubtaskEnded = 'SubtaskEnded',
   /** The market ended an agreement while its container ran (its job or subtask had ended). */
   AgreementEnded = 'AgreementEnded',
+  /** A run that waited behind a provider's busy slots for too long and was given back (the runs ahead were long): no one's fault. */
+  QueueWaitExpired = 'QueueWaitExpired',
   /** A report or answer not signed by the provider's bound key: refused, blamed on no provider. */
   Intrusion = 'Intrusion',
   ContainerFailed = 'ContainerFailed',

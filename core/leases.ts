@@ -76,11 +76,11 @@ export function loadByProvider(open: Array<Pick<OpenAgreement, 'providerId' | 'j
  * What a waiting subtask's note says when every eligible provider is busy: how many, and with
  * which jobs, so a requestor can tell a busy market from a stalled one.
  */
-export function busyNote(busy: Array<{ providerId: string; slots: number; jobs: string[] }>): string {
+export function busyNote(busy: Array<{ providerId: string; slots: number; jobs: string[]; open?: number }>): string {
   const jobs = [...new Set(busy.flatMap((b) => b.jobs))];
   const who = busy
     .slice(0, 5)
-    .map((b) => `${b.providerId} ${b.slots}/${b.slots}`)
+    .map((b) => `${b.providerId} ${b.slots}/${b.slots}${b.open !== undefined && b.open > b.slots ? ` +${b.open - b.slots} waiting` : ''}`)
     .join(', ');
   const withJobs = jobs.length ? ` with job${jobs.length === 1 ? '' : 's'} ${jobs.slice(0, 3).join(', ')}${jobs.length > 3 ? ` and ${jobs.length - 3} more` : ''}` : '';
   return `waiting for a free slot: ${busy.length} provider${busy.length === 1 ? '' : 's'} busy${withJobs} (${who}${busy.length > 5 ? ', …' : ''})`;

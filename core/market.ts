@@ -106,7 +106,26 @@ export interface ScoredOffer {
   /** Each component in 0..1 before weighting. */
   components: Weights;
   expectedCost: number;
+  /** A slot is free now: a container could start at once. */
   hasCapacity: boolean;
+  /** Every slot is busy, but one may take an agreement waiting behind its run (QUEUED_PER_SLOT). */
+  canQueue: boolean;
+}
+
+/**
+ * Agreements a provider holds beyond its slots: one may wait behind each slot's run, so the
+ * next container starts the moment the last one ends, its negotiation done while the last one
+ * ran (Golem's providers likewise keep an agreement across many activities). The provider runs
+ * at most `slots` containers; a waiting run heartbeats until its turn.
+ */
+export const QUEUED_PER_SLOT = 1;
+
+/** How long a run may wait behind a provider's busy slots before it gives the work back (QueueWaitExpired). */
+export const QUEUE_WAIT_SECONDS = 240;
+
+/** Open agreements a provider with `slots` slots may hold: its runs and those waiting behind them. */
+export function agreementCapacity(slots: number): number {
+  return slots * (1 + QUEUED_PER_SLOT);
 }
 
 export const PRESET_WEIGHTS: Record<PreferenceName, Weights> = {
@@ -266,7 +285,10 @@ export function scoreOffers(eligible: MarketOffer[], d: Demand): ScoredOffer[] {
       uptime: m.uptime,
     };
     const score = (w.price * components.price + w.performance * components.performance + w.reputation * components.reputation + w.uptime * components.uptime) / total;
-    return { providerId: m.offer.providerId, score, components, expectedCost: costs[i], hasCapacity: m.active < m.offer.limits.maxConcurrentAgreements };
+    return { providerId: m.offer.providerId, score, components, expectedCost: costs[i],
+      hasCapacity: m.active < m.offer.limits.maxConcurrentAgreements,
+      canQueue: m.active < agreementCapacity(m.offer.limits.maxConcurrentAgreements),
+    };
   });
 }
 
@@ -284,10 +306,15 @@ export function topOffers(scored: ScoredOffer[], limit: number): ScoredOffer[] {
   return top;
 }
 
-/** The best scored offer that has a free slot, if any. */
-export function bestWithCapacity(scored: ScoredOffer[]): ScoredOffer | undefined {
+/**
+ * The best scored offer that has a free slot; with none free, the best that may take a waiting
+ * agreement (when `queue`); otherwise none.
+ */
+export function bestWithCapacity(scored: ScoredOffer[], queue = false): ScoredOffer | undefined {
   let best: ScoredOffer | undefined;
   for (const s of scored) if (s.hasCapacity && (!best || compareScored(s, best) < 0)) best = s;
+  if (best || !queue) return best;
+  for (const s of scored) if (s.canQueue && (!best || compareScored(s, best) < 0)) best = s;
   return best;
 }
 

@@ -22,7 +22,7 @@ import { createProviderActivities } from '../activities/provider.js';
 import { ProviderAgreements } from '../adapters/providerAgreements.js';
 import { LABEL_PREFIX, removeLabelled, type OutputLimits } from '../adapters/sandbox.js';
 import { BlobClient } from '../blobs/client.js';
-import type { Pricing } from '../core/market.js';
+import { agreementCapacity, type Pricing } from '../core/market.js';
 import { validateOffer, type OfferInput } from '../core/offer.js';
 import { loadOrCreateWallet } from './wallet.js';
 import type { ProviderPolicy } from '../core/policy.js';
@@ -164,7 +164,8 @@ export async function startProviderNode(o: ProviderOptions): Promise<ProviderNod
     return gql<Published>(o.apiUrl, PUBLISH, { input: offer, proof: { signedAt, signature } });
   };
   const { publishOffer: me } = await untilReachable(`the requestor node's API at ${o.apiUrl}`, publish, o.startupWaitMs);
-  const agreements = new ProviderAgreements();
+  // At most `slots` containers at once; an agreement beyond them waits its turn on this node.
+  const agreements = new ProviderAgreements(undefined, me.slots);
   const connection = await untilReachable(`Temporal at ${o.temporalAddress}`, () => NativeConnection.connect({ address: o.temporalAddress }), o.startupWaitMs);
   const worker = await Worker.create({
     connection,
@@ -183,8 +184,9 @@ export async function startProviderNode(o: ProviderOptions): Promise<ProviderNod
       identity: wallet.account,
       outputLimits: o.outputLimits,
     }),
-    // Proposals are answered even while every slot runs a container.
-    maxConcurrentActivityTaskExecutions: me.slots + 4,
+    // Runs waiting behind busy slots are picked up at once (they wait here, heartbeating), and
+    // proposals are answered even while every slot runs a container.
+    maxConcurrentActivityTaskExecutions: agreementCapacity(me.slots) + 4,
     shutdownGraceTime: '3 seconds',
   });
   const running = worker.run();

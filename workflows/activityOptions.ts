@@ -5,6 +5,7 @@
  */
 import type { ActivityOptions, LocalActivityOptions } from '@temporalio/workflow';
 import { FailureType } from '../core/failures.js';
+import { QUEUE_WAIT_SECONDS } from '../core/market.js';
 
 /** Bookkeeping on the requestor's own queue: one quick database step, retried until the database answers. */
 export const bookkeeping: ActivityOptions = {
@@ -56,8 +57,9 @@ export function containerRun(taskQueue: string, timeoutSeconds: number, heartbea
   return {
     taskQueue,
     scheduleToStartTimeout: `${PICKUP_TIMEOUT_SECONDS} seconds`,
-    // The container's own timeout is enforced by the provider; this bound adds room for inputs and outputs.
-    startToCloseTimeout: `${timeoutSeconds + 300} seconds`,
+    // The container's own timeout is enforced by the provider; this bound adds room for inputs
+    // and outputs, and for waiting behind the provider's busy slots (it gives up before this).
+    startToCloseTimeout: `${timeoutSeconds + 300 + QUEUE_WAIT_SECONDS} seconds`,
     heartbeatTimeout: `${heartbeatTimeoutSeconds} seconds`,
     retry: { maximumAttempts: 1 },
   };

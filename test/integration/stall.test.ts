@@ -22,8 +22,8 @@ const OPEN = /* GraphQL */ `
 const HEALTH = /* GraphQL */ `
   query {
     marketHealth {
-      healthy problems slotsOffered slotsInUse
-      providers { providerId online slots inUse jobs }
+      healthy problems slotsOffered slotsInUse agreementsQueued
+      providers { providerId online slots inUse queued jobs }
       staleAgreements { reason agreement { id state providerId } }
       overdueSubtasks { jobId index }
       sweeper { sweeps agreementsEnded jobsEnded lastError }
@@ -80,7 +80,8 @@ describe('a market that never stalls', () => {
     expect(h.overdueSubtasks).toEqual([]);
     expect(h.slotsInUse).toBe(0);
     expect(h.slotsOffered).toBe(1);
-    expect(h.providers).toEqual([{ providerId: market.providers[0].id, online: true, slots: 1, inUse: 0, jobs: [] }]);
+    expect(h.agreementsQueued).toBe(0);
+    expect(h.providers).toEqual([{ providerId: market.providers[0].id, online: true, slots: 1, inUse: 0, queued: 0, jobs: [] }]);
     const cli = await runGolemflow(['health', '--api', market.apiUrl], market.apiKey);
     expect(cli.code).toBe(EXIT.ok);
     expect(cli.out).toContain('healthy: no stale agreements, no overdue subtasks');
@@ -88,8 +89,16 @@ describe('a market that never stalls', () => {
   });
 
   it('a subtask that waits for a slot says so on the job, naming the job that holds it', async () => {
-    const busy = await submit(market, { image, command: ['sleep', '6'], split: one, redundancy: 1 });
-    await vi.waitUntil(async () => (await market.gql(JOB_NOTE, { id: busy })).job.subtasks[0]?.status === 'RUNNING', { timeout: 30_000, interval: 200 });
+    // Two subtasks on one slot: the first runs, the second's agreement waits behind it (one may
+    // wait per slot), so a third subtask finds the provider full.
+    const busy = await submit(market, { image, command: ['sleep', '6'], split: { kind: 'range', start: 0, end: 2, step: 1 }, redundancy: 1, maxParallel: 2 });
+    await vi.waitUntil(
+      async () => {
+        const h = (await market.gql(HEALTH)).marketHealth;
+        return h.slotsInUse === 1 && h.agreementsQueued === 1;
+      },
+      { timeout: 30_000, interval: 200 },
+    );
     const waiting = await submit(market, { image, command: ['echo', 'after'], split: one, redundancy: 1 });
     const job = await vi.waitUntil(
       async () => {
@@ -98,10 +107,18 @@ describe('a market that never stalls', () => {
       },
       { timeout: 15_000, interval: 200 },
     );
-    expect(job.note).toBe(`subtask 0: waiting for a free slot: 1 provider busy with job ${busy} (${market.providers[0].id} 1/1)`);
+    expect(job.note).toBe(`subtask 0: waiting for a free slot: 1 provider busy with job ${busy} (${market.providers[0].id} 1/1 +1 waiting)`);
     const h = (await market.gql(HEALTH)).marketHealth;
-    expect(h.providers[0]).toMatchObject({ inUse: 1, jobs: [busy] });
+    expect(h.providers[0]).toMatchObject({ inUse: 1, queued: 1, jobs: [busy] });
     expect(h.healthy).toBe(true);
+    const cli = await runGolemflow(['health', '--api', market.apiUrl], market.apiKey);
+    expect(cli.out).toContain('slots in use 1 of 1 offered; 1 agreement waiting for a slot');
+    // The waiting run started the moment the first container ended, on the one slot: never two at once.
+    const done = await waitForJob(market, busy, 60_000);
+    expect(done.status).toBe('SUCCEEDED');
+    const runs = (await market.gql('query($id: ID!) { job(id: $id) { subtasks { attempts { startedAt finishedAt } } } }', { id: busy })).job.subtasks.flatMap((t: any) => t.attempts);
+    const span = Math.max(...runs.map((a: any) => Date.parse(a.finishedAt))) - Math.min(...runs.map((a: any) => Date.parse(a.startedAt)));
+    expect(span).toBeGreaterThanOrEqual(12_000);
     expect((await waitForJob(market, waiting, 60_000)).status).toBe('SUCCEEDED');
     const after = (await market.gql(JOB_NOTE, { id: waiting })).job;
     expect(after.note).toBeNull();

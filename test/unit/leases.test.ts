@@ -58,6 +58,8 @@ describe('busyNote and loadByProvider', () => {
       'waiting for a free slot: 2 providers busy with jobs job-a, job-b (local-1 1/1, local-2 2/2)',
     );
     expect(busyNote([{ providerId: 'p', slots: 1, jobs: [] }])).toBe('waiting for a free slot: 1 provider busy (p 1/1)');
+    // Runs waiting behind the busy slots are counted too.
+    expect(busyNote([{ providerId: 'p', slots: 1, jobs: ['j'], open: 2 }])).toBe('waiting for a free slot: 1 provider busy with job j (p 1/1 +1 waiting)');
   });
   it('counts open agreements and their jobs per provider', () => {
     const by = loadByProvider([
@@ -98,5 +100,32 @@ describe('ProviderAgreements (a provider’s approvals are leases)', () => {
     expect(book.ids()).toEqual(['busy']);
     book.finish('busy');
     expect(book.size).toBe(0);
+  });
+  it('runs at most `slots` containers; the next waits its turn and starts when one finishes', async () => {
+    const book = new ProviderAgreements(60_000, 1);
+    for (const id of ['a', 'b', 'c']) book.approve(id, 0);
+    const never = new AbortController().signal;
+    await book.turn('a', never);
+    const order: string[] = [];
+    const b = book.turn('b', never).then(() => order.push('b'));
+    const cancelled = new AbortController();
+    const c = book.turn('c', cancelled.signal).then(
+      () => order.push('c'),
+      (e: Error) => order.push(`c: ${e.message}`),
+    );
+    await new Promise((r) => setTimeout(r, 10));
+    expect(order).toEqual([]);
+    expect(book.queued).toBe(2);
+    cancelled.abort(new Error('given up'));
+    await c;
+    expect(order).toEqual(['c: given up']);
+    // A stopped container frees its slot before its lease ends (its outputs are still uploading).
+    book.release('a');
+    await b;
+    expect(order).toEqual(['c: given up', 'b']);
+    expect(book.queued).toBe(0);
+    expect(book.has('a')).toBe(true);
+    book.finish('a');
+    expect(book.has('a')).toBe(false);
   });
 });

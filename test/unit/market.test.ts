@@ -1,11 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import {
+  agreementCapacity,
   assignSubtasks,
+  bestWithCapacity,
   checkOffer,
   decisiveConstraint,
   describeCounts,
   filterOffers,
   rankOffers,
+  scoreOffers,
   type Demand,
   type MarketOffer,
   type Offer,
@@ -134,6 +137,21 @@ describe('ranking offers', () => {
     expect(r.map((x) => x.hasCapacity)).toEqual([false, true]);
   });
 
+  it('places on a free slot first, behind a busy one only when asked and none is free', () => {
+    const cheapBusy = market(offer('cheap', { pricing: { start: 0, cpuSecond: 0.0001, envSecond: 0 } }), { active: 2 });
+    const dearFree = market(offer('dear', { pricing: { start: 0, cpuSecond: 0.001, envSecond: 0 } }), { active: 1 });
+    const d = demand();
+    expect(bestWithCapacity(scoreOffers([cheapBusy, dearFree], d))?.providerId).toBe('dear');
+    expect(bestWithCapacity(scoreOffers([cheapBusy, dearFree], d), true)?.providerId).toBe('dear');
+    const dearBusy = market(dearFree.offer, { active: 2 });
+    expect(bestWithCapacity(scoreOffers([cheapBusy, dearBusy], d))).toBeUndefined();
+    expect(bestWithCapacity(scoreOffers([cheapBusy, dearBusy], d), true)?.providerId).toBe('cheap');
+    // Two slots hold at most four agreements: two running, two waiting.
+    expect(agreementCapacity(2)).toBe(4);
+    const full = market(cheapBusy.offer, { active: 4 });
+    expect(bestWithCapacity(scoreOffers([full], d), true)).toBeUndefined();
+  });
+
   it('counts the start price and wall-time price in the expected cost', () => {
     const startHeavy = market(offer('s', { pricing: { start: 1, cpuSecond: 0, envSecond: 0 } }));
     const perSecond = market(offer('t', { pricing: { start: 0, cpuSecond: 0.001, envSecond: 0.001 } }));
@@ -217,7 +235,9 @@ describe('a provider’s policy', () => {
     expect(reviewProposal({ ...policy, allowedRequestors: ['bob'] }, proposal, 0)).toMatchObject({ decision: 'reject', reason: expect.stringContaining('not among the requestors') });
     expect(reviewProposal(policy, { ...proposal, image: 'evil/miner' }, 0)).toMatchObject({ decision: 'reject', reason: expect.stringContaining('image evil/miner is not allowed') });
     expect(reviewProposal(policy, { ...proposal, maxDurationSeconds: 3600 }, 0)).toMatchObject({ decision: 'reject', reason: expect.stringContaining('at most 600 s') });
-    expect(reviewProposal(policy, proposal, 2)).toMatchObject({ decision: 'reject', reason: expect.stringContaining('busy') });
+    // Two slots: two runs and one waiting behind each, no more.
+    expect(reviewProposal(policy, proposal, 3)).toEqual({ decision: 'accept' });
+    expect(reviewProposal(policy, proposal, 4)).toMatchObject({ decision: 'reject', reason: 'busy: 4 agreements open on 2 slots (at most 4: one waiting per slot)' });
   });
 
   it('counters a proposal below its lowest price with its offer price', () => {
