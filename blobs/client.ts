@@ -9,22 +9,47 @@ import fs from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
+import pRetry from 'p-retry';
 import { BlobHashMismatchError, BlobNotFoundError } from '../core/failures.js';
 import { digestOf, hashMeter } from './ref.js';
+
+/** A node that answers 502-504 is restarting or behind a proxy that is: worth asking again. */
+class NodeUnavailable extends Error {}
+
+/** How long a call keeps asking a node it cannot reach (it may be restarting) before it gives up. */
+export const BLOB_RETRY_MS = 60_000;
 
 export class BlobClient {
   /**
    * `authorization` names the caller (the node reads only what it holds): `Bearer <API key>` for
    * a requestor, `Agreement <id> <signature>` for a provider running under an agreement.
+   * `retryForMs`: how long a call is repeated while the node cannot be reached.
    */
   constructor(
     readonly apiUrl: string,
     readonly authorization?: string,
+    readonly retryForMs = BLOB_RETRY_MS,
   ) {}
 
   /** The same node, called as someone else. */
   as(authorization: string): BlobClient {
-    return new BlobClient(this.apiUrl, authorization);
+    return new BlobClient(this.apiUrl, authorization, this.retryForMs);
+  }
+
+  /**
+   * A call repeated while the node cannot be reached or answers 502-504 (a requestor node that
+   * restarts must not make a provider's finished work fail, and the provider be blamed for it).
+   * Any other answer is final.
+   */
+  private reaching<T>(call: () => Promise<T>): Promise<T> {
+    return pRetry(call, {
+      retries: Infinity,
+      maxRetryTime: this.retryForMs,
+      minTimeout: 250,
+      maxTimeout: 5_000,
+      // p-retry passes on only network failures among TypeErrors; the rest of ours are final.
+      shouldRetry: ({ error }) => error instanceof NodeUnavailable || error instanceof TypeError,
+    });
   }
 
   private get headers(): Record<string, string> {
@@ -39,11 +64,15 @@ export class BlobClient {
 
   /** Downloads a blob to `file`, checking its hash on the way. */
   async download(ref: string, file: string): Promise<number> {
-    const res = await fetch(this.urlOf(ref), { headers: this.headers });
-    if (res.status === 404) throw new BlobNotFoundError(ref);
-    if (!res.ok || !res.body) throw new Error(`GET ${this.urlOf(ref)}: HTTP ${res.status} ${await res.text().catch(() => '')}`.trim());
-    const meter = hashMeter();
-    await pipeline(Readable.fromWeb(res.body as WebReadableStream), meter.stream, createWriteStream(file));
+    const meter = await this.reaching(async () => {
+      const res = await fetch(this.urlOf(ref), { headers: this.headers });
+      if (res.status === 404) throw new BlobNotFoundError(ref);
+      if (res.status >= 502 && res.status <= 504) throw new NodeUnavailable(`GET ${this.urlOf(ref)}: HTTP ${res.status}`);
+      if (!res.ok || !res.body) throw new Error(`GET ${this.urlOf(ref)}: HTTP ${res.status} ${await res.text().catch(() => '')}`.trim());
+      const m = hashMeter();
+      await pipeline(Readable.fromWeb(res.body as WebReadableStream), m.stream, createWriteStream(file));
+      return m;
+    });
     const { ref: actual, size } = meter.result();
     if (actual !== ref) {
       await fs.rm(file, { force: true });
@@ -63,13 +92,16 @@ export class BlobClient {
   /** Uploads a file under its ref (computed by the caller); the server checks the hash again. */
   async uploadFile(file: string, ref: string): Promise<void> {
     const { size } = await fs.stat(file);
-    const res = await fetch(this.urlOf(ref), {
-      method: 'PUT',
-      body: Readable.toWeb(createReadStream(file)) as unknown as BodyInit,
-      headers: { ...this.headers, 'content-type': 'application/octet-stream', 'content-length': String(size) },
-      duplex: 'half',
-    } as RequestInit);
-    if (!res.ok) throw new Error(`PUT ${this.urlOf(ref)}: HTTP ${res.status} ${await res.text()}`);
+    await this.reaching(async () => {
+      const res = await fetch(this.urlOf(ref), {
+        method: 'PUT',
+        body: Readable.toWeb(createReadStream(file)) as unknown as BodyInit,
+        headers: { ...this.headers, 'content-type': 'application/octet-stream', 'content-length': String(size) },
+        duplex: 'half',
+      } as RequestInit);
+      if (res.status >= 502 && res.status <= 504) throw new NodeUnavailable(`PUT ${this.urlOf(ref)}: HTTP ${res.status}`);
+      if (!res.ok) throw new Error(`PUT ${this.urlOf(ref)}: HTTP ${res.status} ${await res.text()}`);
+    });
   }
 }
 

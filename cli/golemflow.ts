@@ -86,7 +86,8 @@ async function apiKey(): Promise<string | undefined> {
 
 async function blobClient(url: string): Promise<BlobClient> {
   const key = await apiKey();
-  return new BlobClient(url, key ? `Bearer ${key}` : undefined);
+  // A person is waiting: a node that cannot be reached is reported after a few seconds.
+  return new BlobClient(url, key ? `Bearer ${key}` : undefined, 5_000);
 }
 
 async function api<T>(url: string, query: string, variables?: Record<string, unknown>): Promise<T> {
