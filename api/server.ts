@@ -5,6 +5,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { EnvelopArmor } from '@escape.tech/graphql-armor';
 import { createSchema, createYoga } from 'graphql-yoga';
+import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
 import { DateTimeResolver, JSONResolver } from 'graphql-scalars';
 import { handleBlobRoute } from './blobRoutes.js';
 import type { ApiDeps, RequestContext } from './deps.js';
@@ -15,6 +16,16 @@ import { healthResolvers } from './health.js';
 import { jobResolvers } from './jobs.js';
 import { marketResolvers } from './market.js';
 import { paymentResolvers } from './payments.js';
+
+/** What GraphiQL opens with: the market, which anyone may read. */
+const DEFAULT_GRAPHIQL_QUERY = `# The market, open to anyone. Jobs and payments need your API key in the
+# Headers tab below: {"Authorization": "Bearer gf_…"} (npm run keys -- create NAME,
+# or the node's own key in <GOLEMFLOW_DATA>/requestor.key).
+query Market {
+  marketStats { onlineProviders activeAgreements }
+  offers(filter: { onlineOnly: true }) { providerId pricing { start cpuSecond envSecond } }
+}
+`;
 
 export const typeDefs = readFileSync(path.join(path.dirname(fileURLToPath(import.meta.url)), 'schema.graphql'), 'utf8');
 
@@ -45,6 +56,13 @@ export function createApi(deps: ApiDeps) {
     schema,
     graphqlEndpoint: '/graphql',
     landingPage: false,
+    // GraphiQL with its scripts in the page itself: the CDN that yoga's default page loads them
+    // from is out of reach on a machine without internet (the page stayed "Loading…").
+    renderGraphiQL,
+    graphiql: {
+      title: 'Golemflow GraphiQL',
+      defaultQuery: DEFAULT_GRAPHIQL_QUERY,
+    },
     logging: 'warn',
     // The project's own errors reach the caller with their code (api/errors.ts); the rest is masked.
     maskedErrors: { maskError: maskErrors },
