@@ -8,7 +8,7 @@ import { countSubtasks } from '../core/split.js';
 import { workflowUiUrl } from '../infra/config.js';
 import { attempts, jobEvents, jobs, subtasks, type JobStatus, type OutputFile, type SubtaskStatus } from '../schema/tables.js';
 import type { jobWorkflow } from '../workflows/job.js';
-import { cancelSignal, progressQuery, type JobProgress } from '../workflows/definitions.js';
+import { cancelSignal, JOB_NAME, JOB_REQUESTOR, JOB_STATUS, progressQuery, type JobProgress } from '../workflows/definitions.js';
 import { demandFromSpec } from '../core/demand.js';
 import type { ApiDeps, RequestContext } from './deps.js';
 import { checkBudget, checkDemandSatisfiable, checkWallet, providerById } from './market.js';
@@ -119,6 +119,13 @@ export function jobResolvers(deps: ApiDeps) {
             workflowId: id,
             taskQueue: deps.config.requestorTaskQueue,
             args: [{ jobId: id }],
+            // What the Temporal UI and CLI filter jobs by; the workflow keeps the status current.
+            typedSearchAttributes: [
+              { key: JOB_STATUS, value: 'queued' },
+              { key: JOB_REQUESTOR, value: requestorId },
+              ...(spec.name ? [{ key: JOB_NAME, value: spec.name }] : []),
+            ],
+            memo: { requestorId, name: spec.name ?? null, subtasks: countSubtasks(spec) },
           });
         } catch (e) {
           // Nothing half-made stays behind: without its workflow the job would never run.

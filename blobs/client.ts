@@ -10,11 +10,15 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import pRetry from 'p-retry';
-import { BlobHashMismatchError, BlobNotFoundError } from '../core/failures.js';
+import { BlobHashMismatchError, BlobNotFoundError, FailureType, GolemflowError } from '../core/failures.js';
 import { digestOf, hashMeter } from './ref.js';
 
 /** A node that answers 502-504 is restarting or behind a proxy that is: worth asking again. */
-class NodeUnavailable extends Error {}
+class NodeUnavailable extends GolemflowError {
+  constructor(message: string) {
+    super(FailureType.Unavailable, message);
+  }
+}
 
 /** How long a call keeps asking a node it cannot reach (it may be restarting) before it gives up. */
 export const BLOB_RETRY_MS = 60_000;

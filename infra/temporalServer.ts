@@ -2,6 +2,8 @@
  * The Temporal CLI's dev server. No binary can be downloaded here, so the CLI is built from
  * the Go module proxy once and cached outside the work tree (CI clones afresh every time).
  */
+import { Connection } from '@temporalio/client';
+import { ensureSearchAttributes } from '../adapters/searchAttributes.js';
 import { execFile } from 'node:child_process';
 import fs from 'node:fs/promises';
 import os from 'node:os';
@@ -69,7 +71,10 @@ export async function ensureTemporalServer(o: TemporalServerOptions): Promise<{ 
   const uiPort = o.uiPort ?? o.port + 1000;
   const address = `${host}:${o.port}`;
   const uiUrl = `http://${host}:${uiPort}`;
-  if (await portOpen(host, o.port)) return { address, uiUrl, started: false };
+  if (await portOpen(host, o.port)) {
+    await registerSearchAttributes(address);
+    return { address, uiUrl, started: false };
+  }
   const cli = await ensureTemporalCli(o.log);
   const args = ['server', 'start-dev', '--ip', host, '--port', String(o.port), '--ui-port', String(uiPort), '--log-level', 'warn'];
   if (o.dbFile) {
@@ -80,5 +85,16 @@ export async function ensureTemporalServer(o: TemporalServerOptions): Promise<{ 
   o.log?.(`starting the Temporal dev server on ${address} (UI ${uiUrl})`);
   const pid = await spawnDetached(cli, args, o.logFile);
   await waitFor(`Temporal dev server on ${address} (log: ${o.logFile})`, () => portOpen(host, o.port), 60_000);
+  await registerSearchAttributes(address);
   return { address, uiUrl, started: true, pid };
+}
+
+/** The job search attributes, so workflows that set them run on this server (adapters/searchAttributes.ts). */
+async function registerSearchAttributes(address: string, namespace = 'default'): Promise<void> {
+  const connection = await Connection.connect({ address });
+  try {
+    await ensureSearchAttributes(connection, namespace);
+  } finally {
+    await connection.close();
+  }
 }

@@ -9,6 +9,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
+import { ensureSearchAttributes } from '../adapters/searchAttributes.js';
 import Docker from 'dockerode';
 import { CapacitySignal } from '../adapters/capacity.js';
 import { eventWriter } from '../adapters/events.js';
@@ -99,6 +100,8 @@ export async function startRequestorNode(config: Config, opts: { workflowBundle?
     const clientConnection = await Connection.connect({ address: config.temporalAddress });
     closers.push(() => clientConnection.close());
     const client = new Client({ connection: clientConnection, namespace: config.temporalNamespace });
+    const registered = await ensureSearchAttributes(clientConnection, config.temporalNamespace);
+    if (registered.length) logger.info({ searchAttributes: registered }, 'registered the job search attributes with Temporal');
     const connection = await NativeConnection.connect({ address: config.temporalAddress });
     closers.push(() => connection.close());
     const chain = chainOf(database, config);

@@ -18,13 +18,14 @@ import {
   workflowInfo,
   allHandlersFinished,
   patched,
+  upsertSearchAttributes,
 } from '@temporalio/workflow';
 import type { RequestorActivities } from '../activities/requestor.js';
 import type { JobPlan } from '../activities/types.js';
 import { subtaskWorkflow } from './subtask.js';
 import { FailureType } from '../core/failures.js';
 import { bookkeeping, merging, preparing } from './activityOptions.js';
-import { cancelSignal, progressQuery, subtaskWorkflowId, type JobInput, type JobOutcome, type JobProgress } from './definitions.js';
+import { cancelSignal, JOB_STATUS, progressQuery, subtaskWorkflowId, type JobInput, type JobOutcome, type JobProgress } from './definitions.js';
 import { Settlement } from './settlement.js';
 
 const requestor = proxyActivities<RequestorActivities>(bookkeeping);
@@ -33,6 +34,14 @@ const merger = proxyActivities<RequestorActivities>(merging);
 
 /** Marks histories in which a failed job's workflow fails (older ones completed with status failed). */
 const FAILED_JOBS_FAIL = 'failed-jobs-fail';
+
+/** Marks histories in which the job's status is kept in its search attributes (older ones had none). */
+const STATUS_SEARCH_ATTRIBUTE = 'status-search-attribute';
+
+/** The job's status where the Temporal UI and CLI filter on it (GolemflowStatus). */
+function showStatus(status: JobOutcome['status'] | 'running'): void {
+  if (patched(STATUS_SEARCH_ATTRIBUTE)) upsertSearchAttributes([{ key: JOB_STATUS, value: status }]);
+}
 
 /**
  * A job's whole life. A job that fails makes its workflow fail too, so the Temporal UI and CLI
@@ -73,6 +82,7 @@ async function runJob(input: JobInput): Promise<JobOutcome> {
     await CancellationScope.nonCancellable(() => requestor.finishJob({ jobId, status, error: error ?? undefined }));
     progress.status = status;
     progress.error = error;
+    showStatus(status);
     return { status, error, ...result };
   };
 
@@ -84,6 +94,7 @@ async function runJob(input: JobInput): Promise<JobOutcome> {
     if (plan.budgetWei && settlement.budget === null && (await settlement.lock(plan.budgetWei)) === 'cancelled') return await finish('cancelled', cancelReason);
     settlement.startPaying();
     progress.status = 'running';
+    showStatus('running');
 
     const children = new CancellationScope();
     let failure: string | null = null;

@@ -6,7 +6,9 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import Docker from 'dockerode';
 import { waitFor } from '../../infra/processes.js';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { eq } from 'drizzle-orm';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { jobs } from '../../schema/tables.js';
 import { startMarket, submit, waitForJob, SUBMIT, type TestMarket } from '../support/harness.js';
 
 const docker = new Docker();
@@ -30,6 +32,7 @@ describe('failures', () => {
 
   it('marks a job failed with the container’s exit code and stderr after the spec’s attempts', async () => {
     const id = await submit(market, {
+      name: 'broken scene',
       image,
       command: ['sh', '-c', 'echo "cannot open scene.pov" >&2; exit 3'],
       split: one,
@@ -49,6 +52,21 @@ describe('failures', () => {
       expect(a).toMatchObject({ status: 'FAILED', exitCode: 3, failureType: 'ContainerFailed' });
       expect(a.stderrTail).toContain('cannot open scene.pov');
     }
+    // An operator finds it in Temporal the way the README says: failed, by requestor and name.
+    const [row] = await market.node.database.db.select({ requestorId: jobs.requestorId }).from(jobs).where(eq(jobs.id, id));
+    const query = `GolemflowStatus="failed" AND GolemflowRequestor="${row.requestorId}" AND GolemflowJobName="broken scene"`;
+    const found = await vi.waitUntil(
+      async () => {
+        const ids: string[] = [];
+        for await (const w of market.node.client.workflow.list({ query })) ids.push(w.workflowId);
+        return ids.includes(id) && ids;
+      },
+      { timeout: 15_000, interval: 500 },
+    );
+    expect(found).toEqual([id]);
+    const wf = await market.node.client.workflow.getHandle(id).describe();
+    expect(wf.status.name).toBe('FAILED');
+    expect(await wf.memo).toMatchObject({ requestorId: row.requestorId, name: 'broken scene', subtasks: 1 });
   });
 
   it('reports a container that runs out of memory', async () => {

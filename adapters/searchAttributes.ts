@@ -1,0 +1,34 @@
+/**
+ * The job search attributes (workflows/definitions.ts) registered with Temporal's namespace, so
+ * that starting a job's workflow with them works on any server: the dev server, Temporal's own
+ * server on PostgreSQL, or one this node did not start. Adding one that exists is skipped.
+ */
+import type { Connection } from '@temporalio/client';
+import { temporal } from '@temporalio/proto';
+import { JOB_SEARCH_ATTRIBUTES } from '../workflows/definitions.js';
+
+const INDEXED: Record<string, temporal.api.enums.v1.IndexedValueType> = {
+  KEYWORD: temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
+  TEXT: temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_TEXT,
+  INT: temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_INT,
+};
+
+/** gRPC's status code for "already exists". */
+const ALREADY_EXISTS = 6;
+
+/** Registers the missing job search attributes; returns the names it added. */
+export async function ensureSearchAttributes(connection: Connection, namespace: string): Promise<string[]> {
+  const { customAttributes } = await connection.operatorService.listSearchAttributes({ namespace });
+  const missing = JOB_SEARCH_ATTRIBUTES.filter((k) => !(k.name in (customAttributes ?? {})));
+  if (!missing.length) return [];
+  try {
+    await connection.operatorService.addSearchAttributes({
+      namespace,
+      searchAttributes: Object.fromEntries(missing.map((k) => [k.name, INDEXED[k.type]])),
+    });
+  } catch (e) {
+    // Another requestor node registered them at the same moment.
+    if ((e as { code?: number }).code !== ALREADY_EXISTS) throw e;
+  }
+  return missing.map((k) => k.name);
+}
