@@ -4,10 +4,13 @@
  * server on PostgreSQL, or one this node did not start. Adding one that exists is skipped.
  */
 import type { Connection } from '@temporalio/client';
-import { temporal } from '@temporalio/proto';
+// A CommonJS module: its namespace comes whole (Node's ESM loader cannot name its exports).
+import proto from '@temporalio/proto';
+
+const { temporal } = proto;
 import { JOB_SEARCH_ATTRIBUTES } from '../workflows/definitions.js';
 
-const INDEXED: Record<string, temporal.api.enums.v1.IndexedValueType> = {
+const INDEXED: Record<string, proto.temporal.api.enums.v1.IndexedValueType> = {
   KEYWORD: temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
   TEXT: temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_TEXT,
   INT: temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_INT,
