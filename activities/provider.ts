@@ -18,6 +18,7 @@ import type { OutputFile } from '../schema/tables.js';
 import { createImageLoader, ImageArchiveError } from '../adapters/imageLoader.js';
 import { corrupt, perturbPng, misbehaviourDecider, type Misbehaviour } from '../adapters/misbehaviour.js';
 import { ProviderAgreements } from '../adapters/providerAgreements.js';
+import type { ProviderMetricsHooks } from '../adapters/providerMetrics.js';
 import { LABEL_PREFIX, runInSandbox, type OutputLimits } from '../adapters/sandbox.js';
 import type { RunRequest, RunResult } from './types.js';
 
@@ -40,6 +41,8 @@ export interface ProviderDeps {
   identity: LocalAccount;
   /** Bounds on what one run may write (stdout, stderr, /out); the sandbox's defaults otherwise. */
   outputLimits?: Partial<OutputLimits>;
+  /** Told of proposals, waits and runs, for the node's /metrics (adapters/providerMetrics.ts). */
+  metrics?: ProviderMetricsHooks;
 }
 
 const TAIL_BYTES = 4096;
@@ -88,7 +91,15 @@ export function createProviderActivities(deps: ProviderDeps) {
     async reviewProposal(proposal: Proposal): Promise<SignedDecision> {
       const decision = approved.has(proposal.agreementId) ? ({ decision: 'accept' } as const) : reviewProposal(deps.policy, proposal, approved.size);
       if (decision.decision !== 'reject') approved.approve(proposal.agreementId);
-      log.info('proposal reviewed', { agreementId: proposal.agreementId, requestorId: proposal.requestorId, decision: decision.decision, reason: 'reason' in decision ? decision.reason : undefined });
+      deps.metrics?.proposal(decision.decision);
+      log.info('proposal reviewed', {
+        agreementId: proposal.agreementId,
+        requestorId: proposal.requestorId,
+        jobId: proposal.jobId,
+        subtaskIndex: proposal.subtaskIndex,
+        decision: decision.decision,
+        reason: 'reason' in decision ? decision.reason : undefined,
+      });
       return { ...decision, signature: await signIdentity(deps.identity, 'Answer', answerMessage(proposal.agreementId, decision.decision, decisionTerms(decision))) };
     },
 
@@ -111,9 +122,12 @@ export function createProviderActivities(deps: ProviderDeps) {
         const unsigned = await run(req, ctx, ended, blobs);
         const result: RunResult = { ...unsigned, signature: await signIdentity(deps.identity, 'Result', resultMessage(req.agreementId, unsigned)) };
         log.info('run finished', { agreementId: req.agreementId, jobId: req.jobId, subtaskIndex: req.index, status: result.status, failureType: result.failureType, wallSeconds: result.wallSeconds });
+        deps.metrics?.run(result.status === 'succeeded' ? 'succeeded' : (result.failureType ?? 'failed'), result.wallSeconds);
         return result;
       } catch (e) {
-        throw await signedFailure(req.agreementId, e);
+        const failure = await signedFailure(req.agreementId, e);
+        deps.metrics?.run(failure instanceof ApplicationFailure && failure.type ? failure.type : 'cancelled', null);
+        throw failure;
       } finally {
         approved.finish(req.agreementId);
       }
@@ -134,6 +148,7 @@ export function createProviderActivities(deps: ProviderDeps) {
     try {
       await approved.turn(req.agreementId, AbortSignal.any([ctx.cancellationSignal, ended, expired.signal]));
       const waited = Date.now() - since;
+      deps.metrics?.slotWait(waited / 1000);
       if (waited > 50) log.info('run waited for a free slot', { agreementId: req.agreementId, jobId: req.jobId, subtaskIndex: req.index, waitedMs: waited });
     } catch (e) {
       if (ctx.cancellationSignal.aborted) throw new CancelledFailure('subtask cancelled while it waited for a slot');

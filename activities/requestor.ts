@@ -40,6 +40,8 @@ export interface RequestorDeps {
   capacity: CapacitySignal;
   /** Called after events are stored, so in-process subscribers wake at once. */
   onEvent?: (jobId: string) => void;
+  /** Told of each finished attempt, for the node's /metrics (api/metrics.ts). */
+  onAttemptFinished?: (a: { status: string; failureType: string | null; wallSeconds: number | null; observedSeconds: number | null }) => void;
 }
 
 const INSERT_BATCH = 500;
@@ -375,6 +377,7 @@ export function createRequestorActivities(deps: RequestorDeps) {
           finishedAt: sql`coalesce(${attempts.finishedAt}, now())`,
         })
         .where(where);
+      deps.onAttemptFinished?.({ status: r.status, failureType: r.failureType ?? null, wallSeconds: full?.wallSeconds ?? null, observedSeconds: o.observedSeconds ?? null });
       // The verdict comes when the copies are compared (acceptResult); until then it was delivered.
       await endAgreement(db, { jobId: o.jobId, index: o.index, attempt: o.attempt }, r.status === 'succeeded' ? 'result delivered' : `attempt ${r.status}: ${r.reason}`);
       deps.capacity.freed();

@@ -53,6 +53,11 @@ export class ProviderAgreements {
     return e.run.signal;
   }
 
+  /** Containers running now (each holds a slot). */
+  get runs(): number {
+    return this.running.size;
+  }
+
   /** Agreements waiting for a slot now. */
   get queued(): number {
     return this.waiting.length;

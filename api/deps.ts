@@ -1,5 +1,6 @@
 /** What the API's resolvers and routes are given. */
 import type { Client } from '@temporalio/client';
+import type { Registry } from 'prom-client';
 import type { BlobStore } from '../blobs/store.js';
 import type { Config } from '../infra/config.js';
 import type { Db } from '../schema/db.js';
@@ -17,6 +18,8 @@ export interface ApiDeps {
   chain?: () => Promise<Chain>;
   /** The market's sweeper on this node (its figures appear in marketHealth). */
   sweeper?: Pick<Sweeper, 'stats'>;
+  /** What GET /metrics serves (api/metrics.ts); absent: no /metrics. */
+  metrics?: Registry;
 }
 
 /** What every resolver is given about the call: who is asking (api/auth.ts). */

@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { EnvelopArmor } from '@escape.tech/graphql-armor';
 import { createSchema, createYoga } from 'graphql-yoga';
 import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
+import { METRICS_CONTENT_TYPE, metricsText } from '../infra/metrics.js';
 import { DateTimeResolver, JSONResolver } from 'graphql-scalars';
 import { handleBlobRoute } from './blobRoutes.js';
 import type { ApiDeps, RequestContext } from './deps.js';
@@ -91,6 +92,14 @@ export async function startApiServer(deps: ApiDeps, host: string, port: number):
         res.once('finish', () => req.destroy());
         return;
       }
+    }
+    if (req.url === '/metrics' && req.method === 'GET' && deps.metrics) {
+      // Aggregate figures of the market, like marketStats: open to a Prometheus scrape.
+      metricsText(deps.metrics).then(
+        (text) => res.writeHead(200, { 'content-type': METRICS_CONTENT_TYPE }).end(text),
+        (e) => res.writeHead(500, { 'content-type': 'text/plain' }).end(`metrics failed: ${(e as Error).message}\n`),
+      );
+      return;
     }
     if (req.url === '/' || req.url === '/health') {
       res.writeHead(req.url === '/' ? 302 : 200, req.url === '/' ? { location: '/graphql' } : { 'content-type': 'text/plain' });

@@ -59,6 +59,8 @@ async function ensureProcess(config: Config, name: string, script: string, args:
 
 const providerName = (i: number) => `local-${i}`;
 /** Local providers take turns at the built-in presets, so the demo market has different prices. */
+/** Where the stack's providers serve their metrics: 9101, 9102, … */
+export const PROVIDER_METRICS_BASE_PORT = 9101;
 const PRESETS = ['default', 'budget', 'premium'];
 
 /** Brings the stack up (reusing what runs) and returns its addresses once every part answers. */
@@ -104,6 +106,8 @@ export async function stackUp(opts: { providers: number; dishonest?: number; log
       'workers/provider.ts',
       [
         '--name', name, '--cpus', '1', '--memory', '1g', '--preset', PRESETS[i % PRESETS.length], '--api', config.publicApiUrl, '--temporal', config.temporalAddress, '--no-build-runtimes',
+        // Prometheus metrics of provider i at 127.0.0.1:9101+i (the requestor's are at the API's /metrics).
+        '--metrics', `127.0.0.1:${PROVIDER_METRICS_BASE_PORT + i}`,
         ...(dishonest.includes(name) ? ['--test-misbehave', 'wrong-output'] : []),
       ],
       { TEMPORAL_LOG_LEVEL: 'ERROR' },

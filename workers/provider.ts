@@ -20,6 +20,8 @@ import { runBenchmark } from '../adapters/benchmark.js';
 import { parseMisbehaviour, type Misbehaviour } from '../adapters/misbehaviour.js';
 import { createProviderActivities } from '../activities/provider.js';
 import { ProviderAgreements } from '../adapters/providerAgreements.js';
+import { providerMetrics } from '../adapters/providerMetrics.js';
+import { serveMetrics } from '../infra/metrics.js';
 import { LABEL_PREFIX, removeLabelled, type OutputLimits } from '../adapters/sandbox.js';
 import { BlobClient } from '../blobs/client.js';
 import { agreementCapacity, type Pricing } from '../core/market.js';
@@ -71,12 +73,16 @@ export interface ProviderOptions {
   startupWaitMs?: number;
   /** What one run may write: stdout, stderr, /out in bytes (defaults in adapters/sandbox.ts). */
   outputLimits?: Partial<OutputLimits>;
+  /** Serve GET /metrics on host:port (port 0: any free one); absent: no metrics server. */
+  metrics?: { host: string; port: number };
 }
 
 export interface ProviderNode {
   id: string;
   taskQueue: string;
   offer: OfferInput;
+  /** Where its Prometheus metrics are served, when they are. */
+  metricsUrl: string | null;
   /** Stops the node; `withdraw: false` leaves the offer published, as a crash would. */
   close(opts?: { withdraw?: boolean }): Promise<void>;
 }
@@ -166,6 +172,8 @@ export async function startProviderNode(o: ProviderOptions): Promise<ProviderNod
   const { publishOffer: me } = await untilReachable(`the requestor node's API at ${o.apiUrl}`, publish, o.startupWaitMs);
   // At most `slots` containers at once; an agreement beyond them waits its turn on this node.
   const agreements = new ProviderAgreements(undefined, me.slots);
+  const metrics = providerMetrics({ provider: me.id, slots: me.slots, agreements });
+  const metricsServer = o.metrics ? await serveMetrics(metrics.registry, o.metrics.host, o.metrics.port) : null;
   const connection = await untilReachable(`Temporal at ${o.temporalAddress}`, () => NativeConnection.connect({ address: o.temporalAddress }), o.startupWaitMs);
   const worker = await Worker.create({
     connection,
@@ -183,6 +191,7 @@ export async function startProviderNode(o: ProviderOptions): Promise<ProviderNod
       agreements,
       identity: wallet.account,
       outputLimits: o.outputLimits,
+      metrics: metrics.hooks,
     }),
     // Runs waiting behind busy slots are picked up at once (they wait here, heartbeating), and
     // proposals are answered even while every slot runs a container.
@@ -212,7 +221,7 @@ export async function startProviderNode(o: ProviderOptions): Promise<ProviderNod
     );
   }, o.checkInIntervalMs ?? 5_000);
   logger.info(
-    { provider: me.id, taskQueue: me.taskQueue, slots: me.slots, pricing: offer.pricing, preset: offer.preset, memory: formatSize(validateOffer(offer).memoryBytes) },
+    { provider: me.id, taskQueue: me.taskQueue, slots: me.slots, pricing: offer.pricing, preset: offer.preset, memory: formatSize(validateOffer(offer).memoryBytes), metrics: metricsServer?.url },
     'provider node started',
   );
 
@@ -220,8 +229,10 @@ export async function startProviderNode(o: ProviderOptions): Promise<ProviderNod
     id: me.id,
     taskQueue: me.taskQueue,
     offer,
+    metricsUrl: metricsServer?.url ?? null,
     close: async ({ withdraw = true } = {}) => {
       clearInterval(timer);
+      await metricsServer?.close();
       if (withdraw) {
         const signedAt = Date.now();
         const signature = await signIdentity(wallet.account, 'Withdrawal', withdrawalMessage(me.id, signedAt));
@@ -233,6 +244,13 @@ export async function startProviderNode(o: ProviderOptions): Promise<ProviderNod
       await connection.close();
     },
   };
+}
+
+/** `host:port` (or a bare port, on 127.0.0.1) from a flag. */
+function hostPort(text: string, flag: string): { host: string; port: number } {
+  const m = /^(?:(.+):)?(\d{1,5})$/.exec(text.trim());
+  if (!m || Number(m[2]) > 65535) throw new InvalidArgumentError(`${flag} wants host:port or a port, e.g. 127.0.0.1:9101 (got ${JSON.stringify(text)})`);
+  return { host: m[1] ?? '127.0.0.1', port: Number(m[2]) };
 }
 
 /** Retries `call` while what it reaches does not answer (a connection error), for up to `waitMs`. */
@@ -302,6 +320,7 @@ export function providerCommand(): Command {
     .option('--api <url>', 'the requestor node API', process.env.GOLEMFLOW_API ?? 'http://127.0.0.1:4000')
     .option('--temporal <host:port>', 'the Temporal server', process.env.TEMPORAL_ADDRESS ?? '127.0.0.1:7233')
     .option('--namespace <ns>', 'Temporal namespace', process.env.TEMPORAL_NAMESPACE ?? 'default')
+    .option('--metrics <host:port>', 'serve Prometheus metrics at http://host:port/metrics', process.env.PROVIDER_METRICS)
     .option('--work-dir <dir>', 'scratch space for subtasks')
     .option('--payment-address <0x…>', 'where GLM is paid (default: a wallet of its own, kept in the work dir)')
     .option('--no-build-runtimes', 'do not build the project runtime images')
@@ -332,6 +351,7 @@ export function providerCommand(): Command {
         buildRuntimes: opts.buildRuntimes,
         benchmark: opts.benchmark,
         misbehaviour: opts.testMisbehave ? parseMisbehaviour(opts.testMisbehave, opts.testMisbehaveSeed) : undefined,
+        metrics: opts.metrics ? hostPort(opts.metrics, '--metrics') : undefined,
       });
       closeOnSignals(() => node.close());
     });

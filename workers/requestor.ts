@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import { ensureSearchAttributes } from '../adapters/searchAttributes.js';
+import { requestorMetrics } from '../api/metrics.js';
 import Docker from 'dockerode';
 import { CapacitySignal } from '../adapters/capacity.js';
 import { eventWriter } from '../adapters/events.js';
@@ -97,6 +98,7 @@ export async function startRequestorNode(config: Config, opts: { workflowBundle?
     const events = new EventBus();
     const onEvent = (jobId: string) => events.notify(jobId);
     const capacity = new CapacitySignal();
+    const metrics = requestorMetrics(database.db, { node: config.requestorTaskQueue, providerLivenessMs: config.providerLivenessMs });
     const clientConnection = await Connection.connect({ address: config.temporalAddress });
     closers.push(() => clientConnection.close());
     const client = new Client({ connection: clientConnection, namespace: config.temporalNamespace });
@@ -111,7 +113,7 @@ export async function startRequestorNode(config: Config, opts: { workflowBundle?
       taskQueue: config.requestorTaskQueue,
       ...(opts.workflowBundle ? { workflowBundle: opts.workflowBundle } : { workflowsPath }),
       activities: {
-        ...createRequestorActivities({ db: database.db, blobs, capacity, onEvent, docker: requestorDocker, workRoot: path.join(config.dataDir, 'merge') }),
+        ...createRequestorActivities({ db: database.db, blobs, capacity, onEvent, docker: requestorDocker, workRoot: path.join(config.dataDir, 'merge'), onAttemptFinished: metrics.hooks.attemptFinished }),
         ...createPaymentActivities({ db: database.db, chain, addEvent: eventWriter(database.db, onEvent) }),
         ...createCompareActivities({ db: database.db, blobs, docker: requestorDocker, workRoot: path.join(config.dataDir, 'compare') }),
         ...createMarketActivities({ db: database.db, capacity, providerLivenessMs: config.providerLivenessMs, addEvent: eventWriter(database.db, onEvent) }),
@@ -141,7 +143,7 @@ export async function startRequestorNode(config: Config, opts: { workflowBundle?
     if (opts.api !== false) {
       // With API_PORT=0 the real port is known only once listening; links must name it.
       const apiConfig = { ...config };
-      const api = await startApiServer({ db: database.db, blobs, temporal: client, config: apiConfig, events, chain, sweeper }, config.apiHost, config.apiPort);
+      const api = await startApiServer({ db: database.db, blobs, temporal: client, config: apiConfig, events, chain, sweeper, metrics: metrics.registry }, config.apiHost, config.apiPort);
       closers.push(() => api.close());
       if (config.apiPort === 0) apiConfig.publicApiUrl = api.url;
       apiUrl = config.apiPort === 0 ? api.url : config.publicApiUrl;
