@@ -9,6 +9,7 @@ import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
 import { METRICS_CONTENT_TYPE, metricsText } from '../infra/metrics.js';
 import { DateTimeResolver, JSONResolver } from 'graphql-scalars';
 import { handleBlobRoute } from './blobRoutes.js';
+import { handleDashboardRoute } from './dashboard.js';
 import type { ApiDeps, RequestContext } from './deps.js';
 import { identify } from './auth.js';
 import { apiCodeOf, maskErrors } from './errors.js';
@@ -93,6 +94,7 @@ export async function startApiServer(deps: ApiDeps, host: string, port: number):
         return;
       }
     }
+    if (await handleDashboardRoute(req, res)) return;
     if (req.url === '/metrics' && req.method === 'GET' && deps.metrics) {
       // Aggregate figures of the market, like marketStats: open to a Prometheus scrape.
       metricsText(deps.metrics).then(
@@ -102,7 +104,7 @@ export async function startApiServer(deps: ApiDeps, host: string, port: number):
       return;
     }
     if (req.url === '/' || req.url === '/health') {
-      res.writeHead(req.url === '/' ? 302 : 200, req.url === '/' ? { location: '/graphql' } : { 'content-type': 'text/plain' });
+      res.writeHead(req.url === '/' ? 302 : 200, req.url === '/' ? { location: '/dashboard' } : { 'content-type': 'text/plain' });
       res.end(req.url === '/' ? '' : 'ok');
       return;
     }
