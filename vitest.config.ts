@@ -10,5 +10,7 @@ export default defineConfig({
     // or two at a time so timing-sensitive checks (heartbeats) are not starved.
     fileParallelism: false,
     pool: 'forks',
+    // The nodes' info lines (every proposal and run) would bury the test output: warnings and up.
+    env: { LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' },
   },
 });

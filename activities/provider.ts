@@ -93,6 +93,7 @@ export function createProviderActivities(deps: ProviderDeps) {
       if (decision.decision !== 'reject') approved.approve(proposal.agreementId);
       deps.metrics?.proposal(decision.decision);
       log.info('proposal reviewed', {
+        providerId: deps.providerId,
         agreementId: proposal.agreementId,
         requestorId: proposal.requestorId,
         jobId: proposal.jobId,
@@ -115,13 +116,13 @@ export function createProviderActivities(deps: ProviderDeps) {
         approved.finish(req.agreementId);
         throw await signedFailure(req.agreementId, e);
       }
-      log.info('run started', { agreementId: req.agreementId, jobId: req.jobId, subtaskIndex: req.index, attempt: req.attempt, image: req.image });
+      log.info('run started', { providerId: deps.providerId, agreementId: req.agreementId, jobId: req.jobId, subtaskIndex: req.index, attempt: req.attempt, image: req.image });
       // The node's blobs open to this run by its agreement, signed with this provider's key.
       const blobs = deps.blobs.as(`Agreement ${req.agreementId} ${await signIdentity(deps.identity, 'BlobAccess', blobAccessMessage(req.agreementId))}`);
       try {
         const unsigned = await run(req, ctx, ended, blobs);
         const result: RunResult = { ...unsigned, signature: await signIdentity(deps.identity, 'Result', resultMessage(req.agreementId, unsigned)) };
-        log.info('run finished', { agreementId: req.agreementId, jobId: req.jobId, subtaskIndex: req.index, status: result.status, failureType: result.failureType, wallSeconds: result.wallSeconds });
+        log.info('run finished', { providerId: deps.providerId, agreementId: req.agreementId, jobId: req.jobId, subtaskIndex: req.index, status: result.status, failureType: result.failureType, wallSeconds: result.wallSeconds });
         deps.metrics?.run(result.status === 'succeeded' ? 'succeeded' : (result.failureType ?? 'failed'), result.wallSeconds);
         return result;
       } catch (e) {
@@ -149,7 +150,7 @@ export function createProviderActivities(deps: ProviderDeps) {
       await approved.turn(req.agreementId, AbortSignal.any([ctx.cancellationSignal, ended, expired.signal]));
       const waited = Date.now() - since;
       deps.metrics?.slotWait(waited / 1000);
-      if (waited > 50) log.info('run waited for a free slot', { agreementId: req.agreementId, jobId: req.jobId, subtaskIndex: req.index, waitedMs: waited });
+      if (waited > 50) log.info('run waited for a free slot', { providerId: deps.providerId, agreementId: req.agreementId, jobId: req.jobId, subtaskIndex: req.index, waitedMs: waited });
     } catch (e) {
       if (ctx.cancellationSignal.aborted) throw new CancelledFailure('subtask cancelled while it waited for a slot');
       if (ended.aborted) throw ApplicationFailure.nonRetryable(`the agreement ${req.agreementId} ended while it waited for a slot`, FailureType.AgreementEnded);

@@ -49,8 +49,13 @@ export function proposalReview(taskQueue: string): ActivityOptions {
   };
 }
 
-/** How long a chosen provider may take to pick the work up before it counts as gone. */
-export const PICKUP_TIMEOUT_SECONDS = 60;
+/**
+ * How long a chosen provider may take to pick the work up before it counts as gone. A live
+ * provider takes a run within milliseconds (its worker has room for every agreement it holds,
+ * queued ones included); a run that waits longer was handed to a provider that stopped between
+ * approving and polling (more likely since agreements are made ahead of the run).
+ */
+export const PICKUP_TIMEOUT_SECONDS = 20;
 
 /** A container run on a provider's queue: one try per attempt (the workflow moves it elsewhere), heartbeats prove the provider alive. */
 export function containerRun(taskQueue: string, timeoutSeconds: number, heartbeatTimeoutSeconds: number): ActivityOptions {
