@@ -162,7 +162,12 @@ export async function subtaskWorkflow(input: SubtaskInput): Promise<SubtaskOutco
       const observedSeconds = (Date.now() - started) / 1000;
       const key = result.status === 'succeeded' ? exactKey(result as RunResult) : null;
       // A report not signed by the provider's key is refused there (recorded before, nothing back).
-      const recorded = await requestor.finishAttempt({ jobId, index, attempt, providerId: placement.providerId, result, resultKey: key, observedSeconds });
+      // A run that ended is a fact: it is recorded even when the copy is being stopped (the other
+      // copies' verdict came meanwhile). Cancelling the record instead left a workflow task that
+      // could not replay once the stopped copy's own run had ended in the same task (a stuck subtask).
+      const recorded = await CancellationScope.nonCancellable(() =>
+        requestor.finishAttempt({ jobId, index, attempt, providerId: placement.providerId, result, resultKey: key, observedSeconds }),
+      );
       if (key !== null && !recorded?.refused) {
         resultFrom.push(placement.providerId);
         return { attempt, providerId: placement.providerId, key: await groupOf(attempt, key) };
@@ -205,7 +210,9 @@ export async function subtaskWorkflow(input: SubtaskInput): Promise<SubtaskOutco
       const started = Date.now();
       const run = await runOn(placement, { ...checkTask, attempt, agreementId: placement.agreementId });
       const observedSeconds = (Date.now() - started) / 1000;
-      const recorded = await requestor.finishAttempt({ jobId, index, attempt, providerId: placement.providerId, result: run, resultKey: null, role: 'cropCheck', observedSeconds });
+      const recorded = await CancellationScope.nonCancellable(() =>
+        requestor.finishAttempt({ jobId, index, attempt, providerId: placement.providerId, result: run, resultKey: null, role: 'cropCheck', observedSeconds }),
+      );
       if (run.status === 'succeeded' && !recorded?.refused) {
         const verdict = await comparer.compareCrops({ jobId, index, attempt, against: result.attempt, rects, tolerance });
         await requestor.noteVerification({

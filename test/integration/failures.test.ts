@@ -84,6 +84,17 @@ describe('failures', () => {
     expect(job.error).toContain('ran out of memory (limit 16 MiB)');
   });
 
+  it('a redundant subtask whose copy fails ends failed at once, every time (its other copy is stopped)', async () => {
+    // Copy A's failure and the stop of copy B could meet copy B's own end in one workflow task:
+    // cancelling B's record of its run then left a task that could not replay, and the job hung.
+    for (let i = 0; i < 4; i++) {
+      const id = await submit(market, { image, command: ['sh', '-c', 'exit 7'], split: one, redundancy: 2, retries: { maxAttempts: 1 } });
+      const job = await waitForJob(market, id, 30_000);
+      expect(job.status).toBe('FAILED');
+      expect(job.error).toContain('exited with code 7');
+    }
+  });
+
   it('kills a container that passes its timeout', async () => {
     const started = Date.now();
     const id = await submit(market, { image, command: ['sleep', '60'], split: one, redundancy: 1, resources: { timeoutSeconds: 2 }, retries: { maxAttempts: 1 } });
