@@ -18,6 +18,7 @@ import type { Db } from '../schema/db.js';
 import { apiKeys } from '../schema/tables.js';
 import type { RequestContext } from './deps.js';
 import { userError } from './errors.js';
+import { nodeKeyFile, readNodeKey } from '../infra/nodeKey.js';
 
 const TOKEN = /^gf_([0-9a-f]{16})\.([0-9a-f]{64})$/;
 
@@ -60,13 +61,8 @@ export function requestorOf(ctx: RequestContext): string {
   return ctx.requestorId;
 }
 
-/** Where a node keeps the key of its own requestor. */
-export const nodeKeyFile = (dataDir: string) => path.join(dataDir, 'requestor.key');
-
-/** The node's own key from its data folder, if one was written. */
-export async function readNodeKey(dataDir: string): Promise<string | undefined> {
-  return (await fs.readFile(nodeKeyFile(dataDir), 'utf8').catch(() => '')).trim() || undefined;
-}
+// The key file's place and reader live apart (no database needed to read it): infra/nodeKey.ts.
+export { nodeKeyFile, readNodeKey } from '../infra/nodeKey.js';
 
 /** Makes sure `<data>/requestor.key` holds a working key for the node's requestor; returns it. */
 export async function ensureNodeKey(db: Db, dataDir: string, requestorId: string): Promise<string> {
