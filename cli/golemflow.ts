@@ -4,13 +4,19 @@
  *   golemflow dev [--providers N]                 start the local stack (idempotent), print its addresses
  *   golemflow submit job.yaml [--watch] [--out D]  validate, upload local inputs, submit; --watch follows it and downloads the result
  *   golemflow status | logs | cancel | report <job>
+ *   golemflow jobs [--status S] [--first N]        this requestor's jobs, newest first
+ *   golemflow quote job.yaml                       what the market expects the job to cost
  *   golemflow providers
  *   golemflow health                               leaks and stalls in the market (exit 1 when it finds any)
  *   golemflow provider start --name … --cpus … --memory …
+ *   golemflow provider status <id>                 what a provider ran and earned
  *
- * Exit codes: 0 done, 1 the job failed or was cancelled, 2 bad input (the job file), 3 the API
- * could not be reached or refused the request.
+ * Read commands take --json (the API's answer as JSON on stdout). Exit codes: 0 done, 1 the job
+ * failed or was cancelled (or the market is unhealthy), 2 bad input or an unknown job or
+ * provider, 3 the API could not be reached or refused the request. Heavy parts (the stack, the
+ * provider node) load only for the commands that need them, so the others start quickly.
  */
+import { readFileSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -21,14 +27,53 @@ import { FailureType, GolemflowError, InvalidJobSpecError } from '../core/failur
 import { formatSize } from '../core/units.js';
 import { formatProviderTable, providerTable, timelineSvg, type ReportAttempt, type ReportInvoice } from '../core/report.js';
 import { loadConfig } from '../infra/config.js';
-import { readNodeKey } from '../api/auth.js';
+import { readNodeKey } from '../infra/nodeKey.js';
 import { gql, GraphQLRequestError } from '../infra/graphqlClient.js';
-import { stackUp } from '../infra/stack.js';
-import { providerCommand } from '../workers/provider.js';
 import { loadJobFile, uploadJobFiles } from './jobFile.js';
 import { planArchive } from '../core/merge.js';
 
-export const EXIT = { ok: 0, jobFailed: 1, badInput: 2, api: 3 } as const;
+export const EXIT = { ok: 0, jobFailed: 1, badInput: 2, notFound: 2, api: 3 } as const;
+
+/** This package's version, from its package.json (found above this file, compiled or not). */
+function packageVersion(): string {
+  for (let dir = path.dirname(fileURLToPath(import.meta.url)); dir !== path.dirname(dir); dir = path.dirname(dir)) {
+    try {
+      const pkg = JSON.parse(readFileSync(path.join(dir, 'package.json'), 'utf8')) as { name?: string; version?: string };
+      if (pkg.name === 'golemflow') return pkg.version ?? '0.0.0';
+    } catch {
+      // not here: look one folder up
+    }
+  }
+  return '0.0.0';
+}
+
+/** A read command's --json answer: the API's data, indented, on stdout. */
+function printJson(value: unknown): void {
+  console.log(JSON.stringify(value, null, 2));
+}
+
+const PROVIDER_STATUS = /* GraphQL */ `
+  query ProviderStatus($id: ID!) {
+    provider(id: $id) {
+      id online slots reputation uptime openAgreements
+      history { accepted wrong failures timeouts }
+      earnings { paid owed refused payments }
+      offer { preset pricing { start cpuSecond envSecond } paymentAddress }
+    }
+  }
+`;
+
+interface ProviderStatusView {
+  id: string;
+  online: boolean;
+  slots: number;
+  reputation: number;
+  uptime: number;
+  openAgreements: string[];
+  history: { accepted: number; wrong: number; failures: number; timeouts: number };
+  earnings: { paid: string; owed: string; refused: string; payments: number };
+  offer: { preset: string | null; pricing: { start: number; cpuSecond: number; envSecond: number }; paymentAddress: string | null } | null;
+}
 
 /** What the command line says before it exits with `exitCode` (EXIT). */
 class CliError extends GolemflowError {
@@ -94,7 +139,8 @@ async function api<T>(url: string, query: string, variables?: Record<string, unk
   try {
     return await gql<T>(url, query, variables, { apiKey: await apiKey() });
   } catch (e) {
-    if (e instanceof GraphQLRequestError) throw new CliError(e.message, EXIT.api);
+    // What is not there is said the same way whichever command asked (exit 2, like bad input).
+    if (e instanceof GraphQLRequestError) throw new CliError(e.message, e.errors.some((x) => x.extensions?.code === 'NOT_FOUND') ? EXIT.notFound : EXIT.api);
     throw new CliError(`cannot reach the Golemflow API at ${url}: ${(e as Error).message} (start it with: golemflow dev)`, EXIT.api);
   }
 }
@@ -131,7 +177,7 @@ type JobView = {
 
 export async function loadJob(url: string, id: string): Promise<JobView> {
   const { job } = await api<{ job: JobView | null }>(url, STATUS, { id });
-  if (!job) throw new CliError(`job ${id} does not exist`, EXIT.badInput);
+  if (!job) throw new CliError(`job ${id} does not exist`, EXIT.notFound);
   // Attempts as the report wants them: which subtask each belongs to.
   for (const s of job.subtasks) for (const a of s.attempts) a.subtaskIndex = s.index;
   return job;
@@ -223,7 +269,7 @@ async function watch(url: string, id: string, interactive: boolean): Promise<Job
 }
 
 export function golemflowProgram(): Command {
-  const program = new Command('golemflow').description('a decentralized compute market: submit jobs, follow them, run providers').exitOverride();
+  const program = new Command('golemflow').description('a decentralized compute market: submit jobs, follow them, run providers').version(packageVersion(), '-V, --version').exitOverride();
   const apiOption = (c: Command) => c.option('--api <url>', 'the requestor node API', process.env.GOLEMFLOW_API ?? loadConfig().publicApiUrl);
 
   program
@@ -231,6 +277,7 @@ export function golemflowProgram(): Command {
     .description('start the local stack (Temporal, Docker, runtimes, chain, requestor node, providers), reusing what runs')
     .option('--providers <n>', 'local providers', (v) => Number(v), 3)
     .action(async (o: { providers: number }) => {
+      const { stackUp } = await import('../infra/stack.js');
       const stack = await stackUp({ providers: o.providers, log: (m) => console.log(`· ${m}`) });
       console.log(`GraphQL:     ${stack.graphqlUrl}`);
       console.log(`Temporal UI: ${stack.temporalUiUrl}`);
@@ -272,8 +319,13 @@ export function golemflowProgram(): Command {
     if (job.status !== 'SUCCEEDED') throw new CliError(`job ${id} ${job.status.toLowerCase()}`, EXIT.jobFailed);
   });
 
-  apiOption(program.command('status <job>').description("a job's status, progress and result")).action(async (id: string, o: { api: string }) => {
+  apiOption(program.command('status <job>').description("a job's status, progress and result").option('--json', 'the job as JSON')).action(async (id: string, o: { api: string; json?: boolean }) => {
     const job = await loadJob(o.api, id);
+    if (o.json) {
+      printJson(job);
+      if (job.status === 'FAILED' || job.status === 'CANCELLED') process.exitCode = EXIT.jobFailed;
+      return;
+    }
     console.log(`${job.id}${job.name ? ` (${job.name})` : ''}: ${job.status.toLowerCase()}${job.error ? `: ${job.error}` : ''}`);
     console.log(`subtasks: ${job.succeededCount} succeeded, ${job.progress?.running ?? 0} running, ${job.failedCount} failed of ${job.subtaskCount}`);
     if (job.result?.value) console.log(`result: ${job.result.value}`);
@@ -283,13 +335,14 @@ export function golemflowProgram(): Command {
     if (job.status === 'FAILED' || job.status === 'CANCELLED') process.exitCode = EXIT.jobFailed;
   });
 
-  apiOption(program.command('logs <job>').description("a job's events, in order")).action(async (id: string, o: { api: string }) => {
+  apiOption(program.command('logs <job>').description("a job's events, in order").option('--json', 'the events as JSON')).action(async (id: string, o: { api: string; json?: boolean }) => {
     const { job } = await api<{ job: { events: Array<{ seq: number; at: string; type: string; subtaskIndex: number | null; providerId: string | null; message: string | null }> } | null }>(
       o.api,
       'query($id: ID!) { job(id: $id) { events { seq at type subtaskIndex providerId message } } }',
       { id },
     );
-    if (!job) throw new CliError(`job ${id} does not exist`, EXIT.badInput);
+    if (!job) throw new CliError(`job ${id} does not exist`, EXIT.notFound);
+    if (o.json) return printJson(job.events);
     for (const e of job.events)
       console.log(`${e.at}  ${e.type.padEnd(20)} ${e.subtaskIndex != null ? `subtask ${e.subtaskIndex} ` : ''}${e.providerId ? `on ${e.providerId} ` : ''}${e.message ?? ''}`);
   });
@@ -307,25 +360,91 @@ export function golemflowProgram(): Command {
     },
   );
 
-  apiOption(program.command('providers').description('the providers the market knows')).action(async (o: { api: string }) => {
+  apiOption(program.command('jobs').description("this requestor's jobs, newest first").option('--status <s...>', 'only these statuses (queued, running, succeeded, failed, cancelled)').option('--first <n>', 'how many', (v) => Number(v), 20).option('--json', 'as JSON')).action(
+    async (o: { api: string; status?: string[]; first: number; json?: boolean }) => {
+      if (!(o.first > 0 && o.first <= 1000)) throw new CliError('--first takes a number from 1 to 1000', EXIT.badInput);
+      const statuses = o.status?.map((x) => x.toUpperCase());
+      const bad = statuses?.filter((x) => !ENDED.concat(['QUEUED', 'RUNNING']).includes(x));
+      if (bad?.length) throw new CliError(`--status ${bad.join(', ')}: not a job status (queued, running, succeeded, failed, cancelled)`, EXIT.badInput);
+      const { jobs } = await api<{ jobs: { edges: Array<{ node: { id: string; name: string | null; status: string; subtaskCount: number; succeededCount: number; failedCount: number; createdAt: string; finishedAt: string | null } }> } }>(
+        o.api,
+        'query($first: Int, $filter: JobFilter) { jobs(first: $first, filter: $filter) { edges { node { id name status subtaskCount succeededCount failedCount createdAt finishedAt } } } }',
+        { first: o.first, filter: statuses ? { status: statuses } : undefined },
+      );
+      const rows = jobs.edges.map((e) => e.node);
+      if (o.json) return printJson(rows);
+      console.log('job                        status      done      submitted                 name');
+      for (const j of rows)
+        console.log(`${j.id.padEnd(26)} ${j.status.toLowerCase().padEnd(10)}  ${`${j.succeededCount}/${j.subtaskCount}`.padEnd(8)}  ${j.createdAt.padEnd(24)}  ${j.name ?? ''}`);
+    },
+  );
+
+  apiOption(program.command('quote <file>').description('what the market expects a job file to cost (GLM), before it runs').option('--json', 'as JSON')).action(async (file: string, o: { api: string; json?: boolean }) => {
+    let loaded;
+    try {
+      loaded = await loadJobFile(file);
+    } catch (e) {
+      if (e instanceof InvalidJobSpecError) throw new CliError(`${file} is not a valid job:\n${e.problems.map((p) => `  ${p.path}: ${p.message}`).join('\n')}`, EXIT.badInput);
+      throw e;
+    }
+    const { quoteJob } = await api<{ quoteJob: { amount: string; perRun: number; runs: number; offersPriced: number; basis: string } }>(
+      o.api,
+      'query($spec: JSON) { quoteJob(spec: $spec) { amount perRun runs offersPriced basis } }',
+      { spec: loaded.spec },
+    );
+    if (o.json) return printJson(quoteJob);
+    console.log(`${quoteJob.amount} GLM for ${quoteJob.runs} runs (${quoteJob.perRun} each; ${quoteJob.basis})`);
+  });
+
+  apiOption(program.command('providers').description('the providers the market knows').option('--json', 'as JSON')).action(async (o: { api: string; json?: boolean }) => {
     const { providers } = await api<{ providers: Array<{ id: string; online: boolean; reputation: number; offer: { pricing: { start: number; cpuSecond: number; envSecond: number }; paymentAddress: string | null } | null; earnings: { paid: string } }> }>(
       o.api,
       '{ providers { id online reputation offer { pricing { start cpuSecond envSecond } paymentAddress } earnings { paid } } }',
     );
+    if (o.json) return printJson(providers);
     console.log('provider              online  reputation  GLM/cpu-s   GLM paid');
     for (const p of providers)
       console.log(`${p.id.padEnd(20)}  ${(p.online ? 'yes' : 'no').padEnd(6)}  ${p.reputation.toFixed(2).padStart(10)}  ${String(p.offer?.pricing.cpuSecond ?? '–').padStart(9)}  ${p.earnings.paid.padStart(9)}`);
   });
 
-  apiOption(program.command('health').description("the market's health: slots in use, agreements that outlived their reason, subtasks waiting past their deadline (exit 1 when it finds a problem)")).action(
-    async (o: { api: string }) => {
+  apiOption(
+    program
+      .command('health')
+      .description("the market's health: slots in use, agreements that outlived their reason, subtasks waiting past their deadline (exit 1 when it finds a problem)")
+      .option('--json', 'as JSON'),
+  ).action(
+    async (o: { api: string; json?: boolean }) => {
       const { marketHealth: h } = await api<{ marketHealth: MarketHealthView }>(o.api, HEALTH);
-      for (const line of formatHealth(h)) console.log(line);
+      if (o.json) printJson(h);
+      else for (const line of formatHealth(h)) console.log(line);
       if (!h.healthy) process.exitCode = EXIT.jobFailed;
     },
   );
 
-  program.command('provider').description('run a provider node').addCommand(providerCommand().name('start').description('start a provider node on this machine'));
+  const provider = program.command('provider').description('run a provider node, or see what one ran and earned');
+  // The provider node (Temporal worker, Docker) loads only when one starts: `provider start
+  // --help` and its flags are the node's own (workers/provider.ts).
+  provider
+    .command('start')
+    .description('start a provider node on this machine (--help for its flags)')
+    .allowUnknownOption()
+    .helpOption(false)
+    .argument('[flags...]')
+    .action(async (flags: string[]) => {
+      const { providerCommand } = await import('../workers/provider.js');
+      await providerCommand().exitOverride().parseAsync(flags, { from: 'user' });
+    });
+  apiOption(provider.command('status <id>').description('what a provider ran and earned: attempts by outcome, reputation, GLM paid, owed and refused').option('--json', 'as JSON')).action(
+    async (id: string, o: { api: string; json?: boolean }) => {
+      const { provider: p } = await api<{ provider: ProviderStatusView | null }>(o.api, PROVIDER_STATUS, { id });
+      if (!p) throw new CliError(`provider ${id} is not known to this market`, EXIT.notFound);
+      if (o.json) return printJson(p);
+      console.log(`${p.id}: ${p.online ? 'online' : 'offline'}, ${p.slots} slot${p.slots === 1 ? '' : 's'}, ${p.openAgreements.length} open agreement${p.openAgreements.length === 1 ? '' : 's'}`);
+      console.log(`reputation ${p.reputation.toFixed(2)} (accepted ${p.history.accepted.toFixed(1)}, wrong ${p.history.wrong.toFixed(1)}, failed ${p.history.failures.toFixed(1)}, silent ${p.history.timeouts.toFixed(1)}; decayed counts), uptime ${(100 * p.uptime).toFixed(0)} %`);
+      console.log(`GLM: ${p.earnings.paid} paid in ${p.earnings.payments} payments, ${p.earnings.owed} owed, ${p.earnings.refused} refused`);
+      if (p.offer) console.log(`offer: ${p.offer.preset ?? 'custom'}, GLM ${p.offer.pricing.start} start, ${p.offer.pricing.cpuSecond}/cpu-s, ${p.offer.pricing.envSecond}/s; paid to ${p.offer.paymentAddress ?? '–'}`);
+    },
+  );
   return program;
 }
 

@@ -96,5 +96,23 @@ describe('the golemflow CLI', () => {
     expect(cancel.err).toContain('has already ended (succeeded)');
     const providers = await run(['providers', '--api', market.apiUrl], market.apiKey);
     for (const p of market.providers) expect(providers.out).toContain(p.id);
+
+    // For scripts: JSON on every read command, one exit code for what is not there.
+    const asJson = JSON.parse((await run(['status', id, '--json', '--api', market.apiUrl], market.apiKey)).out);
+    expect(asJson).toMatchObject({ id, status: 'SUCCEEDED', subtaskCount: 2 });
+    const jobs = JSON.parse((await run(['jobs', '--status', 'succeeded', '--json', '--api', market.apiUrl], market.apiKey)).out);
+    expect(jobs.map((j: { id: string }) => j.id)).toContain(id);
+    const quote = await run(['quote', file, '--api', market.apiUrl], market.apiKey);
+    expect(quote.code).toBe(EXIT.ok);
+    expect(quote.out).toMatch(/^[0-9.]+ GLM for 4 runs/);
+    const earned = await run(['provider', 'status', market.providers[0].id, '--api', market.apiUrl], market.apiKey);
+    expect(earned.code).toBe(EXIT.ok);
+    expect(earned.out).toMatch(/GLM: [0-9.]+ paid in \d+ payments/);
+    expect(JSON.parse((await run(['provider', 'status', market.providers[0].id, '--json', '--api', market.apiUrl], market.apiKey)).out).history.accepted).toBeGreaterThan(0);
+    expect((await run(['provider', 'status', 'nobody', '--api', market.apiUrl], market.apiKey)).code).toBe(EXIT.notFound);
+    expect((await run(['cancel', 'job-nothing', '--api', market.apiUrl], market.apiKey)).code).toBe(EXIT.notFound);
+    expect((await run(['status', 'job-nothing', '--api', market.apiUrl], market.apiKey)).code).toBe(EXIT.notFound);
+    const version = await run(['--version']);
+    expect(version.code).toBe(EXIT.ok);
   }, 180_000);
 });

@@ -21,7 +21,7 @@ describe('the SDK', () => {
   let gf: Golemflow;
   beforeAll(async () => {
     // The compiled SDK, as `npm run build` makes it (the example imports golemflow/sdk from dist/).
-    await Promise.all([run(process.execPath, [path.resolve('node_modules/typescript/bin/tsc'), '-p', 'tsconfig.sdk.json']), (async () => (market = await startMarket(['sdk-a', 'sdk-b'])))()]);
+    await Promise.all([run(process.execPath, [path.resolve('node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json']), (async () => (market = await startMarket(['sdk-a', 'sdk-b'])))()]);
     gf = await Golemflow.connect({ url: market.apiUrl, apiKey: market.apiKey });
   }, 300_000);
   afterAll(async () => {

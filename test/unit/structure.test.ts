@@ -56,7 +56,7 @@ describe('where things live', () => {
 
 describe('one name per failure', () => {
   const sources = (dir: string): string[] =>
-    fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? (['node_modules', 'test', '.data', '.git'].includes(e.name) ? [] : sources(path.join(dir, e.name))) : e.name.endsWith('.ts') ? [path.join(dir, e.name)] : []));
+    fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? (['node_modules', 'test', '.data', '.git', 'dist', 'out', 'test-artifacts'].includes(e.name) ? [] : sources(path.join(dir, e.name))) : e.name.endsWith('.ts') ? [path.join(dir, e.name)] : []));
 
   it('every error class derives from GolemflowError', () => {
     const strays = sources('.').flatMap((f) => [...fs.readFileSync(f, 'utf8').matchAll(/class (\w+) extends (Error|TypeError|RangeError)\b/g)].map((m) => `${f}: ${m[1]}`));
