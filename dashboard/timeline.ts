@@ -34,6 +34,9 @@ export interface TimelineJob {
 
 export interface Bar {
   lane: number;
+  /** Which of the lane's rows: concurrent copies of a subtask each get their own. */
+  row: number;
+  rows: number;
   kind: 'waiting' | 'negotiating' | 'running' | 'accepted' | 'rejected' | 'failed';
   from: number;
   to: number;
@@ -49,18 +52,22 @@ export function timelineBars(job: TimelineJob, now: number): { bars: Bar[]; seco
   const s = (t: number) => Math.max(0, (t - t0) / 1000);
   const bars: Bar[] = [];
   job.subtasks.forEach((st, lane) => {
+    // A row per attempt (its copies run side by side); a proposal sits on the row of the attempt it led to.
+    const rows = Math.max(1, st.attempts.length);
     const firstProposal = Math.min(...st.agreements.map((a) => ms(a.proposedAt)), ...st.attempts.map((a) => ms(a.startedAt)));
     const waitEnd = Number.isFinite(firstProposal) ? firstProposal : end;
-    if (waitEnd > t0) bars.push({ lane, kind: 'waiting', from: 0, to: s(waitEnd), label: `subtask ${st.index}: waited ${(s(waitEnd)).toFixed(1)} s for an offer or a slot` });
-    for (const a of st.agreements) {
+    if (waitEnd > t0) bars.push({ lane, row: 0, rows: 1, kind: 'waiting', from: 0, to: s(waitEnd), label: `subtask ${st.index}: waited ${(s(waitEnd)).toFixed(1)} s for an offer or a slot` });
+    st.agreements.forEach((a, i) => {
       const decided = a.decidedAt ? ms(a.decidedAt) : end;
-      bars.push({ lane, kind: 'negotiating', from: s(ms(a.proposedAt)), to: s(decided), label: `subtask ${st.index}: proposed to ${a.providerId}, ${((decided - ms(a.proposedAt)) / 1000).toFixed(2)} s to decide` });
-    }
-    for (const a of st.attempts) {
+      const led = st.attempts.findIndex((t) => t.providerId === a.providerId && Math.abs(ms(t.startedAt) - decided) < 1000);
+      const row = led >= 0 ? led : Math.min(i, rows - 1);
+      bars.push({ lane, row, rows, kind: 'negotiating', from: s(ms(a.proposedAt)), to: s(decided), label: `subtask ${st.index}: proposed to ${a.providerId}, ${((decided - ms(a.proposedAt)) / 1000).toFixed(2)} s to decide` });
+    });
+    st.attempts.forEach((a, row) => {
       const to = a.finishedAt ? ms(a.finishedAt) : end;
       const kind: Bar['kind'] = a.verdict === 'accepted' ? 'accepted' : a.verdict === 'rejected' ? 'rejected' : a.status === 'failed' ? 'failed' : a.status === 'running' ? 'running' : 'accepted';
-      bars.push({ lane, kind, from: s(ms(a.startedAt)), to: s(to), label: `subtask ${st.index}, attempt ${a.number} on ${a.providerId}: ${a.verdict ?? a.status}, ${((to - ms(a.startedAt)) / 1000).toFixed(1)} s` });
-    }
+      bars.push({ lane, row, rows, kind, from: s(ms(a.startedAt)), to: s(to), label: `subtask ${st.index}, attempt ${a.number} on ${a.providerId}: ${a.verdict ?? a.status}, ${((to - ms(a.startedAt)) / 1000).toFixed(1)} s` });
+    });
   });
   return { bars, seconds: Math.max(0.001, s(end)) };
 }
@@ -80,7 +87,7 @@ const escape = (t: string) => t.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': 
 export function timelineSvg(job: TimelineJob, now: number, width = 900): string {
   const { bars, seconds } = timelineBars(job, now);
   const lanes = Math.max(1, job.subtasks.length);
-  const laneHeight = lanes > 60 ? 6 : 16;
+  const laneHeight = lanes > 60 ? 6 : 20;
   const left = 70;
   const top = 24;
   const height = top + lanes * laneHeight + 10;
@@ -91,7 +98,9 @@ export function timelineSvg(job: TimelineJob, now: number, width = 900): string 
   if (laneHeight >= 12) job.subtasks.forEach((st, lane) => out.push(`<text x="4" y="${top + lane * laneHeight + laneHeight * 0.7}" fill="#333">#${st.index}</text>`));
   for (const b of bars) {
     const w = Math.max(1, x(b.to) - x(b.from));
-    out.push(`<rect class="bar ${b.kind}" x="${x(b.from).toFixed(1)}" y="${top + b.lane * laneHeight + 1}" width="${w.toFixed(1)}" height="${laneHeight - 2}" fill="${COLOURS[b.kind]}"><title>${escape(b.label)}</title></rect>`);
+    // The waiting bar spans the lane; attempts and their proposals share it row by row.
+    const h = (laneHeight - 2) / b.rows;
+    out.push(`<rect class="bar ${b.kind}" x="${x(b.from).toFixed(1)}" y="${(top + b.lane * laneHeight + 1 + b.row * h).toFixed(1)}" width="${w.toFixed(1)}" height="${Math.max(1, h - (b.rows > 1 ? 1 : 0)).toFixed(1)}" fill="${COLOURS[b.kind]}"><title>${escape(b.label)}</title></rect>`);
   }
   out.push('</svg>');
   return out.join('');

@@ -45,6 +45,14 @@ describe('the job timeline', () => {
       ['running', 22, 30],
     ]);
     expect(bars[0].label).toBe('subtask 0: waited 10.0 s for an offer or a slot');
+    // Two attempts: two rows, each proposal on the row of the attempt it led to.
+    expect(bars.filter((b) => b.lane === 1).map((b) => [b.kind, b.row, b.rows])).toEqual([
+      ['waiting', 0, 1],
+      ['negotiating', 0, 2],
+      ['negotiating', 1, 2],
+      ['failed', 0, 2],
+      ['running', 1, 2],
+    ]);
   });
 
   it('draws an SVG with an axis and a bar per step, its text escaped', () => {
