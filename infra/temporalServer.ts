@@ -3,7 +3,7 @@
  * the Go module proxy once and cached outside the work tree (CI clones afresh every time).
  */
 import { Connection } from '@temporalio/client';
-import { ensureSearchAttributes } from '../adapters/searchAttributes.js';
+import { ensureSearchAttributes } from './searchAttributes.js';
 import { execFile } from 'node:child_process';
 import fs from 'node:fs/promises';
 import os from 'node:os';

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
-import { ensureSearchAttributes } from '../adapters/searchAttributes.js';
+import { ensureSearchAttributes } from '../infra/searchAttributes.js';
 import { requestorMetrics } from '../api/metrics.js';
 import Docker from 'dockerode';
 import { CapacitySignal } from '../adapters/capacity.js';

@@ -3,7 +3,6 @@
  * samples keep a shared definitions module: inputs and outcomes, queries, signals, updates and
  * workflow ids. The API names them by these objects, never by strings. No workflow code here.
  */
-import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { JobPlan } from '../activities/types.js';
 import type { CompareSpec } from '../core/compare.js';
@@ -14,15 +13,8 @@ export function subtaskWorkflowId(jobId: string, index: number): string {
   return `${jobId}/subtask-${index}`;
 }
 
-/**
- * Search attributes of a job's workflow, so the Temporal UI and CLI can list jobs by status,
- * requestor and name: `GolemflowStatus="failed" AND GolemflowRequestor="alice"`. The requestor
- * node registers them with Temporal at start (adapters/searchAttributes.ts).
- */
-export const JOB_STATUS = defineSearchAttributeKey('GolemflowStatus', SearchAttributeType.KEYWORD);
-export const JOB_REQUESTOR = defineSearchAttributeKey('GolemflowRequestor', SearchAttributeType.KEYWORD);
-export const JOB_NAME = defineSearchAttributeKey('GolemflowJobName', SearchAttributeType.KEYWORD);
-export const JOB_SEARCH_ATTRIBUTES = [JOB_STATUS, JOB_REQUESTOR, JOB_NAME] as const;
+// The job's search attributes, shared with the API and the node that registers them.
+export { JOB_NAME, JOB_REQUESTOR, JOB_SEARCH_ATTRIBUTES, JOB_STATUS } from '../core/jobSearch.js';
 
 export interface JobInput {
   jobId: string;

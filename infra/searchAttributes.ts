@@ -1,5 +1,5 @@
 /**
- * The job search attributes (workflows/definitions.ts) registered with Temporal's namespace, so
+ * The job search attributes (core/jobSearch.ts) registered with Temporal's namespace, so
  * that starting a job's workflow with them works on any server: the dev server, Temporal's own
  * server on PostgreSQL, or one this node did not start. Adding one that exists is skipped.
  */
@@ -8,7 +8,7 @@ import type { Connection } from '@temporalio/client';
 import proto from '@temporalio/proto';
 
 const { temporal } = proto;
-import { JOB_SEARCH_ATTRIBUTES } from '../workflows/definitions.js';
+import { JOB_SEARCH_ATTRIBUTES } from '../core/jobSearch.js';
 
 const INDEXED: Record<string, proto.temporal.api.enums.v1.IndexedValueType> = {
   KEYWORD: temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
