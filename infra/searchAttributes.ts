@@ -33,5 +33,17 @@ export async function ensureSearchAttributes(connection: Connection, namespace: 
     // Another requestor node registered them at the same moment.
     if ((e as { code?: number }).code !== ALREADY_EXISTS) throw e;
   }
+  // A server caches its search attributes (Temporal's own server for some seconds after they are
+  // added): wait until a query names them, so the first job's start is not refused.
+  const started = Date.now();
+  for (;;) {
+    try {
+      await connection.workflowService.listWorkflowExecutions({ namespace, pageSize: 1, query: JOB_SEARCH_ATTRIBUTES.map((k) => `${k.name} = "probe"`).join(' AND ') });
+      break;
+    } catch (e) {
+      if (Date.now() - started > 120_000) throw new Error(`Temporal does not know the job search attributes 2 minutes after they were added: ${(e as Error).message}`);
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  }
   return missing.map((k) => k.name);
 }

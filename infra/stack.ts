@@ -14,6 +14,7 @@ import { ensureAnvil } from './anvil.js';
 import { ensureDocker } from './docker.js';
 import { gql } from './graphqlClient.js';
 import { ensureTemporalCluster, postgresOf } from './temporalCluster.js';
+import { ensureTemporalUi } from './temporalUi.js';
 import { nodeKeyFile, readNodeKey } from '../api/auth.js';
 import { portOpen, processAlive, spawnDetached, waitFor } from './processes.js';
 import { ensureTemporalServer } from './temporalServer.js';
@@ -76,6 +77,11 @@ export async function stackUp(opts: { providers: number; dishonest?: number; log
       : await ensureTemporalServer({ host, port, dbFile: path.join(config.dataDir, 'temporal', 'temporal.db'), logFile: path.join(logs, 'temporal.log'), log });
   await fs.mkdir(run, { recursive: true });
   if (temporal.pid) await fs.writeFile(path.join(run, 'temporal.pid'), String(temporal.pid));
+  if (opts.temporal === 'server') {
+    // Temporal's own server has no UI of its own: the UI server, on the port the dev server's UI uses.
+    const ui = await ensureTemporalUi({ address: config.temporalAddress, uiPort: Number(new URL(config.temporalUiUrl).port), dir: path.join(config.dataDir, 'temporal-ui'), log });
+    if (ui.pid) await fs.writeFile(path.join(run, 'temporal-ui.pid'), String(ui.pid));
+  }
   // The local chain for GLM payments (a configured real network is used as it is).
   const rpc = new URL(config.chain.rpcUrl);
   if (config.chain.network === 'local' && ['127.0.0.1', 'localhost'].includes(rpc.hostname)) {

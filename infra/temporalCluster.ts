@@ -90,7 +90,8 @@ async function writeConfig(o: TemporalClusterOptions): Promise<string> {
   const dynamic = await fs.readFile(path.join(modDir.trim(), 'config', 'dynamicconfig', 'development-sql.yaml'), 'utf8');
   const dbs = o.databases ?? { persistence: 'temporal', visibility: 'temporal_visibility' };
   const p = o.port;
-  const ports: Record<string, number> = { '7233': p, '7234': p + 1, '7235': p + 2, '7239': p + 6, '7243': p + 10, '6933': p + 1000, '6934': p + 1001, '6935': p + 1002, '6939': p + 1006, '7936': p + 2000, '8000': p + 2001 };
+  // Membership ports at +3000 (not the shipped +1000 below 7233's range): port + 1000 is the UI's, as on the dev server.
+  const ports: Record<string, number> = { '7233': p, '7234': p + 1, '7235': p + 2, '7239': p + 6, '7243': p + 10, '6933': p + 3000, '6934': p + 3001, '6935': p + 3002, '6939': p + 3006, '7936': p + 2000, '8000': p + 2001 };
   let config = shipped
     .replace(/numHistoryShards: \d+/, `numHistoryShards: ${o.shards ?? 4}`)
     .replace(/databaseName: "temporal"/, `databaseName: "${dbs.persistence}"`)

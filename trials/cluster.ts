@@ -17,6 +17,7 @@ import { loadConfig } from '../infra/config.js';
 import { gql } from '../infra/graphqlClient.js';
 import { portOpen, waitFor } from '../infra/processes.js';
 import { ensureTemporalCluster, postgresOf } from '../infra/temporalCluster.js';
+import { ensureTemporalUi, TEMPORAL_UI_VERSION } from '../infra/temporalUi.js';
 import { ensureTemporalServer } from '../infra/temporalServer.js';
 import { ensureAllRuntimes } from '../runtimes/build.js';
 import { attempts } from '../schema/tables.js';
@@ -88,6 +89,8 @@ async function main() {
   const devPort = o.port + 100;
   if (await portOpen('127.0.0.1', o.port)) throw new Error(`port ${o.port} is taken: the trial starts a Temporal server of its own there (--port)`);
   const dropAfter: Array<() => Promise<void>> = [];
+  // Processes this trial started, stopped even when it fails half-way (a server left running took the port of the next run).
+  const started: number[] = [];
   try {
     let t = performance.now();
     const dev = await ensureTemporalServer({ port: devPort, logFile: path.join(work, 'dev-server.log'), log });
@@ -108,6 +111,7 @@ async function main() {
     };
     t = performance.now();
     let cluster = await ensureTemporalCluster(clusterOpts);
+    if (cluster.pid) started.push(cluster.pid);
     const clusterStart = seconds(t);
     let restartSeconds = 0;
     const onCluster = await runJob('server', cluster.address, work, async () => {
@@ -116,8 +120,16 @@ async function main() {
       await waitFor('the server to go', async () => !(await portOpen('127.0.0.1', o.port)), 30_000);
       const r = performance.now();
       cluster = await ensureTemporalCluster(clusterOpts);
+      if (cluster.pid) started.push(cluster.pid);
       restartSeconds = seconds(r);
     });
+    // The UI an operator opens for this server: it lists the job's workflow, completed.
+    const ui = await ensureTemporalUi({ address: cluster.address, uiPort: o.port + 1000, dir: path.join(work, 'temporal-ui'), log });
+    if (ui.pid) started.push(ui.pid);
+    const listed = (await (await fetch(`${ui.url}/api/v1/namespaces/default/workflows?query=${encodeURIComponent('WorkflowType="jobWorkflow"')}`)).json()) as { executions?: Array<{ status: string }> };
+    const uiProblems = listed.executions?.some((e) => e.status === 'WORKFLOW_EXECUTION_STATUS_COMPLETED') ? [] : [`the Temporal UI at ${ui.url} does not list the job's completed workflow: ${JSON.stringify(listed).slice(0, 200)}`];
+    onCluster.problems.push(...uiProblems);
+    if (ui.pid) process.kill(ui.pid, 'SIGTERM');
     if (cluster.pid) process.kill(cluster.pid, 'SIGTERM');
     await waitFor('the server to stop', async () => !(await portOpen('127.0.0.1', o.port)), 30_000).catch(() => undefined);
 
@@ -125,9 +137,17 @@ async function main() {
     console.log(`dev server:      started in ${devStart.toFixed(1)} s; job ${onDev.makespan.toFixed(1)} s${onDev.problems.length ? `; PROBLEMS: ${onDev.problems.join('; ')}` : ''}`);
     console.log(`Temporal server: started in ${clusterStart.toFixed(1)} s (schema made or upgraded, namespace made); job ${onCluster.makespan.toFixed(1)} s with a SIGKILL and restart of the server mid-job (back in ${restartSeconds.toFixed(1)} s)${onCluster.problems.length ? `; PROBLEMS: ${onCluster.problems.join('; ')}` : ''}`);
     const failed = onDev.problems.length + onCluster.problems.length;
-    console.log(failed ? 'FAILED' : 'every check held: the job completed on both, each subtask accepted once, across the restart');
+    console.log(`Temporal UI:     ${ui.url} (ui-server ${TEMPORAL_UI_VERSION}) ${uiProblems.length ? 'did NOT list the job' : "listed the job's completed workflow"}`);
+    console.log(failed ? 'FAILED' : 'every check held: the job completed on both, each subtask accepted once, across the restart; the UI showed it');
     process.exitCode = failed ? 1 : 0;
   } finally {
+    for (const pid of started) {
+      try {
+        process.kill(pid, 'SIGTERM');
+      } catch {
+        // already gone
+      }
+    }
     for (const drop of dropAfter) await drop().catch(() => undefined);
     await fs.rm(work, { recursive: true, force: true });
   }
