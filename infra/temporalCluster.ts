@@ -11,36 +11,25 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { executable, GO_BIN_CACHE, goInstallCached } from './goBinaries.js';
 import { ensureTemporalCli } from './temporalServer.js';
 import { portOpen, spawnDetached, waitFor } from './processes.js';
 
 const run = promisify(execFile);
 export const TEMPORAL_SERVER_VERSION = 'v1.29.1';
-const cacheDir = path.join(process.env.XDG_CACHE_HOME ?? path.join(os.homedir(), '.cache'), 'golemflow', 'bin');
 const MODULE = 'go.temporal.io/server';
-
-async function executable(p: string): Promise<boolean> {
-  return fs.access(p, fs.constants.X_OK).then(
-    () => true,
-    () => false,
-  );
-}
 
 /** Builds (once) and returns the server and its SQL schema tool. */
 export async function ensureTemporalServerBinaries(log: (m: string) => void = () => {}): Promise<{ server: string; sqlTool: string }> {
-  const server = path.join(cacheDir, `temporal-server-${TEMPORAL_SERVER_VERSION}`);
-  const sqlTool = path.join(cacheDir, `temporal-sql-tool-${TEMPORAL_SERVER_VERSION}`);
+  const server = path.join(GO_BIN_CACHE, `temporal-server-${TEMPORAL_SERVER_VERSION}`);
+  const sqlTool = path.join(GO_BIN_CACHE, `temporal-sql-tool-${TEMPORAL_SERVER_VERSION}`);
   for (const [target, pkg, built] of [
     [server, `${MODULE}/cmd/server`, 'server'],
     [sqlTool, `${MODULE}/cmd/tools/sql`, 'sql'],
   ] as const) {
     if (await executable(target)) continue;
     log(`building ${pkg}@${TEMPORAL_SERVER_VERSION} from the Go module proxy (once; a few minutes)…`);
-    await fs.mkdir(cacheDir, { recursive: true });
-    const gobin = await fs.mkdtemp(path.join(cacheDir, 'build-'));
-    await run('go', ['install', `${pkg}@${TEMPORAL_SERVER_VERSION}`], { env: { ...process.env, GOBIN: gobin }, maxBuffer: 64 * 1024 * 1024 });
-    await fs.rename(path.join(gobin, built), target);
-    await fs.rm(gobin, { recursive: true, force: true });
+    await goInstallCached(pkg, TEMPORAL_SERVER_VERSION, built, target);
   }
   return { server, sqlTool };
 }

@@ -6,22 +6,14 @@ import { Connection } from '@temporalio/client';
 import { ensureSearchAttributes } from './searchAttributes.js';
 import { execFile } from 'node:child_process';
 import fs from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { executable, GO_BIN_CACHE, goInstallCached } from './goBinaries.js';
 import { portOpen, spawnDetached, waitFor } from './processes.js';
 
 const run = promisify(execFile);
 export const TEMPORAL_CLI_VERSION = 'v1.5.1';
-const cacheDir = path.join(process.env.XDG_CACHE_HOME ?? path.join(os.homedir(), '.cache'), 'golemflow', 'bin');
-const cached = path.join(cacheDir, `temporal-${TEMPORAL_CLI_VERSION}`);
-
-async function executable(p: string): Promise<boolean> {
-  return fs.access(p, fs.constants.X_OK).then(
-    () => true,
-    () => false,
-  );
-}
+const cached = path.join(GO_BIN_CACHE, `temporal-${TEMPORAL_CLI_VERSION}`);
 
 /** Finds the Temporal CLI (TEMPORAL_CLI, .tools/bin, the cache, PATH) or builds it with Go. */
 export async function ensureTemporalCli(log: (m: string) => void = () => {}): Promise<string> {
@@ -41,14 +33,7 @@ export async function ensureTemporalCli(log: (m: string) => void = () => {}): Pr
         'or install the Temporal CLI and set TEMPORAL_CLI to its path.',
     );
   log(`building the Temporal CLI ${TEMPORAL_CLI_VERSION} from the Go module proxy (once; takes a few minutes)…`);
-  await fs.mkdir(cacheDir, { recursive: true });
-  const gobin = await fs.mkdtemp(path.join(cacheDir, 'build-'));
-  await run('go', ['install', `github.com/temporalio/cli/cmd/temporal@${TEMPORAL_CLI_VERSION}`], {
-    env: { ...process.env, GOBIN: gobin },
-    maxBuffer: 64 * 1024 * 1024,
-  });
-  await fs.rename(path.join(gobin, 'temporal'), cached);
-  await fs.rm(gobin, { recursive: true, force: true });
+  await goInstallCached('github.com/temporalio/cli/cmd/temporal', TEMPORAL_CLI_VERSION, 'temporal', cached);
   log(`Temporal CLI cached at ${cached}`);
   return cached;
 }

@@ -4,29 +4,20 @@
  * proxy and cached beside the CLI, started detached on the frontend's port + 1000, as the dev
  * server's UI is. v2.41.0 is the newest whose dependencies the proxy serves here.
  */
-import { execFile } from 'node:child_process';
 import fs from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
+import { executable, GO_BIN_CACHE, goInstallCached } from './goBinaries.js';
 import { portOpen, spawnDetached, waitFor } from './processes.js';
 
-const run = promisify(execFile);
 export const TEMPORAL_UI_VERSION = 'v2.41.0';
 const MODULE = 'github.com/temporalio/ui-server/v2';
-const cacheDir = path.join(process.env.XDG_CACHE_HOME ?? path.join(os.homedir(), '.cache'), 'golemflow', 'bin');
 
 /** Builds (once) and returns the UI server. */
 export async function ensureTemporalUiBinary(log: (m: string) => void = () => {}): Promise<string> {
-  const target = path.join(cacheDir, `temporal-ui-server-${TEMPORAL_UI_VERSION}`);
-  if (await fs.access(target, fs.constants.X_OK).then(() => true, () => false)) return target;
+  const target = path.join(GO_BIN_CACHE, `temporal-ui-server-${TEMPORAL_UI_VERSION}`);
+  if (await executable(target)) return target;
   log(`building ${MODULE}/cmd/server@${TEMPORAL_UI_VERSION} from the Go module proxy (once; about two minutes)…`);
-  await fs.mkdir(cacheDir, { recursive: true });
-  const gobin = await fs.mkdtemp(path.join(cacheDir, 'build-'));
-  await run('go', ['install', `${MODULE}/cmd/server@${TEMPORAL_UI_VERSION}`], { env: { ...process.env, GOBIN: gobin }, maxBuffer: 64 * 1024 * 1024 });
-  await fs.rename(path.join(gobin, 'server'), target);
-  await fs.rm(gobin, { recursive: true, force: true });
-  return target;
+  return goInstallCached(`${MODULE}/cmd/server`, TEMPORAL_UI_VERSION, 'server', target);
 }
 
 /** Reuses a UI on `uiPort` or starts one for the frontend at `address` (detached). */
