@@ -4,6 +4,7 @@
  * server on PostgreSQL, or one this node did not start. Adding one that exists is skipped.
  */
 import type { Connection } from '@temporalio/client';
+import pRetry from 'p-retry';
 // A CommonJS module: its namespace comes whole (Node's ESM loader cannot name its exports).
 import proto from '@temporalio/proto';
 
@@ -35,15 +36,14 @@ export async function ensureSearchAttributes(connection: Connection, namespace: 
   }
   // A server caches its search attributes (Temporal's own server for some seconds after they are
   // added): wait until a query names them, so the first job's start is not refused.
-  const started = Date.now();
-  for (;;) {
-    try {
-      await connection.workflowService.listWorkflowExecutions({ namespace, pageSize: 1, query: JOB_SEARCH_ATTRIBUTES.map((k) => `${k.name} = "probe"`).join(' AND ') });
-      break;
-    } catch (e) {
-      if (Date.now() - started > 120_000) throw new Error(`Temporal does not know the job search attributes 2 minutes after they were added: ${(e as Error).message}`);
-      await new Promise((r) => setTimeout(r, 500));
-    }
-  }
+  const probe = JOB_SEARCH_ATTRIBUTES.map((k) => `${k.name} = "probe"`).join(' AND ');
+  await pRetry(() => connection.workflowService.listWorkflowExecutions({ namespace, pageSize: 1, query: probe }), {
+    retries: Infinity,
+    maxRetryTime: 120_000,
+    minTimeout: 500,
+    maxTimeout: 500,
+  }).catch((e: Error) => {
+    throw new Error(`Temporal does not know the job search attributes 2 minutes after they were added: ${e.message}`);
+  });
   return missing.map((k) => k.name);
 }
