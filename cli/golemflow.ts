@@ -47,6 +47,16 @@ function packageVersion(): string {
   return '0.0.0';
 }
 
+/** A job file read and checked; a mistake in it is bad input (exit 2), each problem on a line. */
+async function jobFileOf(file: string): Promise<Awaited<ReturnType<typeof loadJobFile>>> {
+  try {
+    return await loadJobFile(file);
+  } catch (e) {
+    if (e instanceof InvalidJobSpecError) throw new CliError(`${file} is not a valid job:\n${e.problems.map((p) => `  ${p.path}: ${p.message}`).join('\n')}`, EXIT.badInput);
+    throw e;
+  }
+}
+
 /** A read command's --json answer: the API's data, indented, on stdout. */
 function printJson(value: unknown): void {
   console.log(JSON.stringify(value, null, 2));
@@ -292,13 +302,7 @@ export function golemflowProgram(): Command {
       .option('--watch', 'follow the job with progress bars and download its result when it ends')
       .option('--out <dir>', 'where --watch writes the result, the report and the timeline', 'out'),
   ).action(async (file: string, o: { watch?: boolean; out: string; api: string }) => {
-    let loaded;
-    try {
-      loaded = await loadJobFile(file);
-    } catch (e) {
-      if (e instanceof InvalidJobSpecError) throw new CliError(`${file} is not a valid job:\n${e.problems.map((p) => `  ${p.path}: ${p.message}`).join('\n')}`, EXIT.badInput);
-      throw e;
-    }
+    const loaded = await jobFileOf(file);
     let sent: number;
     let bytes: number;
     try {
@@ -380,13 +384,7 @@ export function golemflowProgram(): Command {
   );
 
   apiOption(program.command('quote <file>').description('what the market expects a job file to cost (GLM), before it runs').option('--json', 'as JSON')).action(async (file: string, o: { api: string; json?: boolean }) => {
-    let loaded;
-    try {
-      loaded = await loadJobFile(file);
-    } catch (e) {
-      if (e instanceof InvalidJobSpecError) throw new CliError(`${file} is not a valid job:\n${e.problems.map((p) => `  ${p.path}: ${p.message}`).join('\n')}`, EXIT.badInput);
-      throw e;
-    }
+    const loaded = await jobFileOf(file);
     const { quoteJob } = await api<{ quoteJob: { amount: string; perRun: number; runs: number; offersPriced: number; basis: string } }>(
       o.api,
       'query($spec: JSON) { quoteJob(spec: $spec) { amount perRun runs offersPriced basis } }',
