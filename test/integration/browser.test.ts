@@ -6,7 +6,7 @@
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import type { Browser } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { launchChromium } from '../../infra/chromium.js';
 import { startMarket, type TestMarket } from '../support/harness.js';
@@ -25,9 +25,9 @@ describe('in a browser', () => {
     await market?.close();
   });
 
-  it('GraphiQL loads with nothing from the internet and runs its query against the market', async () => {
-    const page = await browser.newPage();
-    // Any request off this machine fails: a page that needs a CDN would stay blank.
+  /** A page on which any request off this machine fails (a page that needs a CDN would stay blank); those asked for are listed. */
+  async function offlinePage(viewport?: { width: number; height: number }): Promise<{ page: Page; offMachine: string[] }> {
+    const page = await browser.newPage(viewport ? { viewport } : {});
     const offMachine: string[] = [];
     await page.route('**/*', (route) => {
       const host = new URL(route.request().url()).hostname;
@@ -35,6 +35,11 @@ describe('in a browser', () => {
       offMachine.push(route.request().url());
       return route.abort();
     });
+    return { page, offMachine };
+  }
+
+  it('GraphiQL loads with nothing from the internet and runs its query against the market', async () => {
+    const { page, offMachine } = await offlinePage();
     await page.goto(`${market.apiUrl}/graphql`);
     await page.waitForSelector('.graphiql-container', { timeout: 30_000 });
     expect(await page.title()).toBe('Golemflow GraphiQL');
@@ -51,14 +56,7 @@ describe('in a browser', () => {
   });
 
   it('the dashboard submits a paid job and shows it finish: subtasks, verdicts, timeline, payments; and the providers', async () => {
-    const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
-    const offMachine: string[] = [];
-    await page.route('**/*', (route) => {
-      const host = new URL(route.request().url()).hostname;
-      if (host === '127.0.0.1' || host === 'localhost') return route.continue();
-      offMachine.push(route.request().url());
-      return route.abort();
-    });
+    const { page, offMachine } = await offlinePage({ width: 1280, height: 900 });
     const errors: string[] = [];
     page.on('pageerror', (e) => errors.push(e.message));
     // The node's root leads to the dashboard.
