@@ -66,6 +66,11 @@ export class Golemflow {
     return gql<T>(this.url, query, variables, { apiKey: this.apiKey ?? null });
   }
 
+  /** A GraphQL subscription as this requestor, over the API's SSE transport. */
+  subscribe<T>(query: string, variables: Record<string, unknown>, signal?: AbortSignal): AsyncGenerator<T> {
+    return subscribe<T>(this.url, query, variables, signal, this.apiKey);
+  }
+
   private get blobs(): BlobClient {
     return new BlobClient(this.url, this.apiKey ? `Bearer ${this.apiKey}` : undefined, 10_000);
   }
@@ -140,7 +145,7 @@ export class Job {
 
   /** The job's events as they happen (over the API's SSE subscription); ends after its last. `after`: resume after a seq. */
   async *events(o: { after?: number; signal?: AbortSignal } = {}): AsyncGenerator<JobEvent> {
-    for await (const d of subscribe<G.JobEventsSubscription>(this.gf.url, EVENTS, { id: this.id, after: o.after ?? null }, o.signal, this.gf['apiKey'])) yield d.jobEvents;
+    for await (const d of this.gf.subscribe<G.JobEventsSubscription>(EVENTS, { id: this.id, after: o.after ?? null }, o.signal)) yield d.jobEvents;
   }
 
   /** Waits for the job to end: its state when it succeeded; a JobEndedError when it failed or was cancelled. */
