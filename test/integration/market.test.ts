@@ -116,6 +116,12 @@ describe('the market', () => {
   it('waits for offers, says what excludes them, then fails with that explanation', async () => {
     // The pricey provider vanishes without withdrawing its offer, as a crash would.
     await p.pricey.close({ withdraw: false });
+    // Until the liveness window passes, the market cannot tell a crash from a pause and may still agree
+    // with it (the agreement then fails on pickup): submit once the market sees it offline.
+    await waitFor('the market to see the pricey provider offline', async () => {
+      const { providers } = await market.gql('{ providers { id online } }');
+      return providers.find((x: any) => x.id === p.pricey.id)?.online === false;
+    }, 15_000, 200);
     const id = await submit(market, {
       image,
       command: ['true'],
