@@ -7,6 +7,7 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { and, count, eq, inArray, sql } from 'drizzle-orm';
 import { demandFromSpec } from '../core/demand.js';
+import type { JobEventType } from '../core/events.js';
 import { FailureType } from '../core/failures.js';
 import { bestWithCapacity, describeCounts, filterOffers, scoreOffers, topOffers, type Demand, type Pricing } from '../core/market.js';
 import { decisionTerms, type Proposal, type SignedDecision } from '../core/policy.js';
@@ -25,7 +26,7 @@ export interface MarketDeps {
   providerLivenessMs?: number;
   /** How long proposeAgreement waits for a free slot before it fails (and is retried). */
   slotWaitMs?: number;
-  addEvent(jobId: string, key: string, type: string, fields?: { subtaskIndex?: number; providerId?: string; message?: string }): Promise<void>;
+  addEvent(jobId: string, key: string, type: JobEventType, fields?: { subtaskIndex?: number; providerId?: string; message?: string }): Promise<void>;
 }
 
 /** What proposeAgreement found. */

@@ -541,7 +541,7 @@ export function createRequestorActivities(deps: RequestorDeps) {
         .set({ status, error: error ?? null, finishedAt: sql`coalesce(${jobs.finishedAt}, now())` })
         .where(eq(jobs.id, jobId));
       await refreshCounts(jobId);
-      const type = { succeeded: 'jobSucceeded', failed: 'jobFailed', cancelled: 'jobCancelled' }[status];
+      const type = ({ succeeded: 'jobSucceeded', failed: 'jobFailed', cancelled: 'jobCancelled' } as const)[status];
       await addEvent(jobId, 'ended', type, { message: error });
       log.info('job ended', { jobId, status });
     },

@@ -1,5 +1,6 @@
 /** Writes shared by the requestor and market activities: job events and the end of agreements. */
 import { and, eq, sql } from 'drizzle-orm';
+import type { JobEventType } from '../core/events.js';
 import type { Db } from '../schema/db.js';
 import { agreements, jobEvents } from '../schema/tables.js';
 
@@ -11,7 +12,7 @@ import { agreements, jobEvents } from '../schema/tables.js';
 export const LOCK_PLACEMENT = 1;
 const LOCK_JOB_EVENTS = 2;
 
-export type AddEvent = (jobId: string, key: string, type: string, fields?: { subtaskIndex?: number; providerId?: string; message?: string }) => Promise<void>;
+export type AddEvent = (jobId: string, key: string, type: JobEventType, fields?: { subtaskIndex?: number; providerId?: string; message?: string }) => Promise<void>;
 
 /** Stores job events; `key` makes a retried activity's insert a no-op. */
 export function eventWriter(db: Db, onEvent?: (jobId: string) => void): AddEvent {

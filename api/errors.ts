@@ -7,12 +7,13 @@
 // (a second copy of graphql, as a test runner may load, would fail its instanceof check).
 import { createGraphQLError, maskError, type YogaServerOptions } from 'graphql-yoga';
 import type { GraphQLError } from 'graphql';
+import { screamingCase } from '../core/events.js';
 import { FailureType, GolemflowError, InvalidJobSpecError, type SpecProblem } from '../core/failures.js';
 
 /** The API's code for a failure: its name in SCREAMING_SNAKE_CASE; BadInput is GraphQL's own BAD_USER_INPUT. */
 export function apiCodeOf(type: FailureType): string {
   if (type === FailureType.BadInput) return 'BAD_USER_INPUT';
-  return type.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toUpperCase();
+  return screamingCase(type);
 }
 
 export function userError(type: FailureType, message: string, extra: Record<string, unknown> = {}): GraphQLError {

@@ -1,7 +1,8 @@
 /** Job, Subtask, Attempt and JobEvent: their queries, mutations and the events subscription. */
 import { randomBytes } from 'node:crypto';
 import { WorkflowNotFoundError } from '@temporalio/client';
-import { and, asc, desc, eq, gt, ilike, inArray, lt, or, sql, type SQL } from 'drizzle-orm';
+import { and, asc, desc, eq, gt, ilike, inArray, sql, type SQL } from 'drizzle-orm';
+import { ENDING_EVENT_TYPES, screamingCase, type JobEventType } from '../core/events.js';
 import { InvalidJobSpecError, FailureType } from '../core/failures.js';
 import { parseJobSpec, uncleanText, validateJobSpec, jobSpecJsonSchema, type JobSpec } from '../core/jobSpec.js';
 import { countSubtasks } from '../core/split.js';
@@ -14,6 +15,7 @@ import type { ApiDeps, RequestContext } from './deps.js';
 import { checkBudget, checkDemandSatisfiable, checkWallet, providerById } from './market.js';
 import { invalidSpec, userError } from './errors.js';
 import { checkSpecBlobs } from './specBlobs.js';
+import { afterKey, connection, decodeCursor, ms, msKey, pageSize, type PageArgs } from './paging.js';
 import { requestorOf } from './auth.js';
 
 type JobRow = typeof jobs.$inferSelect;
@@ -21,24 +23,12 @@ type SubtaskRow = typeof subtasks.$inferSelect;
 type AttemptRow = typeof attempts.$inferSelect;
 
 const ENDED: JobStatus[] = ['succeeded', 'failed', 'cancelled'];
-const ENDING_EVENTS = new Set(['jobSucceeded', 'jobFailed', 'jobCancelled']);
 
 const up = (s: string) => s.toUpperCase();
 const down = <T extends string>(s: string) => s.toLowerCase() as T;
 
 export function newJobId(): string {
   return `job-${Date.now().toString(36)}-${randomBytes(4).toString('hex')}`;
-}
-
-function encodeCursor(row: JobRow): string {
-  return Buffer.from(`${row.createdAt.toISOString()}|${row.id}`).toString('base64url');
-}
-
-function decodeCursor(cursor: string): { createdAt: Date; id: string } {
-  const [iso, id] = Buffer.from(cursor, 'base64url').toString('utf8').split('|');
-  const createdAt = new Date(iso ?? '');
-  if (!id || Number.isNaN(createdAt.getTime())) throw userError(FailureType.BadInput, `after: ${JSON.stringify(cursor)} is not a cursor from this API`);
-  return { createdAt, id };
 }
 
 function blobUrl(deps: ApiDeps, ref: string): string {
@@ -70,26 +60,19 @@ export function jobResolvers(deps: ApiDeps) {
   return {
     Query: {
       job: (_: unknown, { id }: { id: string }, ctx: RequestContext) => ownJob(db, id, ctx),
-      jobs: async (_: unknown, args: { filter?: { status?: string[]; nameContains?: string }; first: number; after?: string }, ctx: RequestContext) => {
-        if (args.first < 1 || args.first > 500) throw userError(FailureType.BadInput, `first: must be between 1 and 500, got ${args.first}`);
+      jobs: async (_: unknown, args: PageArgs & { filter?: { status?: string[]; nameContains?: string } }, ctx: RequestContext) => {
+        const first = pageSize(args.first);
         const conds: SQL[] = [eq(jobs.requestorId, requestorOf(ctx))];
         if (args.filter?.status?.length) conds.push(inArray(jobs.status, args.filter.status.map((s) => down<JobStatus>(s))));
         if (args.filter?.nameContains) conds.push(ilike(jobs.name, `%${args.filter.nameContains.replace(/[%_\\]/g, '\\$&')}%`));
-        if (args.after) {
-          const c = decodeCursor(args.after);
-          conds.push(or(lt(jobs.createdAt, c.createdAt), and(eq(jobs.createdAt, c.createdAt), lt(jobs.id, c.id)))!);
-        }
+        if (args.after) conds.push(afterKey([ms(jobs.createdAt), sql`${jobs.id}`], decodeCursor(args.after, ['string', 'string']), 'desc'));
         const rows = await db
           .select()
           .from(jobs)
           .where(and(...conds))
-          .orderBy(desc(jobs.createdAt), desc(jobs.id))
-          .limit(args.first + 1);
-        const page = rows.slice(0, args.first);
-        return {
-          edges: page.map((node) => ({ cursor: encodeCursor(node), node })),
-          pageInfo: { hasNextPage: rows.length > args.first, endCursor: page.length ? encodeCursor(page[page.length - 1]) : null },
-        };
+          .orderBy(desc(ms(jobs.createdAt)), desc(jobs.id))
+          .limit(first + 1);
+        return connection(rows, first, (j) => [msKey(j.createdAt), j.id]);
       },
       jobSpecSchema: () => jobSpecJsonSchema,
     },
@@ -166,7 +149,7 @@ export function jobResolvers(deps: ApiDeps) {
             for (const row of rows) {
               last = row.seq;
               yield { jobEvents: row };
-              if (ENDING_EVENTS.has(row.type)) return;
+              if (ENDING_EVENT_TYPES.has(row.type as JobEventType)) return;
             }
             if (rows.length < 200) await deps.events.wait(id, 500, signal);
           }
@@ -200,20 +183,40 @@ export function jobResolvers(deps: ApiDeps) {
           .limit(1);
         return w?.note ? `subtask ${w.index}: ${w.note}` : null;
       },
-      subtasks: (j: JobRow, args: { first: number; offset: number; status?: string[] }) =>
-        db
+      subtasks: async (j: JobRow, args: PageArgs & { filter?: { status?: string[] } }) => {
+        const first = pageSize(args.first);
+        const status = args.filter?.status;
+        const rows = await db
           .select()
           .from(subtasks)
-          .where(and(eq(subtasks.jobId, j.id), args.status?.length ? inArray(subtasks.status, args.status.map((s) => down<SubtaskStatus>(s))) : undefined))
+          .where(
+            and(
+              eq(subtasks.jobId, j.id),
+              status?.length ? inArray(subtasks.status, status.map((s) => down<SubtaskStatus>(s))) : undefined,
+              args.after ? gt(subtasks.index, decodeCursor(args.after, ['number'])[0] as number) : undefined,
+            ),
+          )
           .orderBy(asc(subtasks.index))
-          .limit(Math.min(Math.max(args.first, 0), 10_000))
-          .offset(Math.max(args.offset, 0)),
-      events: (j: JobRow, { after }: { after?: number }) =>
-        db
+          .limit(first + 1);
+        return connection(rows, first, (s) => [s.index]);
+      },
+      events: async (j: JobRow, args: PageArgs) => {
+        const first = pageSize(args.first);
+        const after = args.after ? (decodeCursor(args.after, ['number'])[0] as number) : 0;
+        const rows = await db
           .select()
           .from(jobEvents)
-          .where(and(eq(jobEvents.jobId, j.id), gt(jobEvents.seq, after ?? 0)))
-          .orderBy(asc(jobEvents.seq)),
+          .where(and(eq(jobEvents.jobId, j.id), gt(jobEvents.seq, after)))
+          .orderBy(asc(jobEvents.seq))
+          .limit(first + 1);
+        return connection(rows, first, (e) => [e.seq]);
+      },
+    },
+    JobProgress: {
+      phase: (p: JobProgress) => up(p.status),
+    },
+    JobEvent: {
+      type: (e: { type: string }) => screamingCase(e.type),
     },
     Subtask: {
       status: (s: SubtaskRow) => up(s.status),
@@ -238,7 +241,8 @@ export function jobResolvers(deps: ApiDeps) {
       status: (a: AttemptRow) => up(a.status),
       verdict: (a: AttemptRow) => a.verdict?.toUpperCase() ?? null,
       comparisons: (a: AttemptRow) => a.comparisons ?? [],
-      role: (a: AttemptRow) => (a.role === 'cropCheck' ? 'CROP_CHECK' : 'COPY'),
+      role: (a: AttemptRow) => screamingCase(a.role ?? 'copy'),
+      failureType: (a: AttemptRow) => (a.failureType ? screamingCase(a.failureType) : null),
       provider: (a: AttemptRow) => providerById(db, a.providerId),
       outputs: (a: AttemptRow) => outputFiles(deps, a.outputs),
     },

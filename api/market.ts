@@ -1,7 +1,7 @@
 /** Provider, Offer, Agreement and MarketStats: the market's side of the API. */
 import { FailureType } from '../core/failures.js';
-import { and, asc, desc, eq, inArray, sql } from 'drizzle-orm';
-import { decisiveConstraint, describeCounts, expectedCost, filterOffers, type Demand, type MarketOffer } from '../core/market.js';
+import { and, asc, desc, eq, gt, inArray, isNull, sql } from 'drizzle-orm';
+import { decisiveConstraint, describeCounts, expectedCost, filterOffers, type Demand, type MarketOffer, type Pricing } from '../core/market.js';
 import { glmToWei, quoteWei, weiToGlm } from '../core/payments.js';
 import { InvalidOfferError, validateOffer, type OfferInput } from '../core/offer.js';
 import { parseSize } from '../core/units.js';
@@ -12,6 +12,8 @@ import { NEUTRAL, isOnline, loadMarketOffers, loadReputations, uptimeOf } from '
 import { agreements, providers, subtasks, type AgreementState } from '../schema/tables.js';
 import type { ApiDeps } from './deps.js';
 import { userError } from './errors.js';
+import { afterKey, connection, decodeCursor, ms, msKey, pageOf, pageSize, type PageArgs } from './paging.js';
+import { glmNumber } from './scalars.js';
 
 type ProviderRow = typeof providers.$inferSelect;
 type AgreementRow = typeof agreements.$inferSelect;
@@ -63,30 +65,46 @@ export function marketResolvers(deps: ApiDeps) {
 
   return {
     Query: {
-      providers: async (_: unknown, { onlineOnly }: { onlineOnly: boolean }) => {
-        const rows = await db.select().from(providers).orderBy(providers.id);
-        return onlineOnly ? rows.filter((p) => isOnline(p, livenessMs)) : rows;
+      providers: async (_: unknown, args: PageArgs & { filter?: { onlineOnly?: boolean } }) => {
+        const first = pageSize(args.first);
+        const rows = await db
+          .select()
+          .from(providers)
+          .where(
+            and(
+              // isOnline, in SQL, so a page holds `first` online providers.
+              args.filter?.onlineOnly ? and(isNull(providers.withdrawnAt), gt(providers.lastSeenAt, new Date(Date.now() - livenessMs))) : undefined,
+              args.after ? gt(providers.id, decodeCursor(args.after, ['string'])[0] as string) : undefined,
+            ),
+          )
+          .orderBy(asc(providers.id))
+          .limit(first + 1);
+        return connection(rows, first, (p) => [p.id]);
       },
       provider: (_: unknown, { id }: { id: string }) => providerById(db, id),
-      offers: async (_: unknown, { filter }: { filter?: { onlineOnly?: boolean; minCpus?: number; minMemory?: string; image?: string; maxPrice?: Demand['maxPrice'] } }) => {
+      offers: async (_: unknown, args: PageArgs & { filter?: { onlineOnly?: boolean; minCpus?: number; minMemory?: string; image?: string; maxPrice?: Record<keyof Pricing, string | number> } }) => {
+        const { filter } = args;
+        // A withdrawn offer is off the market, online or not.
         let offers = await loadMarketOffers(db, livenessMs);
-        if (filter?.onlineOnly !== false) offers = offers.filter((m) => m.online);
+        if (filter?.onlineOnly) offers = offers.filter((m) => m.online);
         const minMemory = filter?.minMemory ? parseSize(filter.minMemory) : 0;
         if (minMemory === undefined) throw userError(FailureType.BadInput, `filter.minMemory: ${JSON.stringify(filter?.minMemory)} is not a size such as 512m`);
-        return offers
+        const max = filter?.maxPrice;
+        const matching = offers
           .filter((m) => {
             const o = m.offer;
             if (filter?.minCpus && o.cpus < filter.minCpus) return false;
             if (minMemory && o.memoryBytes < minMemory) return false;
             if (filter?.image && !o.images.some((p) => (p.endsWith('*') ? filter.image!.startsWith(p.slice(0, -1)) : p === filter.image))) return false;
-            const max = filter?.maxPrice;
-            return !max || (o.pricing.start <= max.start! && o.pricing.cpuSecond <= max.cpuSecond! && o.pricing.envSecond <= max.envSecond!);
+            return !max || (o.pricing.start <= glmNumber(max.start) && o.pricing.cpuSecond <= glmNumber(max.cpuSecond) && o.pricing.envSecond <= glmNumber(max.envSecond));
           })
           .map(offerView);
+        return pageOf(matching, args, (o) => [o.providerId], ['string']);
       },
-      agreements: async (_: unknown, { filter, first }: { filter?: { jobId?: string; providerId?: string; state?: string[] }; first: number }) => {
-        if (first < 1 || first > 1000) throw userError(FailureType.BadInput, `first: must be between 1 and 1000, got ${first}`);
-        return db
+      agreements: async (_: unknown, args: PageArgs & { filter?: { jobId?: string; providerId?: string; state?: string[] } }) => {
+        const first = pageSize(args.first);
+        const { filter } = args;
+        const rows = await db
           .select()
           .from(agreements)
           .where(
@@ -94,10 +112,12 @@ export function marketResolvers(deps: ApiDeps) {
               filter?.jobId ? eq(agreements.jobId, filter.jobId) : undefined,
               filter?.providerId ? eq(agreements.providerId, filter.providerId) : undefined,
               filter?.state?.length ? inArray(agreements.state, filter.state.map((s) => s.toLowerCase() as AgreementState)) : undefined,
+              args.after ? afterKey([ms(agreements.proposedAt), sql`${agreements.id}`], decodeCursor(args.after, ['string', 'string']), 'desc') : undefined,
             ),
           )
-          .orderBy(desc(agreements.proposedAt))
-          .limit(first);
+          .orderBy(desc(ms(agreements.proposedAt)), desc(agreements.id))
+          .limit(first + 1);
+        return connection(rows, first, (a) => [msKey(a.proposedAt), a.id]);
       },
       marketStats: async () => {
         const all = await loadMarketOffers(db, livenessMs);
@@ -123,7 +143,9 @@ export function marketResolvers(deps: ApiDeps) {
       publishOffer: async (_: unknown, { input, proof }: { input: OfferInput; proof: Proof }) => {
         let offer;
         try {
-          offer = validateOffer(input);
+          // Prices arrive as GLM (decimal strings, or numbers); the market prices in floats.
+          const p = input.pricing as unknown as Record<keyof Pricing, string | number>;
+          offer = validateOffer({ ...input, pricing: { start: glmNumber(p.start), cpuSecond: glmNumber(p.cpuSecond), envSecond: glmNumber(p.envSecond) } });
         } catch (e) {
           if (e instanceof InvalidOfferError) throw userError(FailureType.BadInput, e.message, { problems: e.problems });
           throw e;
@@ -153,7 +175,8 @@ export function marketResolvers(deps: ApiDeps) {
       withdrawOffer: async (_: unknown, { providerId, proof }: { providerId: string; proof: Proof }) => {
         await checkProof(db, providerId, 'Withdrawal', withdrawalMessage(providerId, proof.signedAt), proof, { bindIfNew: false });
         const [row] = await db.update(providers).set({ withdrawnAt: sql`now()` }).where(eq(providers.id, providerId)).returning();
-        return row ?? null;
+        if (!row) throw userError(FailureType.NotFound, `provider ${providerId} is not known`);
+        return row;
       },
     },
     Provider: {

@@ -4,10 +4,10 @@
  */
 import { FailureType } from '../core/failures.js';
 import { WorkflowUpdateFailedError } from '@temporalio/client';
-import { and, desc, eq, inArray, sql, type SQL } from 'drizzle-orm';
+import { and, asc, desc, eq, inArray, sql, type SQL } from 'drizzle-orm';
 import { formatEther, type Address } from 'viem';
 import { demandFromSpec } from '../core/demand.js';
-import { weiToGlm } from '../core/payments.js';
+import { priceText, weiToGlm } from '../core/payments.js';
 import { countSubtasks } from '../core/split.js';
 import { allocations, chainTxs, invoices, jobs } from '../schema/tables.js';
 import type { ApiDeps, RequestContext } from './deps.js';
@@ -16,6 +16,7 @@ import { ownJob, parseSubmittedSpec } from './jobs.js';
 import { quoteJob } from './market.js';
 import { requestorOf } from './auth.js';
 import { raiseBudgetUpdate } from '../workflows/definitions.js';
+import { afterKey, connection, decodeCursor, ms, msKey, pageSize, type PageArgs } from './paging.js';
 
 type InvoiceRow = typeof invoices.$inferSelect;
 type AllocationRow = typeof allocations.$inferSelect;
@@ -23,29 +24,41 @@ type AllocationRow = typeof allocations.$inferSelect;
 export function paymentResolvers(deps: ApiDeps) {
   const { db } = deps;
 
-  const invoicesWhere = (args: { job?: string | null; provider?: string | null; status?: string | null }): SQL | undefined =>
-    and(
-      args.job ? eq(invoices.jobId, args.job) : undefined,
-      args.provider ? eq(invoices.providerId, args.provider) : undefined,
-      args.status ? eq(invoices.status, args.status.toLowerCase() as InvoiceRow['status']) : undefined,
-    );
+  type InvoiceArgs = PageArgs & { filter?: { jobId?: string | null; providerId?: string | null; status?: string[] | null } };
+
+  /** A page of invoices, by job, subtask, attempt (and payment id), under `scope`. */
+  const invoicePage = async (args: InvoiceArgs, scope: SQL) => {
+    const first = pageSize(args.first);
+    const f = args.filter ?? {};
+    const rows = await db
+      .select()
+      .from(invoices)
+      .where(
+        and(
+          scope,
+          f.jobId ? eq(invoices.jobId, f.jobId) : undefined,
+          f.providerId ? eq(invoices.providerId, f.providerId) : undefined,
+          f.status?.length ? inArray(invoices.status, f.status.map((s) => s.toLowerCase() as InvoiceRow['status'])) : undefined,
+          args.after
+            ? afterKey([sql`${invoices.jobId}`, sql`${invoices.subtaskIndex}`, sql`${invoices.attempt}`, sql`${invoices.paymentId}`], decodeCursor(args.after, ['string', 'number', 'number', 'string']), 'asc')
+            : undefined,
+        ),
+      )
+      .orderBy(asc(invoices.jobId), asc(invoices.subtaskIndex), asc(invoices.attempt), asc(invoices.paymentId))
+      .limit(first + 1);
+    return connection(rows, first, (i) => [i.jobId, i.subtaskIndex, i.attempt, i.paymentId]);
+  };
 
   /** Invoices of the caller's own jobs only. */
   const ownedBy = (ctx: RequestContext) => inArray(invoices.jobId, db.select({ id: jobs.id }).from(jobs).where(eq(jobs.requestorId, requestorOf(ctx))));
 
   return {
     Query: {
-      payments: (_: unknown, args: { job?: string; provider?: string }, ctx: RequestContext) =>
-        db.select().from(invoices).where(and(invoicesWhere(args), ownedBy(ctx), eq(invoices.status, 'paid'))).orderBy(invoices.jobId, invoices.subtaskIndex),
-      invoices: (_: unknown, args: { job?: string; provider?: string; status?: string }, ctx: RequestContext) => {
-        if (args.status && !['ACCEPTED', 'REJECTED', 'PAID'].includes(args.status.toUpperCase()))
-          throw userError(FailureType.BadInput, `status: ${JSON.stringify(args.status)} is not one of ACCEPTED, REJECTED, PAID`);
-        return db.select().from(invoices).where(and(invoicesWhere(args), ownedBy(ctx))).orderBy(invoices.jobId, invoices.subtaskIndex);
-      },
+      invoices: (_: unknown, args: InvoiceArgs, ctx: RequestContext) => invoicePage(args, ownedBy(ctx)),
       quoteJob: async (_: unknown, args: { spec?: unknown; specText?: string }, ctx: RequestContext) => {
         const spec = parseSubmittedSpec(args);
         const q = await quoteJob(deps, demandFromSpec(spec, requestorOf(ctx)), countSubtasks(spec), spec.redundancy);
-        return { amount: q.glm, amountWei: q.wei, perRun: q.perRun, runs: q.runs, offersPriced: q.offersPriced, basis: q.basis };
+        return { amount: q.glm, perRun: q.perRun, runs: q.runs, offersPriced: q.offersPriced, basis: q.basis };
       },
       requestorBalance: async (_: unknown, _args: unknown, ctx: RequestContext) => {
         requestorOf(ctx);
@@ -59,16 +72,25 @@ export function paymentResolvers(deps: ApiDeps) {
         const [glm, eth] = await Promise.all([chain.tokenBalance(chain.account), chain.publicClient.getBalance({ address: chain.account as Address })]);
         return { account: chain.account, chainId: chain.chainId, glm: weiToGlm(glm), eth: formatEther(eth) };
       },
-      chainTransactions: (_: unknown, args: { job?: string; first: number }) =>
-        db
+      chainTransactions: async (_: unknown, args: PageArgs & { filter?: { jobId?: string | null } }) => {
+        const first = pageSize(args.first);
+        const rows = await db
           .select()
           .from(chainTxs)
-          .where(args.job ? eq(chainTxs.jobId, args.job) : undefined)
-          .orderBy(desc(chainTxs.createdAt))
-          .limit(Math.min(1000, Math.max(1, args.first))),
+          .where(
+            and(
+              args.filter?.jobId ? eq(chainTxs.jobId, args.filter.jobId) : undefined,
+              args.after ? afterKey([ms(chainTxs.createdAt), sql`${chainTxs.hash}`], decodeCursor(args.after, ['string', 'string']), 'desc') : undefined,
+            ),
+          )
+          .orderBy(desc(ms(chainTxs.createdAt)), desc(chainTxs.hash))
+          .limit(first + 1);
+        return connection(rows, first, (t) => [msKey(t.createdAt), t.hash]);
+      },
     },
     Mutation: {
-      raiseBudget: async (_: unknown, { job: id, amount }: { job: string; amount: string }, ctx: RequestContext) => {
+      raiseBudget: async (_: unknown, { id, amount: given }: { id: string; amount: string | number }, ctx: RequestContext) => {
+        const amount = typeof given === 'number' ? priceText(given) : given;
         const job = await ownJob(db, id, ctx);
         if (!job) throw userError(FailureType.NotFound, `job ${id} does not exist`);
         if (!job.spec.budget) throw userError(FailureType.BadInput, `job ${id} has no budget: it pays no one, so there is nothing to raise`);
@@ -84,7 +106,7 @@ export function paymentResolvers(deps: ApiDeps) {
     },
     Job: {
       allocation: async (j: { id: string }) => (await db.select().from(allocations).where(eq(allocations.jobId, j.id)))[0] ?? null,
-      invoices: (j: { id: string }) => db.select().from(invoices).where(eq(invoices.jobId, j.id)).orderBy(invoices.subtaskIndex, invoices.attempt),
+      invoices: (j: { id: string }, args: InvoiceArgs) => invoicePage(args, eq(invoices.jobId, j.id)),
     },
     Provider: {
       earnings: async (p: { id: string }) => {
@@ -112,6 +134,7 @@ export function paymentResolvers(deps: ApiDeps) {
     },
     ChainTransaction: {
       status: (t: typeof chainTxs.$inferSelect) => t.status.toUpperCase(),
+      kind: (t: typeof chainTxs.$inferSelect) => t.kind.toUpperCase(),
     },
   };
 }

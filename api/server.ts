@@ -7,7 +7,7 @@ import { EnvelopArmor } from '@escape.tech/graphql-armor';
 import { createSchema, createYoga } from 'graphql-yoga';
 import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
 import { METRICS_CONTENT_TYPE, metricsText } from '../infra/metrics.js';
-import { DateTimeResolver, JSONResolver } from 'graphql-scalars';
+import { scalarResolvers } from './scalars.js';
 import { handleBlobRoute } from './blobRoutes.js';
 import { handleDashboardRoute } from './dashboard.js';
 import type { ApiDeps, RequestContext } from './deps.js';
@@ -25,7 +25,7 @@ const DEFAULT_GRAPHIQL_QUERY = `# The market, open to anyone. Jobs and payments 
 # or the node's own key in <GOLEMFLOW_DATA>/requestor.key).
 query Market {
   marketStats { onlineProviders activeAgreements }
-  offers(filter: { onlineOnly: true }) { providerId pricing { start cpuSecond envSecond } }
+  offers(filter: { onlineOnly: true }) { nodes { providerId pricing { start cpuSecond envSecond } } }
 }
 `;
 
@@ -52,7 +52,7 @@ function armor(limits: ApiDeps['config']['limits']) {
 export function createApi(deps: ApiDeps) {
   const schema = createSchema<RequestContext>({
     typeDefs,
-    resolvers: mergeResolvers({ JSON: JSONResolver, DateTime: DateTimeResolver } as Record<string, object>, jobResolvers(deps), marketResolvers(deps), paymentResolvers(deps), healthResolvers(deps)),
+    resolvers: mergeResolvers(scalarResolvers as Record<string, object>, jobResolvers(deps), marketResolvers(deps), paymentResolvers(deps), healthResolvers(deps)),
   });
   return createYoga<object, RequestContext>({
     schema,

@@ -14,7 +14,8 @@
  * Read commands take --json (the API's answer as JSON on stdout). Exit codes: 0 done, 1 the job
  * failed or was cancelled (or the market is unhealthy), 2 bad input or an unknown job or
  * provider, 3 the API could not be reached or refused the request. Heavy parts (the stack, the
- * provider node) load only for the commands that need them, so the others start quickly.
+ * provider node) load only for the commands that need them, so the others start quickly. Every
+ * call goes through the SDK (sdk/client.ts), its types generated from the schema.
  */
 import { readFileSync } from 'node:fs';
 import fs from 'node:fs/promises';
@@ -22,14 +23,14 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import cliProgress from 'cli-progress';
 import { Command } from 'commander';
-import { BlobClient } from '../blobs/client.js';
 import { FailureType, GolemflowError, InvalidJobSpecError } from '../core/failures.js';
 import { formatSize } from '../core/units.js';
 import { formatProviderTable, providerTable, timelineSvg, type ReportAttempt, type ReportInvoice } from '../core/report.js';
 import { loadConfig } from '../infra/config.js';
 import { readNodeKey } from '../infra/nodeKey.js';
-import { gql, GraphQLRequestError } from '../infra/graphqlClient.js';
-import { loadJobFile, uploadJobFiles } from './jobFile.js';
+import { Golemflow, GraphQLRequestError, type JobSpecInput, type MarketHealth } from '../sdk/client.js';
+import type * as G from '../sdk/generated.js';
+import { loadJobFile } from '../sdk/jobFile.js';
 import { planArchive } from '../core/merge.js';
 
 export const EXIT = { ok: 0, jobFailed: 1, badInput: 2, notFound: 2, api: 3 } as const;
@@ -73,18 +74,6 @@ const PROVIDER_STATUS = /* GraphQL */ `
   }
 `;
 
-interface ProviderStatusView {
-  id: string;
-  online: boolean;
-  slots: number;
-  reputation: number;
-  uptime: number;
-  openAgreements: string[];
-  history: { accepted: number; wrong: number; failures: number; timeouts: number };
-  earnings: { paid: string; owed: string; refused: string; payments: number };
-  offer: { preset: string | null; pricing: { start: number; cpuSecond: number; envSecond: number }; paymentAddress: string | null } | null;
-}
-
 /** What the command line says before it exits with `exitCode` (EXIT). */
 class CliError extends GolemflowError {
   constructor(
@@ -97,28 +86,8 @@ class CliError extends GolemflowError {
 
 const ENDED = ['SUCCEEDED', 'FAILED', 'CANCELLED'];
 
-const HEALTH = /* GraphQL */ `
-  query {
-    marketHealth {
-      healthy problems slotsOffered slotsInUse agreementsQueued
-      providers { providerId online slots inUse queued jobs }
-      sweeper { sweeps lastSweepAt agreementsEnded jobsEnded }
-    }
-  }
-`;
-
-interface MarketHealthView {
-  healthy: boolean;
-  problems: string[];
-  slotsOffered: number;
-  slotsInUse: number;
-  agreementsQueued: number;
-  providers: Array<{ providerId: string; online: boolean; slots: number; inUse: number; queued: number; jobs: string[] }>;
-  sweeper: { sweeps: number; lastSweepAt: string | null; agreementsEnded: number; jobsEnded: number } | null;
-}
-
 /** The health report as a person reads it: the verdict first, then the load per provider. */
-export function formatHealth(h: MarketHealthView): string[] {
+export function formatHealth(h: MarketHealth): string[] {
   const out = [h.healthy ? 'healthy: no stale agreements, no overdue subtasks' : `UNHEALTHY: ${h.problems.length} problem${h.problems.length === 1 ? '' : 's'}`];
   for (const p of h.problems) out.push(`  - ${p}`);
   out.push(`slots in use ${h.slotsInUse} of ${h.slotsOffered} offered${h.agreementsQueued ? `; ${h.agreementsQueued} agreement${h.agreementsQueued === 1 ? '' : 's'} waiting for a slot` : ''}`);
@@ -139,58 +108,74 @@ async function apiKey(): Promise<string | undefined> {
   return process.env.GOLEMFLOW_API_KEY || (await readNodeKey(loadConfig().dataDir));
 }
 
-async function blobClient(url: string): Promise<BlobClient> {
-  const key = await apiKey();
-  // A person is waiting: a node that cannot be reached is reported after a few seconds.
-  return new BlobClient(url, key ? `Bearer ${key}` : undefined, 5_000);
+/** The SDK's client for the node at `url`; a person is waiting, so an unreachable node is reported after a few seconds. */
+async function client(url: string): Promise<Golemflow> {
+  return Golemflow.connect({ url, apiKey: await apiKey(), blobRetryMs: 5_000 });
 }
 
-async function api<T>(url: string, query: string, variables?: Record<string, unknown>): Promise<T> {
+/** Runs SDK calls, saying what went wrong as the CLI does: what is not there exits 2 whichever command asked, like bad input. */
+async function call<T>(url: string, f: (gf: Golemflow) => Promise<T>): Promise<T> {
   try {
-    return await gql<T>(url, query, variables, { apiKey: await apiKey() });
+    return await f(await client(url));
   } catch (e) {
-    // What is not there is said the same way whichever command asked (exit 2, like bad input).
-    if (e instanceof GraphQLRequestError) throw new CliError(e.message, e.errors.some((x) => x.extensions?.code === 'NOT_FOUND') ? EXIT.notFound : EXIT.api);
-    throw new CliError(`cannot reach the Golemflow API at ${url}: ${(e as Error).message} (start it with: golemflow dev)`, EXIT.api);
+    if (e instanceof CliError || e instanceof InvalidJobSpecError) throw e;
+    if (e instanceof GraphQLRequestError) throw new CliError(e.message, e.apiCode === 'NOT_FOUND' ? EXIT.notFound : e.apiCode === 'BAD_USER_INPUT' ? EXIT.badInput : EXIT.api);
+    if (e instanceof GolemflowError && e.code === FailureType.NotFound) throw new CliError(e.message, EXIT.notFound);
+    throw new CliError(`${(e as Error).message} (is the node at ${url} running? start one with: golemflow dev)`, EXIT.api);
   }
 }
 
-const STATUS = /* GraphQL */ `
-  query($id: ID!) {
+export const JOB_DETAILS = /* GraphQL */ `
+  query JobDetails($id: ID!, $after: String) {
     job(id: $id) {
       id name status error subtaskCount succeededCount failedCount paymentNote temporalUiUrl startedAt finishedAt
-      progress { status running succeeded failed total }
-      result { value url outputs { path ref url size } }
+      progress { phase running succeeded failed total }
+      result { value ref url outputs { path ref url size } }
       allocation { locked released returned }
-      invoices { providerId status amount }
-      subtasks { index status provider { id } outputs { path ref url } attempts { number providerId status verdict role startedAt finishedAt wallSeconds } }
+      subtasks(first: 500, after: $after) {
+        nodes { index status provider { id } outputs { path ref url } attempts { number providerId status verdict role startedAt finishedAt wallSeconds } }
+        pageInfo { hasNextPage endCursor }
+      }
     }
   }
 `;
 
-type JobView = {
-  id: string;
-  name: string | null;
-  status: string;
-  error: string | null;
-  subtaskCount: number;
-  succeededCount: number;
-  failedCount: number;
-  paymentNote: string | null;
-  temporalUiUrl: string;
-  progress: { status: string; running: number; succeeded: number; failed: number; total: number } | null;
-  result: { value: string | null; url: string | null; outputs: Array<{ path: string; ref: string; url: string; size: number }> } | null;
-  allocation: { locked: string; released: string; returned: string | null } | null;
-  invoices: ReportInvoice[];
-  subtasks: Array<{ index: number; status: string; provider: { id: string } | null; outputs: Array<{ path: string; ref: string; url: string }>; attempts: ReportAttempt[] }>;
-};
+const JOB_INVOICES = /* GraphQL */ `
+  query JobInvoices($id: ID!, $after: String) {
+    job(id: $id) {
+      invoices(first: 500, after: $after) { nodes { providerId status amount } pageInfo { hasNextPage endCursor } }
+    }
+  }
+`;
 
+type JobDetails = NonNullable<G.JobDetailsQuery['job']>;
+type SubtaskView = Omit<JobDetails['subtasks']['nodes'][number], 'attempts'> & { attempts: ReportAttempt[] };
+export type JobView = Omit<JobDetails, 'subtasks'> & { subtasks: SubtaskView[]; invoices: ReportInvoice[] };
+
+/** A job with every subtask, attempt and invoice (page by page), as the status, watch and report show it. */
 export async function loadJob(url: string, id: string): Promise<JobView> {
-  const { job } = await api<{ job: JobView | null }>(url, STATUS, { id });
-  if (!job) throw new CliError(`job ${id} does not exist`, EXIT.notFound);
-  // Attempts as the report wants them: which subtask each belongs to.
-  for (const s of job.subtasks) for (const a of s.attempts) a.subtaskIndex = s.index;
-  return job;
+  return call(url, async (gf) => {
+    const missing = () => new CliError(`job ${id} does not exist`, EXIT.notFound);
+    let after: string | null = null;
+    let head: JobDetails | null = null;
+    const subtasks: SubtaskView[] = [];
+    do {
+      const { job }: G.JobDetailsQuery = await gf.request<G.JobDetailsQuery>(JOB_DETAILS, { id, after });
+      if (!job) throw missing();
+      head ??= job;
+      // Attempts as the report wants them: which subtask each belongs to.
+      for (const s of job.subtasks.nodes) subtasks.push({ ...s, attempts: s.attempts.map((a) => ({ ...a, subtaskIndex: s.index })) });
+      after = job.subtasks.pageInfo.hasNextPage ? job.subtasks.pageInfo.endCursor : null;
+    } while (after);
+    const invoices: ReportInvoice[] = [];
+    do {
+      const { job }: G.JobInvoicesQuery = await gf.request<G.JobInvoicesQuery>(JOB_INVOICES, { id, after });
+      if (!job) throw missing();
+      invoices.push(...job.invoices.nodes);
+      after = job.invoices.pageInfo.hasNextPage ? job.invoices.pageInfo.endCursor : null;
+    } while (after);
+    return { ...head!, subtasks, invoices };
+  });
 }
 
 export function attemptsOf(job: JobView): ReportAttempt[] {
@@ -220,14 +205,13 @@ export async function writeReport(url: string, job: JobView, dir: string): Promi
   written.push(path.join(dir, 'report.txt'));
   await fs.writeFile(path.join(dir, 'timeline.svg'), timelineSvg(`${job.name ?? job.id}: attempts by provider`, attemptsOf(job)));
   written.push(path.join(dir, 'timeline.svg'));
-  const blobs = await blobClient(url);
+  const gf = await client(url);
   for (const o of job.result?.outputs ?? []) {
-    await blobs.download(o.ref, path.join(dir, o.path));
+    await gf.downloadFile(o.ref, path.join(dir, o.path));
     written.push(path.join(dir, o.path));
   }
-  if (!job.result?.outputs.length && job.result?.url) {
-    const res = await fetch(job.result.url, { headers: blobs.authorization ? { authorization: blobs.authorization } : {} });
-    await fs.writeFile(path.join(dir, 'result'), Buffer.from(await res.arrayBuffer()));
+  if (!job.result?.outputs.length && job.result?.ref) {
+    await gf.downloadFile(job.result.ref, path.join(dir, 'result'));
     written.push(path.join(dir, 'result'));
   }
   // Each subtask's files, laid out as an archive merge lays them out (so none hides another).
@@ -242,7 +226,7 @@ export async function writeReport(url: string, job: JobView, dir: string): Promi
         continue;
       }
       await fs.mkdir(path.dirname(to), { recursive: true });
-      await blobs.download(o.ref, to);
+      await gf.downloadFile(o.ref, to);
     }
     written.push(`${path.join(dir, 'outputs')}/ (${entries.length} files)`);
   }
@@ -265,7 +249,7 @@ async function watch(url: string, id: string, interactive: boolean): Promise<Job
         failed: job.failedCount,
         providers,
         cost: costSoFar(job).toFixed(6),
-        status: (job.progress?.status ?? job.status).toLowerCase() + (job.paymentNote ? ` (${job.paymentNote})` : ''),
+        status: (job.progress?.phase ?? job.status).toLowerCase() + (job.paymentNote ? ` (${job.paymentNote})` : ''),
       };
       bar ??= bars.create(job.subtaskCount || 1, 0, payload);
       bar.setTotal(job.subtaskCount || 1);
@@ -302,18 +286,11 @@ export function golemflowProgram(): Command {
       .option('--watch', 'follow the job with progress bars and download its result when it ends')
       .option('--out <dir>', 'where --watch writes the result, the report and the timeline', 'out'),
   ).action(async (file: string, o: { watch?: boolean; out: string; api: string }) => {
-    const loaded = await jobFileOf(file);
-    let sent: number;
-    let bytes: number;
-    try {
-      ({ sent, bytes } = await uploadJobFiles(await blobClient(o.api), loaded.uploads));
-    } catch (e) {
-      throw new CliError((e as Error).message, EXIT.api);
-    }
-    const { submitJob } = await api<{ submitJob: { job: { id: string } } }>(o.api, 'mutation($spec: JSON!) { submitJob(spec: $spec) { job { id } } }', { spec: loaded.spec });
-    const id = submitJob.job.id;
-    const already = loaded.uploads.size - sent;
-    console.log(`submitted ${id}${loaded.uploads.size ? ` (${loaded.uploads.size} files: ${sent} uploaded, ${formatSize(bytes)}${already ? `; ${already} already on the node` : ''})` : ''}`);
+    await jobFileOf(file);
+    const { job: submitted, files, uploaded, uploadedBytes } = await call(o.api, (gf) => gf.submitFile(file, { onLargeFile: (f, size) => console.log(`uploading ${f} (${formatSize(size)})…`) }));
+    const id = submitted.id;
+    const already = files - uploaded;
+    console.log(`submitted ${id}${files ? ` (${files} files: ${uploaded} uploaded, ${formatSize(uploadedBytes)}${already ? `; ${already} already on the node` : ''})` : ''}`);
     if (!o.watch) return;
     const job = await watch(o.api, id, process.stdout.isTTY === true);
     const written = await writeReport(o.api, job, path.join(o.out, id));
@@ -340,20 +317,15 @@ export function golemflowProgram(): Command {
   });
 
   apiOption(program.command('logs <job>').description("a job's events, in order").option('--json', 'the events as JSON')).action(async (id: string, o: { api: string; json?: boolean }) => {
-    const { job } = await api<{ job: { events: Array<{ seq: number; at: string; type: string; subtaskIndex: number | null; providerId: string | null; message: string | null }> } | null }>(
-      o.api,
-      'query($id: ID!) { job(id: $id) { events { seq at type subtaskIndex providerId message } } }',
-      { id },
-    );
-    if (!job) throw new CliError(`job ${id} does not exist`, EXIT.notFound);
-    if (o.json) return printJson(job.events);
-    for (const e of job.events)
-      console.log(`${e.at}  ${e.type.padEnd(20)} ${e.subtaskIndex != null ? `subtask ${e.subtaskIndex} ` : ''}${e.providerId ? `on ${e.providerId} ` : ''}${e.message ?? ''}`);
+    const events = await call(o.api, (gf) => gf.job(id).eventLog());
+    if (o.json) return printJson(events);
+    for (const e of events)
+      console.log(`${e.at}  ${e.type.toLowerCase().replace(/_/g, ' ').padEnd(26)} ${e.subtaskIndex != null ? `subtask ${e.subtaskIndex} ` : ''}${e.providerId ? `on ${e.providerId} ` : ''}${e.message ?? ''}`);
   });
 
   apiOption(program.command('cancel <job>').description('cancel a job').option('--reason <text>', 'why')).action(async (id: string, o: { api: string; reason?: string }) => {
-    const { cancelJob } = await api<{ cancelJob: { status: string } }>(o.api, 'mutation($id: ID!, $reason: String) { cancelJob(id: $id, reason: $reason) { status } }', { id, reason: o.reason });
-    console.log(`${id}: ${cancelJob.status.toLowerCase()}`);
+    const status = await call(o.api, (gf) => gf.job(id).cancel(o.reason));
+    console.log(`${id}: ${status.toLowerCase()}`);
   });
 
   apiOption(program.command('report <job>').description("write a job's report, timeline and result under --out").option('--out <dir>', 'folder', 'out')).action(
@@ -366,16 +338,18 @@ export function golemflowProgram(): Command {
 
   apiOption(program.command('jobs').description("this requestor's jobs, newest first").option('--status <s...>', 'only these statuses (queued, running, succeeded, failed, cancelled)').option('--first <n>', 'how many', (v) => Number(v), 20).option('--json', 'as JSON')).action(
     async (o: { api: string; status?: string[]; first: number; json?: boolean }) => {
-      if (!(o.first > 0 && o.first <= 1000)) throw new CliError('--first takes a number from 1 to 1000', EXIT.badInput);
+      if (!(Number.isInteger(o.first) && o.first > 0 && o.first <= 10_000)) throw new CliError('--first takes a whole number from 1 to 10000', EXIT.badInput);
       const statuses = o.status?.map((x) => x.toUpperCase());
       const bad = statuses?.filter((x) => !ENDED.concat(['QUEUED', 'RUNNING']).includes(x));
       if (bad?.length) throw new CliError(`--status ${bad.join(', ')}: not a job status (queued, running, succeeded, failed, cancelled)`, EXIT.badInput);
-      const { jobs } = await api<{ jobs: { edges: Array<{ node: { id: string; name: string | null; status: string; subtaskCount: number; succeededCount: number; failedCount: number; createdAt: string; finishedAt: string | null } }> } }>(
-        o.api,
-        'query($first: Int, $filter: JobFilter) { jobs(first: $first, filter: $filter) { edges { node { id name status subtaskCount succeededCount failedCount createdAt finishedAt } } } }',
-        { first: o.first, filter: statuses ? { status: statuses } : undefined },
-      );
-      const rows = jobs.edges.map((e) => e.node);
+      const rows = await call(o.api, async (gf) => {
+        const out = [];
+        for await (const j of gf.jobs(statuses ? { status: statuses as G.JobStatus[] } : undefined, Math.min(o.first, 500))) {
+          out.push(j);
+          if (out.length === o.first) break;
+        }
+        return out;
+      });
       if (o.json) return printJson(rows);
       console.log('job                        status      done      submitted                 name');
       for (const j of rows)
@@ -385,20 +359,17 @@ export function golemflowProgram(): Command {
 
   apiOption(program.command('quote <file>').description('what the market expects a job file to cost (GLM), before it runs').option('--json', 'as JSON')).action(async (file: string, o: { api: string; json?: boolean }) => {
     const loaded = await jobFileOf(file);
-    const { quoteJob } = await api<{ quoteJob: { amount: string; perRun: number; runs: number; offersPriced: number; basis: string } }>(
-      o.api,
-      'query($spec: JSON) { quoteJob(spec: $spec) { amount perRun runs offersPriced basis } }',
-      { spec: loaded.spec },
-    );
+    const quoteJob = await call(o.api, (gf) => gf.quote(loaded.spec as JobSpecInput));
     if (o.json) return printJson(quoteJob);
     console.log(`${quoteJob.amount} GLM for ${quoteJob.runs} runs (${quoteJob.perRun} each; ${quoteJob.basis})`);
   });
 
   apiOption(program.command('providers').description('the providers the market knows').option('--json', 'as JSON')).action(async (o: { api: string; json?: boolean }) => {
-    const { providers } = await api<{ providers: Array<{ id: string; online: boolean; reputation: number; offer: { pricing: { start: number; cpuSecond: number; envSecond: number }; paymentAddress: string | null } | null; earnings: { paid: string } }> }>(
-      o.api,
-      '{ providers { id online reputation offer { pricing { start cpuSecond envSecond } paymentAddress } earnings { paid } } }',
-    );
+    const providers = await call(o.api, async (gf) => {
+      const out = [];
+      for await (const p of gf.providers()) out.push(p);
+      return out;
+    });
     if (o.json) return printJson(providers);
     console.log('provider              online  reputation  GLM/cpu-s   GLM paid');
     for (const p of providers)
@@ -412,7 +383,7 @@ export function golemflowProgram(): Command {
       .option('--json', 'as JSON'),
   ).action(
     async (o: { api: string; json?: boolean }) => {
-      const { marketHealth: h } = await api<{ marketHealth: MarketHealthView }>(o.api, HEALTH);
+      const h = await call(o.api, (gf) => gf.marketHealth());
       if (o.json) printJson(h);
       else for (const line of formatHealth(h)) console.log(line);
       if (!h.healthy) process.exitCode = EXIT.jobFailed;
@@ -434,7 +405,7 @@ export function golemflowProgram(): Command {
     });
   apiOption(provider.command('status <id>').description('what a provider ran and earned: attempts by outcome, reputation, GLM paid, owed and refused').option('--json', 'as JSON')).action(
     async (id: string, o: { api: string; json?: boolean }) => {
-      const { provider: p } = await api<{ provider: ProviderStatusView | null }>(o.api, PROVIDER_STATUS, { id });
+      const { provider: p } = await call(o.api, (gf) => gf.request<G.ProviderStatusQuery>(PROVIDER_STATUS, { id }));
       if (!p) throw new CliError(`provider ${id} is not known to this market`, EXIT.notFound);
       if (o.json) return printJson(p);
       console.log(`${p.id}: ${p.online ? 'online' : 'offline'}, ${p.slots} slot${p.slots === 1 ? '' : 's'}, ${p.openAgreements.length} open agreement${p.openAgreements.length === 1 ? '' : 's'}`);

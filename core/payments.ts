@@ -38,6 +38,11 @@ function priceWei(glm: number): bigint {
   return parseUnits(glm.toFixed(12), GLM_DECIMALS);
 }
 
+/** A float GLM price as the API gives money: a decimal string, to the pico-GLM as invoices count it. */
+export function priceText(glm: number): string {
+  return weiToGlm(priceWei(glm));
+}
+
 /**
  * The cost of one run under linear pricing: start + CPU-seconds × price + wall-seconds × price,
  * seconds taken to the microsecond so the same measurements always give the same wei.

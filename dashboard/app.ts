@@ -4,8 +4,11 @@
  * providers), #/job/<id> (subtasks, attempts, verdicts and evidence, the timeline, outputs,
  * payments), #/submit (a job spec in YAML or JSON). Reads the API with the requestor's key, kept in
  * this browser's localStorage; without one it shows the market only. Refreshes every second.
+ * Every call goes through the SDK's core (sdk/api.ts), its types generated from the schema.
  */
-import { timelineSvg, TIMELINE_COLOURS, type TimelineAttempt, type TimelineJob, type TimelineSubtask } from './timeline.js';
+import { GolemflowApi } from '../sdk/api.js';
+import type * as G from '../sdk/generated.js';
+import { timelineSvg, TIMELINE_COLOURS } from './timeline.js';
 
 const KEY = 'golemflow.apiKey';
 const app = document.getElementById('app')!;
@@ -15,17 +18,8 @@ const esc = (v: unknown) => String(v ?? '').replace(/[&<>"']/g, (c) => ({ '&': '
 const when = (t: string | null) => (t ? new Date(t).toLocaleTimeString() : '–');
 const secondsBetween = (a: string | null, b: string | null) => (a ? (((b ? Date.parse(b) : Date.now()) - Date.parse(a)) / 1000).toFixed(1) + ' s' : '–');
 
-async function gql<T>(query: string, variables: Record<string, unknown> = {}): Promise<T> {
-  const key = keyOf();
-  const res = await fetch('/graphql', {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', ...(key ? { authorization: `Bearer ${key}` } : {}) },
-    body: JSON.stringify({ query, variables }),
-  });
-  const body = (await res.json()) as { data?: T; errors?: Array<{ message: string }> };
-  if (body.errors?.length) throw new Error(body.errors.map((e) => e.message).join('; '));
-  return body.data as T;
-}
+/** The API of the node that served this page, as the requestor whose key this browser holds (none: the market only). */
+const api = () => new GolemflowApi(location.origin, keyOf() || null);
 
 /** A blob the key may read, as an object URL (links cannot carry the Authorization header). */
 async function blobUrl(url: string, type?: string): Promise<string> {
@@ -55,54 +49,25 @@ const nav = () => `
 // ---------- views ----------
 
 const MARKET = /* GraphQL */ `
-  query Market {
+  query DashboardMarket {
     marketHealth { healthy problems slotsOffered slotsInUse agreementsQueued }
     marketStats { onlineProviders activeAgreements }
-    providers { id online slots reputation uptime openAgreements offer { preset pricing { start cpuSecond envSecond } } benchmark { score } earnings { paid owed refused payments } }
+    providers(first: 200) { nodes { id online slots reputation uptime openAgreements offer { preset pricing { start cpuSecond envSecond } } benchmark { score } earnings { paid owed refused payments } } }
   }
 `;
 const JOBS = /* GraphQL */ `
-  query Jobs {
-    jobs(first: 30) { edges { node { id name status subtaskCount succeededCount failedCount waiting note createdAt startedAt finishedAt } } }
+  query DashboardJobs {
+    jobs(first: 30) { nodes { id name status subtaskCount succeededCount failedCount waiting note createdAt startedAt finishedAt } }
   }
 `;
 
-interface MarketView {
-  marketHealth: { healthy: boolean; problems: string[]; slotsOffered: number; slotsInUse: number; agreementsQueued: number };
-  marketStats: { onlineProviders: number; activeAgreements: number };
-  providers: Array<{
-    id: string;
-    online: boolean;
-    slots: number;
-    reputation: number;
-    uptime: number;
-    openAgreements: string[];
-    offer: { preset: string | null; pricing: { start: number; cpuSecond: number; envSecond: number } } | null;
-    benchmark: { score: number } | null;
-    earnings: { paid: string; owed: string; refused: string; payments: number };
-  }>;
-}
-interface JobRow {
-  id: string;
-  name: string | null;
-  status: string;
-  subtaskCount: number;
-  succeededCount: number;
-  failedCount: number;
-  waiting: number;
-  note: string | null;
-  createdAt: string;
-  startedAt: string | null;
-  finishedAt: string | null;
-}
-
 async function marketPage(): Promise<string> {
-  const m = await gql<MarketView>(MARKET);
-  let jobs: JobRow[] | null = null;
+  const m = await api().request<G.DashboardMarketQuery>(MARKET);
+  let jobs: G.DashboardJobsQuery['jobs']['nodes'] | null = null;
   let jobsError = '';
   if (keyOf()) {
     try {
-      jobs = (await gql<{ jobs: { edges: Array<{ node: JobRow }> } }>(JOBS)).jobs.edges.map((e) => e.node);
+      jobs = (await api().request<G.DashboardJobsQuery>(JOBS)).jobs.nodes;
     } catch (e) {
       jobsError = (e as Error).message;
     }
@@ -135,7 +100,7 @@ async function marketPage(): Promise<string> {
     <section>
       <h2>Providers</h2>
       <table id="providers"><thead><tr><th>provider</th><th>online</th><th>preset</th><th>GLM start / cpu-s / env-s</th><th>benchmark</th><th>reputation</th><th>uptime</th><th>slots</th><th>GLM paid / owed / refused</th></tr></thead><tbody>
-      ${m.providers
+      ${m.providers.nodes
         .map(
           (p) => `<tr data-provider="${esc(p.id)}"><td>${esc(p.id)}</td><td>${p.online ? '<span class="badge succeeded">online</span>' : '<span class="badge cancelled">offline</span>'}</td>
           <td>${esc(p.offer?.preset ?? '')}</td><td>${p.offer ? `${p.offer.pricing.start} / ${p.offer.pricing.cpuSecond} / ${p.offer.pricing.envSecond}` : '–'}</td>
@@ -146,62 +111,35 @@ async function marketPage(): Promise<string> {
     </section>`;
 }
 
+/** The page shows a job's first SHOWN subtasks and invoices (and says so when there are more). */
+const SHOWN = 500;
 const JOB = /* GraphQL */ `
-  query Job($id: ID!) {
+  query DashboardJob($id: ID!) {
     job(id: $id) {
       id name status error note paymentNote createdAt startedAt finishedAt subtaskCount succeededCount failedCount temporalUiUrl
       result { value url outputs { path size url } }
-      invoices { subtaskIndex attempt providerId amount status txHash reason }
-      subtasks {
-        index status note votes startedAt finishedAt
-        agreements { providerId state proposedAt decidedAt decisionReason }
-        attempts { number copy role providerId status verdict exitCode failureType reason wallSeconds startedAt finishedAt comparisons { against same detail } }
+      invoices(first: 500) { nodes { subtaskIndex attempt providerId amount status txHash reason } pageInfo { hasNextPage } }
+      subtasks(first: 500) {
+        nodes {
+          index status note votes startedAt finishedAt
+          agreements { providerId state proposedAt decidedAt decisionReason }
+          attempts { number copy role providerId status verdict exitCode failureType reason wallSeconds startedAt finishedAt comparisons { against same detail } }
+        }
+        pageInfo { hasNextPage }
       }
     }
   }
 `;
-
-interface AttemptView extends TimelineAttempt {
-  copy: number;
-  role: string;
-  exitCode: number | null;
-  failureType: string | null;
-  reason: string | null;
-  wallSeconds: number | null;
-  comparisons: Array<{ against: number; same: boolean; detail: string }>;
-}
-
-interface SubtaskView extends TimelineSubtask {
-  status: string;
-  note: string | null;
-  votes: Record<string, number> | null;
-  attempts: AttemptView[];
-}
-
-interface JobView extends TimelineJob {
-  id: string;
-  name: string | null;
-  status: string;
-  error: string | null;
-  note: string | null;
-  paymentNote: string | null;
-  startedAt: string | null;
-  subtaskCount: number;
-  succeededCount: number;
-  failedCount: number;
-  temporalUiUrl: string;
-  result: { value: string | null; url: string | null; outputs: Array<{ path: string; size: number; url: string }> } | null;
-  invoices: Array<{ subtaskIndex: number; attempt: number; providerId: string; amount: string; status: string; txHash: string | null; reason: string | null }>;
-  subtasks: SubtaskView[];
-}
 
 /** Outputs already turned into object URLs, so a refresh does not fetch them again. */
 const shown = new Map<string, string>();
 
 async function jobPage(id: string): Promise<string> {
   if (!keyOf()) return '<p class="hint">Enter your API key above to see this job.</p>';
-  const { job } = await gql<{ job: JobView | null }>(JOB, { id });
-  if (!job) return `<p class="error">No job ${esc(id)} (or not yours).</p>`;
+  const { job: found } = await api().request<G.DashboardJobQuery>(JOB, { id });
+  if (!found) return `<p class="error">No job ${esc(id)} (or not yours).</p>`;
+  const job = { ...found, subtasks: found.subtasks.nodes, invoices: found.invoices.nodes };
+  const more = (what: string, has: boolean) => (has ? `<p class="hint">Showing the first ${SHOWN} ${what}.</p>` : '');
   const outputs = job.result?.outputs ?? [];
   const media = outputs.filter((o) => /\.(mp4|gif|png|jpe?g)$/i.test(o.path));
   return `
@@ -215,15 +153,15 @@ async function jobPage(id: string): Promise<string> {
     ${outputs.length ? `<p class="outputs">Outputs: ${outputs.map((o) => `<a href="#" data-download="${esc(o.url)}" data-name="${esc(o.path)}">${esc(o.path)}</a> (${o.size} B)`).join(', ')}</p>` : ''}
     <h3>Timeline</h3>
     <div class="legend">${Object.entries(TIMELINE_COLOURS).map(([k, c]) => `<span><i style="background:${c}"></i>${k}</span>`).join('')}</div>
-    <div id="timeline">${timelineSvg(job, Date.now())}</div>
+    <div id="timeline">${timelineSvg(job, Date.now())}</div>${more('subtasks', found.subtasks.pageInfo.hasNextPage)}
     <h3>Subtasks</h3>
     <table id="subtasks"><thead><tr><th>#</th><th>status</th><th>attempts: provider, verdict, time, why</th><th>votes</th></tr></thead><tbody>
     ${job.subtasks
       .map(
         (s) => `<tr data-subtask="${s.index}"><td>${s.index}</td><td>${badge(s.status)}${s.note ? `<div class="note">${esc(s.note)}</div>` : ''}</td><td>${s.attempts
           .map(
-            (a) => `<div class="attempt">#${a.number} ${a.role === 'cropCheck' ? '(crop check) ' : ''}on <b>${esc(a.providerId)}</b> ${badge(a.verdict ?? a.status)} ${a.wallSeconds != null ? `${a.wallSeconds.toFixed(1)} s` : ''}
-            ${a.exitCode != null ? `exit ${a.exitCode}` : ''} ${a.failureType ? `<span class="why">${esc(a.failureType)}: ${esc(a.reason ?? '')}</span>` : ''}
+            (a) => `<div class="attempt">#${a.number} ${a.role === 'CROP_CHECK' ? '(crop check) ' : ''}on <b>${esc(a.providerId)}</b> ${badge(a.verdict ?? a.status)} ${a.wallSeconds != null ? `${a.wallSeconds.toFixed(1)} s` : ''}
+            ${a.exitCode != null ? `exit ${a.exitCode}` : ''} ${a.failureType ? `<span class="why">${esc(a.failureType.toLowerCase().replace(/_/g, ' '))}: ${esc(a.reason ?? '')}</span>` : ''}
             ${a.comparisons.map((c) => `<div class="evidence">vs #${c.against}: ${c.same ? 'same' : 'different'}: ${esc(c.detail)}</div>`).join('')}</div>`,
           )
           .join('')}</td><td>${s.votes ? esc(Object.values(s.votes).join(' : ')) : ''}</td></tr>`,
@@ -236,7 +174,7 @@ async function jobPage(id: string): Promise<string> {
             .map((i) => `<tr><td>${i.subtaskIndex}</td><td>${i.attempt}</td><td>${esc(i.providerId)}</td><td>${esc(i.amount)}</td><td>${badge(i.status)}${i.reason ? `<div class="why">${esc(i.reason)}</div>` : ''}</td><td><code>${esc(i.txHash ?? '')}</code></td></tr>`)
             .join('')}</tbody></table>`
         : '<p class="hint">No payments: the job has no budget, or nothing was accepted yet.</p>'
-    }`;
+    }${more('invoices', found.invoices.pageInfo.hasNextPage)}`;
 }
 
 const SAMPLE = `name: primes
@@ -312,9 +250,9 @@ document.addEventListener('submit', (ev) => {
     ev.preventDefault();
     const out = document.getElementById('submit-result')!;
     out.textContent = 'submitting…';
-    gql<{ submitJob: { job: { id: string } } }>('mutation($t: String!) { submitJob(specText: $t) { job { id } } }', { t: (document.getElementById('spec') as HTMLTextAreaElement).value }).then(
-      ({ submitJob }) => {
-        location.hash = `#/job/${submitJob.job.id}`;
+    api().submit((document.getElementById('spec') as HTMLTextAreaElement).value).then(
+      (job) => {
+        location.hash = `#/job/${job.id}`;
       },
       (e) => {
         out.className = 'error';

@@ -76,7 +76,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       graphqlDepth: Number(env.GRAPHQL_MAX_DEPTH ?? 12),
       graphqlAliases: Number(env.GRAPHQL_MAX_ALIASES ?? 30),
       graphqlTokens: Number(env.GRAPHQL_MAX_TOKENS ?? 5000),
-      graphqlCost: Number(env.GRAPHQL_MAX_COST ?? 20000),
+      // graphql-armor multiplies a field's cost by 1.5 at each level, and a connection is a level
+      // (nodes): the CLI's job report (job > subtasks > nodes > attempts) costs about 53,000, a
+      // job with every subtask's agreement and attempts about 111,000. Depth (12) and tokens
+      // (5000) bound the rest.
+      graphqlCost: Number(env.GRAPHQL_MAX_COST ?? 250_000),
       bodyBytes: Number(env.MAX_BODY_BYTES ?? 1024 * 1024),
       blobBytes: Number(env.MAX_BLOB_BYTES ?? 4 * 1024 ** 3),
       activeJobsPerRequestor: Number(env.MAX_ACTIVE_JOBS ?? 100),

@@ -123,7 +123,7 @@ export async function stackUp(opts: { providers: number; dishonest?: number; log
   await waitFor(
     `${names.length} providers to check in (logs: ${path.join(logs, 'provider-*.log')})`,
     async () => {
-      const { providers } = await gql<{ providers: Array<{ id: string }> }>(config.publicApiUrl, '{ providers(onlineOnly: true) { id } }');
+      const providers = (await gql<{ providers: { nodes: Array<{ id: string }> } }>(config.publicApiUrl, '{ providers(first: 500, filter: { onlineOnly: true }) { nodes { id } } }')).providers.nodes;
       return names.every((n) => providers.some((p) => p.id === n));
     },
     90_000,

@@ -14,9 +14,22 @@ export type Scalars = {
   Int: { input: number; output: number; }
   Float: { input: number; output: number; }
   DateTime: { input: string; output: string; }
+  /** An amount of GLM as a decimal string with up to 18 decimals (exact to the wei), e.g. "0.00002". Inputs also take a JSON number. */
+  GLM: { input: string; output: string; }
   /**
    * Golemflow's API. Requestors submit and watch jobs; providers check in. Errors a user can act on
    * carry `extensions.code` (and, for a bad job spec, `extensions.problems`).
+   *
+   * The rules every field follows:
+   * - Lists that can grow are connections: `first` (1..500, default 100) and `after` (an `endCursor`
+   *   from `pageInfo`); `nodes` or `edges` hold the page. Short fixed lists (a subtask's attempts, a
+   *   result's files) are plain lists.
+   * - Closed sets of values are enums, in SCREAMING_SNAKE_CASE.
+   * - Unknown ids: a lookup (`job`, `provider`) answers null; anything that acts on an id (every
+   *   mutation, the `jobEvents` subscription) fails with `extensions.code` NOT_FOUND; a filter naming
+   *   an unknown id matches nothing. Another requestor's job is, to you, a job that does not exist.
+   * - Money is `GLM`: a decimal string. Filters never hide anything unless asked: every filter's
+   *   default is off.
    */
   JSON: { input: unknown; output: unknown; }
 };
@@ -28,8 +41,7 @@ export type Agreement = {
   decisionReason: Maybe<Scalars['String']['output']>;
   endReason: Maybe<Scalars['String']['output']>;
   endedAt: Maybe<Scalars['DateTime']['output']>;
-  /** REQUESTOR or PROVIDER. */
-  endedBy: Maybe<Scalars['String']['output']>;
+  endedBy: Maybe<EndedBy>;
   /** Why this provider: the ranked candidates with their scores and what excluded the others. */
   explanation: Scalars['JSON']['output'];
   id: Scalars['ID']['output'];
@@ -45,6 +57,17 @@ export type Agreement = {
   subtaskIndex: Scalars['Int']['output'];
 };
 
+export type AgreementConnection = {
+  edges: Array<AgreementEdge>;
+  nodes: Array<Agreement>;
+  pageInfo: PageInfo;
+};
+
+export type AgreementEdge = {
+  cursor: Scalars['String']['output'];
+  node: Agreement;
+};
+
 export type AgreementFilter = {
   jobId?: InputMaybe<Scalars['ID']['input']>;
   providerId?: InputMaybe<Scalars['ID']['input']>;
@@ -58,7 +81,7 @@ export type AgreementState =
   | 'REJECTED'
   | 'TERMINATED';
 
-/** A job's budget in the escrow (GLM as decimal strings; wei alongside). */
+/** A job's budget in the escrow. */
 export type Allocation = {
   allocationId: Scalars['String']['output'];
   chainId: Scalars['Int']['output'];
@@ -66,20 +89,22 @@ export type Allocation = {
   deadline: Scalars['DateTime']['output'];
   escrow: Scalars['String']['output'];
   lockTx: Maybe<Scalars['String']['output']>;
-  locked: Scalars['String']['output'];
-  lockedWei: Scalars['String']['output'];
+  locked: Scalars['GLM']['output'];
   /** While payments wait (chain unreachable, wallet empty, budget spent): why. */
   note: Maybe<Scalars['String']['output']>;
-  released: Scalars['String']['output'];
-  releasedWei: Scalars['String']['output'];
+  released: Scalars['GLM']['output'];
   requestor: Scalars['String']['output'];
   /** Given back to the requestor when the job ended (null until then). */
-  returned: Maybe<Scalars['String']['output']>;
-  returnedWei: Maybe<Scalars['String']['output']>;
-  /** PENDING (not locked yet), LOCKED or CLOSED. */
-  state: Scalars['String']['output'];
+  returned: Maybe<Scalars['GLM']['output']>;
+  state: AllocationState;
   token: Scalars['String']['output'];
 };
+
+export type AllocationState =
+  | 'CLOSED'
+  | 'LOCKED'
+  /** Not locked yet. */
+  | 'PENDING';
 
 export type Attempt = {
   agreementId: Maybe<Scalars['ID']['output']>;
@@ -89,7 +114,7 @@ export type Attempt = {
   copy: Scalars['Int']['output'];
   cpuSeconds: Maybe<Scalars['Float']['output']>;
   exitCode: Maybe<Scalars['Int']['output']>;
-  failureType: Maybe<Scalars['String']['output']>;
+  failureType: Maybe<FailureType>;
   finishedAt: Maybe<Scalars['DateTime']['output']>;
   number: Scalars['Int']['output'];
   outputs: Array<OutputFile>;
@@ -98,17 +123,22 @@ export type Attempt = {
   reason: Maybe<Scalars['String']['output']>;
   /** What was compared: the hashes of its stdout and output files (under a tolerance, those of the first result it agreed with). */
   resultKey: Maybe<Scalars['String']['output']>;
-  /** COPY: a full run of the subtask; CROP_CHECK: random crops of another attempt's images re-rendered (a spot check). */
-  role: Scalars['String']['output'];
+  role: AttemptRole;
   startedAt: Scalars['DateTime']['output'];
   status: AttemptStatus;
   stderrTail: Maybe<Scalars['String']['output']>;
   stdoutRef: Maybe<Scalars['String']['output']>;
   stdoutTail: Maybe<Scalars['String']['output']>;
-  /** ACCEPTED (agreed with the majority) or REJECTED (a wrong result), once the copies are compared. */
-  verdict: Maybe<Scalars['String']['output']>;
+  /** Set once the copies are compared. */
+  verdict: Maybe<Verdict>;
   wallSeconds: Maybe<Scalars['Float']['output']>;
 };
+
+export type AttemptRole =
+  /** A full run of the subtask. */
+  | 'COPY'
+  /** Random crops of another attempt's images re-rendered (a spot check). */
+  | 'CROP_CHECK';
 
 export type AttemptStatus =
   | 'CANCELLED'
@@ -132,13 +162,43 @@ export type ChainTransaction = {
   blockNumber: Maybe<Scalars['Float']['output']>;
   hash: Scalars['String']['output'];
   jobId: Maybe<Scalars['ID']['output']>;
-  kind: Scalars['String']['output'];
+  kind: ChainTransactionKind;
   nonce: Scalars['Int']['output'];
   paymentIds: Array<Scalars['String']['output']>;
   replacedBy: Maybe<Scalars['String']['output']>;
-  /** SIGNED (sent, not mined yet), MINED, FAILED or REPLACED (by a higher fee). */
-  status: Scalars['String']['output'];
+  status: ChainTransactionStatus;
 };
+
+export type ChainTransactionConnection = {
+  edges: Array<ChainTransactionEdge>;
+  nodes: Array<ChainTransaction>;
+  pageInfo: PageInfo;
+};
+
+export type ChainTransactionEdge = {
+  cursor: Scalars['String']['output'];
+  node: ChainTransaction;
+};
+
+export type ChainTransactionFilter = {
+  jobId?: InputMaybe<Scalars['ID']['input']>;
+};
+
+export type ChainTransactionKind =
+  | 'APPROVE'
+  | 'CLOSE'
+  | 'INCREASE'
+  | 'LOCK'
+  | 'MINT'
+  | 'RELEASE';
+
+export type ChainTransactionStatus =
+  | 'FAILED'
+  | 'MINED'
+  /** Replaced by one with a higher fee (same nonce). */
+  | 'REPLACED'
+  /** Sent, not mined yet. */
+  | 'SIGNED';
 
 /** One result compared with another when byte equality is too strict. */
 export type Comparison = {
@@ -155,12 +215,59 @@ export type Comparison = {
 };
 
 export type Earnings = {
-  owed: Scalars['String']['output'];
-  paid: Scalars['String']['output'];
+  owed: Scalars['GLM']['output'];
+  paid: Scalars['GLM']['output'];
   /** Paid invoices. */
   payments: Scalars['Int']['output'];
-  refused: Scalars['String']['output'];
+  refused: Scalars['GLM']['output'];
 };
+
+/** Who ended an agreement: the requestor's workflow, the provider, or the market's sweeper (an agreement that outlived its reason). */
+export type EndedBy =
+  | 'PROVIDER'
+  | 'REQUESTOR'
+  | 'SWEEPER';
+
+/** Why an attempt failed. */
+export type FailureType =
+  | 'AGREEMENT_ENDED'
+  | 'API_ERROR'
+  | 'BAD_INPUT'
+  | 'BLOB_HASH_MISMATCH'
+  | 'BLOB_NOT_FOUND'
+  | 'BLOB_TOO_LARGE'
+  | 'BUDGET_TOO_LOW'
+  | 'CHAIN_UNAVAILABLE'
+  | 'COMPARATOR_FAILED'
+  | 'CONFLICT'
+  | 'CONTAINER_FAILED'
+  | 'CONTAINER_OUT_OF_MEMORY'
+  | 'CONTAINER_TIMED_OUT'
+  | 'FORBIDDEN'
+  | 'IMAGE_MISSING'
+  | 'INSUFFICIENT_FUNDS'
+  | 'INTRUSION'
+  | 'INVALID_JOB_SPEC'
+  | 'INVALID_OFFER'
+  | 'JOB_CANCELLED'
+  | 'JOB_FAILED'
+  | 'MERGE_FAILED'
+  | 'NOT_FOUND'
+  | 'NO_AGREEMENT'
+  | 'NO_MATCHING_OFFER'
+  | 'NO_PROVIDER_AVAILABLE'
+  | 'NO_QUORUM'
+  | 'OUTPUT_TOO_LARGE'
+  | 'PAYMENT_REFUSED'
+  | 'PROVIDER_ERROR'
+  | 'PROVIDER_SILENT'
+  | 'PROVIDER_TIMED_OUT'
+  | 'QUEUE_WAIT_EXPIRED'
+  | 'QUOTA_EXCEEDED'
+  | 'SUBTASK_ENDED'
+  | 'SUBTASK_FAILED'
+  | 'UNAUTHENTICATED'
+  | 'UNAVAILABLE';
 
 export type Gpu = {
   count: Scalars['Int']['output'];
@@ -174,9 +281,8 @@ export type GpuInput = {
 
 export type Invoice = {
   agreementId: Maybe<Scalars['ID']['output']>;
-  /** GLM, from the agreed pricing: start + CPU-seconds x price + wall-seconds x price. */
-  amount: Scalars['String']['output'];
-  amountWei: Scalars['String']['output'];
+  /** From the agreed pricing: start + CPU-seconds x price + wall-seconds x price. */
+  amount: Scalars['GLM']['output'];
   attempt: Scalars['Int']['output'];
   cpuSeconds: Scalars['Float']['output'];
   createdAt: Scalars['DateTime']['output'];
@@ -188,25 +294,50 @@ export type Invoice = {
   providerAddress: Maybe<Scalars['String']['output']>;
   providerId: Scalars['ID']['output'];
   reason: Maybe<Scalars['String']['output']>;
-  /** ACCEPTED (owed), REJECTED (not paid; `reason` holds the evidence) or PAID. */
-  status: Scalars['String']['output'];
+  /** REJECTED: not paid; `reason` holds the evidence. */
+  status: InvoiceStatus;
   subtaskIndex: Scalars['Int']['output'];
   /** The release transaction that paid it. */
   txHash: Maybe<Scalars['String']['output']>;
   wallSeconds: Scalars['Float']['output'];
 };
 
+export type InvoiceConnection = {
+  edges: Array<InvoiceEdge>;
+  nodes: Array<Invoice>;
+  pageInfo: PageInfo;
+};
+
+export type InvoiceEdge = {
+  cursor: Scalars['String']['output'];
+  node: Invoice;
+};
+
+export type InvoiceFilter = {
+  jobId?: InputMaybe<Scalars['ID']['input']>;
+  providerId?: InputMaybe<Scalars['ID']['input']>;
+  status?: InputMaybe<Array<InvoiceStatus>>;
+};
+
+export type InvoiceStatus =
+  /** Owed, not paid yet. */
+  | 'ACCEPTED'
+  | 'PAID'
+  /** Not paid: `reason` holds the evidence. */
+  | 'REJECTED';
+
 export type Job = {
   /** Paid jobs: the budget locked in the escrow, what was released to providers and returned. */
   allocation: Maybe<Allocation>;
   createdAt: Scalars['DateTime']['output'];
   error: Maybe<Scalars['String']['output']>;
-  events: Array<JobEvent>;
+  /** In order (by seq). */
+  events: JobEventConnection;
   failedCount: Scalars['Int']['output'];
   finishedAt: Maybe<Scalars['DateTime']['output']>;
   id: Scalars['ID']['output'];
-  /** Paid jobs: what each result was owed (accepted), refused (rejected, with the evidence) or paid. */
-  invoices: Array<Invoice>;
+  /** Paid jobs: what each result was owed (accepted), refused (rejected, with the evidence) or paid; by subtask and attempt. */
+  invoices: InvoiceConnection;
   name: Maybe<Scalars['String']['output']>;
   /** While subtasks wait: why, e.g. waiting for offers: 4 offers, none eligible: 1 by offline, 3 by maxPrice.cpuSecond. */
   note: Maybe<Scalars['String']['output']>;
@@ -222,7 +353,8 @@ export type Job = {
   startedAt: Maybe<Scalars['DateTime']['output']>;
   status: JobStatus;
   subtaskCount: Scalars['Int']['output'];
-  subtasks: Array<Subtask>;
+  /** In index order. */
+  subtasks: SubtaskConnection;
   succeededCount: Scalars['Int']['output'];
   /** Where an operator sees this job's workflow in the Temporal UI. */
   temporalUiUrl: Scalars['String']['output'];
@@ -234,18 +366,27 @@ export type Job = {
 
 
 export type JobEventsArgs = {
-  after: InputMaybe<Scalars['Int']['input']>;
+  after: InputMaybe<Scalars['String']['input']>;
+  first?: InputMaybe<Scalars['Int']['input']>;
+};
+
+
+export type JobInvoicesArgs = {
+  after: InputMaybe<Scalars['String']['input']>;
+  filter: InputMaybe<InvoiceFilter>;
+  first?: InputMaybe<Scalars['Int']['input']>;
 };
 
 
 export type JobSubtasksArgs = {
+  after: InputMaybe<Scalars['String']['input']>;
+  filter: InputMaybe<SubtaskFilter>;
   first?: InputMaybe<Scalars['Int']['input']>;
-  offset?: InputMaybe<Scalars['Int']['input']>;
-  status: InputMaybe<Array<SubtaskStatus>>;
 };
 
 export type JobConnection = {
   edges: Array<JobEdge>;
+  nodes: Array<Job>;
   pageInfo: PageInfo;
 };
 
@@ -261,21 +402,71 @@ export type JobEvent = {
   providerId: Maybe<Scalars['ID']['output']>;
   seq: Scalars['Int']['output'];
   subtaskIndex: Maybe<Scalars['Int']['output']>;
-  /** Past tense: jobStarted, subtaskScheduled, subtaskWaitingForOffers, agreementProposed, agreementApproved, agreementRejected, agreementExpired, subtaskStarted, subtaskFinished, attemptFailed, subtaskFailed, jobSucceeded, jobFailed, jobCancelled. */
-  type: Scalars['String']['output'];
+  type: JobEventType;
 };
+
+export type JobEventConnection = {
+  edges: Array<JobEventEdge>;
+  nodes: Array<JobEvent>;
+  pageInfo: PageInfo;
+};
+
+export type JobEventEdge = {
+  cursor: Scalars['String']['output'];
+  node: JobEvent;
+};
+
+/** What happened, in past tense. */
+export type JobEventType =
+  | 'AGREEMENT_APPROVED'
+  | 'AGREEMENT_EXPIRED'
+  | 'AGREEMENT_PROPOSED'
+  | 'AGREEMENT_REJECTED'
+  | 'AGREEMENT_SWEPT'
+  | 'ATTEMPT_FAILED'
+  | 'BUDGET_LOCKED'
+  | 'BUDGET_RAISED'
+  | 'BUDGET_RETURNED'
+  | 'INTRUSION'
+  | 'JOB_CANCELLED'
+  | 'JOB_FAILED'
+  | 'JOB_STARTED'
+  | 'JOB_SUCCEEDED'
+  | 'PAYMENTS_SENT'
+  | 'PAYMENT_WAITING'
+  | 'RESULT_DELIVERED'
+  | 'RESULT_REJECTED'
+  | 'SUBTASK_FAILED'
+  | 'SUBTASK_FINISHED'
+  | 'SUBTASK_SCHEDULED'
+  | 'SUBTASK_STARTED'
+  | 'SUBTASK_WAITING_FOR_OFFERS'
+  | 'USAGE_BOUNDED'
+  | 'VERIFICATION_PLANNED';
 
 export type JobFilter = {
   nameContains?: InputMaybe<Scalars['String']['input']>;
   status?: InputMaybe<Array<JobStatus>>;
 };
 
+/** Where a running job's workflow is (finer than JobStatus). */
+export type JobPhase =
+  | 'CANCELLED'
+  | 'CANCELLING'
+  | 'FAILED'
+  | 'MERGING'
+  /** Waiting for a budget raise (raiseBudget) or a cancel: the budget is spent. */
+  | 'PAUSED'
+  | 'PREPARING'
+  | 'RUNNING'
+  | 'SUCCEEDED';
+
 export type JobProgress = {
   error: Maybe<Scalars['String']['output']>;
   failed: Scalars['Int']['output'];
+  phase: JobPhase;
   running: Scalars['Int']['output'];
   started: Scalars['Int']['output'];
-  status: Scalars['String']['output'];
   succeeded: Scalars['Int']['output'];
   total: Scalars['Int']['output'];
 };
@@ -326,7 +517,7 @@ export type MarketStats = {
   activeAgreements: Scalars['Int']['output'];
   onlineProviders: Scalars['Int']['output'];
   /** Over the online offers. */
-  prices: PriceQuantiles;
+  prices: PricesQuantiles;
   totalProviders: Scalars['Int']['output'];
 };
 
@@ -340,7 +531,7 @@ export type Mutation = {
   /** Validates a spec (JSON as `spec`, or YAML/JSON text as `specText`), checks that some offer can ever satisfy its demand, stores the job and starts its workflow. */
   submitJob: SubmitJobPayload;
   /** Takes a provider's offer off the market; signed with its key (EIP-712 `Withdrawal`). */
-  withdrawOffer: Maybe<Provider>;
+  withdrawOffer: Provider;
 };
 
 
@@ -357,8 +548,8 @@ export type MutationPublishOfferArgs = {
 
 
 export type MutationRaiseBudgetArgs = {
-  amount: Scalars['String']['input'];
-  job: Scalars['ID']['input'];
+  amount: Scalars['GLM']['input'];
+  id: Scalars['ID']['input'];
 };
 
 
@@ -389,6 +580,17 @@ export type Offer = {
   provider: Provider;
   providerId: Scalars['ID']['output'];
   runtimes: Array<Scalars['String']['output']>;
+};
+
+export type OfferConnection = {
+  edges: Array<OfferEdge>;
+  nodes: Array<Offer>;
+  pageInfo: PageInfo;
+};
+
+export type OfferEdge = {
+  cursor: Scalars['String']['output'];
+  node: Offer;
 };
 
 export type OfferFilter = {
@@ -447,27 +649,38 @@ export type OverdueSubtask = {
 };
 
 export type PageInfo = {
+  /** Pass as `after` for the next page (null on an empty page). */
   endCursor: Maybe<Scalars['String']['output']>;
   hasNextPage: Scalars['Boolean']['output'];
 };
 
+/** Quantiles of a price over the online offers (linear interpolation). */
 export type PriceQuantiles = {
-  cpuSecond: Maybe<Quantiles>;
-  envSecond: Maybe<Quantiles>;
-  start: Maybe<Quantiles>;
+  max: Scalars['GLM']['output'];
+  min: Scalars['GLM']['output'];
+  p25: Scalars['GLM']['output'];
+  p50: Scalars['GLM']['output'];
+  p75: Scalars['GLM']['output'];
 };
 
-/** Linear pricing in GLM: a start price, per CPU-second, per second of wall time. */
+/** Each price's quantiles; null when no provider is online. */
+export type PricesQuantiles = {
+  cpuSecond: Maybe<PriceQuantiles>;
+  envSecond: Maybe<PriceQuantiles>;
+  start: Maybe<PriceQuantiles>;
+};
+
+/** Linear pricing: a start price, per CPU-second, per second of wall time. */
 export type Pricing = {
-  cpuSecond: Scalars['Float']['output'];
-  envSecond: Scalars['Float']['output'];
-  start: Scalars['Float']['output'];
+  cpuSecond: Scalars['GLM']['output'];
+  envSecond: Scalars['GLM']['output'];
+  start: Scalars['GLM']['output'];
 };
 
 export type PricingInput = {
-  cpuSecond: Scalars['Float']['input'];
-  envSecond: Scalars['Float']['input'];
-  start: Scalars['Float']['input'];
+  cpuSecond: Scalars['GLM']['input'];
+  envSecond: Scalars['GLM']['input'];
+  start: Scalars['GLM']['input'];
 };
 
 export type Provider = {
@@ -496,6 +709,21 @@ export type Provider = {
   uptime: Scalars['Float']['output'];
 };
 
+export type ProviderConnection = {
+  edges: Array<ProviderEdge>;
+  nodes: Array<Provider>;
+  pageInfo: PageInfo;
+};
+
+export type ProviderEdge = {
+  cursor: Scalars['String']['output'];
+  node: Provider;
+};
+
+export type ProviderFilter = {
+  onlineOnly?: InputMaybe<Scalars['Boolean']['input']>;
+};
+
 export type ProviderHistory = {
   accepted: Scalars['Float']['output'];
   failures: Scalars['Float']['output'];
@@ -515,32 +743,26 @@ export type ProviderLoad = {
   slots: Scalars['Int']['output'];
 };
 
-export type Quantiles = {
-  max: Scalars['Float']['output'];
-  min: Scalars['Float']['output'];
-  p25: Scalars['Float']['output'];
-  p50: Scalars['Float']['output'];
-  p75: Scalars['Float']['output'];
-};
-
 export type Query = {
-  agreements: Array<Agreement>;
+  /** Newest first. */
+  agreements: AgreementConnection;
   /** The payments ledger, newest first. */
-  chainTransactions: Array<ChainTransaction>;
-  /** Invoices of any status; by job, provider and status (ACCEPTED, REJECTED, PAID). */
-  invoices: Array<Invoice>;
+  chainTransactions: ChainTransactionConnection;
+  /** Invoices of your jobs, by job, subtask and attempt; `filter: { status: [PAID] }` gives the payments with their transactions. */
+  invoices: InvoiceConnection;
   job: Maybe<Job>;
   /** The JSON Schema that job specs follow. */
   jobSpecSchema: Scalars['JSON']['output'];
+  /** Your jobs, newest first. */
   jobs: JobConnection;
   /** Leaks and stalls: open agreements that outlived their reason, subtasks waiting past their deadline, slots in use against slots offered. Every list is empty on a healthy market. */
   marketHealth: MarketHealth;
   marketStats: MarketStats;
-  offers: Array<Offer>;
-  /** Paid invoices (payments), with their transaction hashes; by job and/or provider. */
-  payments: Array<Invoice>;
+  /** By provider id. */
+  offers: OfferConnection;
   provider: Maybe<Provider>;
-  providers: Array<Provider>;
+  /** By id. */
+  providers: ProviderConnection;
   /** The market's quote for a job spec before it runs: what it is expected to cost with its redundancy. */
   quoteJob: Quote;
   /** The requestor's wallet: GLM and gas balance (connects to the chain). */
@@ -549,21 +771,23 @@ export type Query = {
 
 
 export type QueryAgreementsArgs = {
+  after: InputMaybe<Scalars['String']['input']>;
   filter: InputMaybe<AgreementFilter>;
   first?: InputMaybe<Scalars['Int']['input']>;
 };
 
 
 export type QueryChainTransactionsArgs = {
+  after: InputMaybe<Scalars['String']['input']>;
+  filter: InputMaybe<ChainTransactionFilter>;
   first?: InputMaybe<Scalars['Int']['input']>;
-  job: InputMaybe<Scalars['ID']['input']>;
 };
 
 
 export type QueryInvoicesArgs = {
-  job: InputMaybe<Scalars['ID']['input']>;
-  provider: InputMaybe<Scalars['ID']['input']>;
-  status: InputMaybe<Scalars['String']['input']>;
+  after: InputMaybe<Scalars['String']['input']>;
+  filter: InputMaybe<InvoiceFilter>;
+  first?: InputMaybe<Scalars['Int']['input']>;
 };
 
 
@@ -580,13 +804,9 @@ export type QueryJobsArgs = {
 
 
 export type QueryOffersArgs = {
+  after: InputMaybe<Scalars['String']['input']>;
   filter: InputMaybe<OfferFilter>;
-};
-
-
-export type QueryPaymentsArgs = {
-  job: InputMaybe<Scalars['ID']['input']>;
-  provider: InputMaybe<Scalars['ID']['input']>;
+  first?: InputMaybe<Scalars['Int']['input']>;
 };
 
 
@@ -596,7 +816,9 @@ export type QueryProviderArgs = {
 
 
 export type QueryProvidersArgs = {
-  onlineOnly?: InputMaybe<Scalars['Boolean']['input']>;
+  after: InputMaybe<Scalars['String']['input']>;
+  filter: InputMaybe<ProviderFilter>;
+  first?: InputMaybe<Scalars['Int']['input']>;
 };
 
 
@@ -606,12 +828,12 @@ export type QueryQuoteJobArgs = {
 };
 
 export type Quote = {
-  /** GLM. */
-  amount: Scalars['String']['output'];
-  amountWei: Scalars['String']['output'];
+  /** The whole job. */
+  amount: Scalars['GLM']['output'];
   basis: Scalars['String']['output'];
   offersPriced: Scalars['Int']['output'];
-  perRun: Scalars['Float']['output'];
+  /** One run (one copy of one subtask). */
+  perRun: Scalars['GLM']['output'];
   runs: Scalars['Int']['output'];
 };
 
@@ -619,8 +841,9 @@ export type Quote = {
 export type RequestorBalance = {
   account: Scalars['String']['output'];
   chainId: Scalars['Int']['output'];
+  /** Gas money, in ETH (a decimal string). */
   eth: Scalars['String']['output'];
-  glm: Scalars['String']['output'];
+  glm: Scalars['GLM']['output'];
 };
 
 /** A provider's EIP-712 signature (domain Golemflow v1) of a message made at `signedAt` (ms since 1970; within 5 minutes of the requestor's clock). */
@@ -677,6 +900,21 @@ export type Subtask = {
   votes: Maybe<Scalars['JSON']['output']>;
 };
 
+export type SubtaskConnection = {
+  edges: Array<SubtaskEdge>;
+  nodes: Array<Subtask>;
+  pageInfo: PageInfo;
+};
+
+export type SubtaskEdge = {
+  cursor: Scalars['String']['output'];
+  node: Subtask;
+};
+
+export type SubtaskFilter = {
+  status?: InputMaybe<Array<SubtaskStatus>>;
+};
+
 export type SubtaskStatus =
   | 'CANCELLED'
   | 'FAILED'
@@ -696,13 +934,83 @@ export type SweeperStatus = {
   sweeps: Scalars['Int']['output'];
 };
 
+export type Verdict =
+  /** Agreed with the majority (or passed its spot check). */
+  | 'ACCEPTED'
+  /** A wrong result. */
+  | 'REJECTED';
+
+export type DemoPrimesJobQueryVariables = Exact<{
+  id: Scalars['ID']['input'];
+}>;
+
+
+export type DemoPrimesJobQuery = { job: { id: string, status: JobStatus, error: string | null, temporalUiUrl: string, startedAt: string | null, finishedAt: string | null, result: { value: string | null } | null, subtasks: { nodes: Array<{ index: number, status: SubtaskStatus, params: unknown, exitCode: number | null, durationSeconds: number | null, attemptCount: number, provider: { id: string } | null, attempts: Array<{ cpuSeconds: number | null }>, agreement: { price: { start: string, cpuSecond: string, envSecond: string } } | null }> } } | null };
+
+export type DemoDishonestQueryVariables = Exact<{ [key: string]: never; }>;
+
+
+export type DemoDishonestQuery = { provider: { reputation: number, history: { wrong: number } } | null };
+
+export type DemoMarketPricesQueryVariables = Exact<{ [key: string]: never; }>;
+
+
+export type DemoMarketPricesQuery = { marketStats: { onlineProviders: number, prices: { cpuSecond: { min: string, p50: string, max: string } | null } } };
+
+export type DemoPaymentsQueryVariables = Exact<{
+  id: Scalars['ID']['input'];
+}>;
+
+
+export type DemoPaymentsQuery = { job: { allocation: { locked: string, released: string, returned: string | null, lockTx: string | null, closeTx: string | null } | null, invoices: { nodes: Array<{ providerId: string, status: InvoiceStatus, amount: string, txHash: string | null }> } } | null, requestorBalance: { account: string, glm: string } };
+
+export type ProviderStatusQueryVariables = Exact<{
+  id: Scalars['ID']['input'];
+}>;
+
+
+export type ProviderStatusQuery = { provider: { id: string, online: boolean, slots: number, reputation: number, uptime: number, openAgreements: Array<string>, history: { accepted: number, wrong: number, failures: number, timeouts: number }, earnings: { paid: string, owed: string, refused: string, payments: number }, offer: { preset: string | null, paymentAddress: string | null, pricing: { start: string, cpuSecond: string, envSecond: string } } | null } | null };
+
+export type JobDetailsQueryVariables = Exact<{
+  id: Scalars['ID']['input'];
+  after: InputMaybe<Scalars['String']['input']>;
+}>;
+
+
+export type JobDetailsQuery = { job: { id: string, name: string | null, status: JobStatus, error: string | null, subtaskCount: number, succeededCount: number, failedCount: number, paymentNote: string | null, temporalUiUrl: string, startedAt: string | null, finishedAt: string | null, progress: { phase: JobPhase, running: number, succeeded: number, failed: number, total: number } | null, result: { value: string | null, ref: string | null, url: string | null, outputs: Array<{ path: string, ref: string, url: string, size: number }> } | null, allocation: { locked: string, released: string, returned: string | null } | null, subtasks: { nodes: Array<{ index: number, status: SubtaskStatus, provider: { id: string } | null, outputs: Array<{ path: string, ref: string, url: string }>, attempts: Array<{ number: number, providerId: string, status: AttemptStatus, verdict: Verdict | null, role: AttemptRole, startedAt: string, finishedAt: string | null, wallSeconds: number | null }> }>, pageInfo: { hasNextPage: boolean, endCursor: string | null } } } | null };
+
+export type JobInvoicesQueryVariables = Exact<{
+  id: Scalars['ID']['input'];
+  after: InputMaybe<Scalars['String']['input']>;
+}>;
+
+
+export type JobInvoicesQuery = { job: { invoices: { nodes: Array<{ providerId: string, status: InvoiceStatus, amount: string }>, pageInfo: { hasNextPage: boolean, endCursor: string | null } } } | null };
+
+export type DashboardMarketQueryVariables = Exact<{ [key: string]: never; }>;
+
+
+export type DashboardMarketQuery = { marketHealth: { healthy: boolean, problems: Array<string>, slotsOffered: number, slotsInUse: number, agreementsQueued: number }, marketStats: { onlineProviders: number, activeAgreements: number }, providers: { nodes: Array<{ id: string, online: boolean, slots: number, reputation: number, uptime: number, openAgreements: Array<string>, offer: { preset: string | null, pricing: { start: string, cpuSecond: string, envSecond: string } } | null, benchmark: { score: number } | null, earnings: { paid: string, owed: string, refused: string, payments: number } }> } };
+
+export type DashboardJobsQueryVariables = Exact<{ [key: string]: never; }>;
+
+
+export type DashboardJobsQuery = { jobs: { nodes: Array<{ id: string, name: string | null, status: JobStatus, subtaskCount: number, succeededCount: number, failedCount: number, waiting: number, note: string | null, createdAt: string, startedAt: string | null, finishedAt: string | null }> } };
+
+export type DashboardJobQueryVariables = Exact<{
+  id: Scalars['ID']['input'];
+}>;
+
+
+export type DashboardJobQuery = { job: { id: string, name: string | null, status: JobStatus, error: string | null, note: string | null, paymentNote: string | null, createdAt: string, startedAt: string | null, finishedAt: string | null, subtaskCount: number, succeededCount: number, failedCount: number, temporalUiUrl: string, result: { value: string | null, url: string | null, outputs: Array<{ path: string, size: number, url: string }> } | null, invoices: { nodes: Array<{ subtaskIndex: number, attempt: number, providerId: string, amount: string, status: InvoiceStatus, txHash: string | null, reason: string | null }>, pageInfo: { hasNextPage: boolean } }, subtasks: { nodes: Array<{ index: number, status: SubtaskStatus, note: string | null, votes: unknown | null, startedAt: string | null, finishedAt: string | null, agreements: Array<{ providerId: string, state: AgreementState, proposedAt: string, decidedAt: string | null, decisionReason: string | null }>, attempts: Array<{ number: number, copy: number, role: AttemptRole, providerId: string, status: AttemptStatus, verdict: Verdict | null, exitCode: number | null, failureType: FailureType | null, reason: string | null, wallSeconds: number | null, startedAt: string, finishedAt: string | null, comparisons: Array<{ against: number, same: boolean, detail: string }> }> }>, pageInfo: { hasNextPage: boolean } } } | null };
+
 export type QuoteQueryVariables = Exact<{
   spec: InputMaybe<Scalars['JSON']['input']>;
   specText: InputMaybe<Scalars['String']['input']>;
 }>;
 
 
-export type QuoteQuery = { quoteJob: { amount: string, amountWei: string, perRun: number, runs: number, offersPriced: number, basis: string } };
+export type QuoteQuery = { quoteJob: { amount: string, perRun: string, runs: number, offersPriced: number, basis: string } };
 
 export type SubmitJobMutationVariables = Exact<{
   spec: InputMaybe<Scalars['JSON']['input']>;
@@ -722,11 +1030,11 @@ export type JobStatusQuery = { job: { id: string, name: string | null, status: J
 export type JobResultsQueryVariables = Exact<{
   id: Scalars['ID']['input'];
   first: InputMaybe<Scalars['Int']['input']>;
-  offset: InputMaybe<Scalars['Int']['input']>;
+  after: InputMaybe<Scalars['String']['input']>;
 }>;
 
 
-export type JobResultsQuery = { job: { id: string, status: JobStatus, subtasks: Array<{ index: number, status: SubtaskStatus, params: unknown, resultRef: string | null, exitCode: number | null, error: string | null, outputs: Array<{ path: string, ref: string, size: number, url: string }> }> } | null };
+export type JobResultsQuery = { job: { id: string, status: JobStatus, subtasks: { nodes: Array<{ index: number, status: SubtaskStatus, params: unknown, resultRef: string | null, exitCode: number | null, error: string | null, outputs: Array<{ path: string, ref: string, size: number, url: string }> }>, pageInfo: { hasNextPage: boolean, endCursor: string | null } } } | null };
 
 export type JobsQueryVariables = Exact<{
   first: InputMaybe<Scalars['Int']['input']>;
@@ -735,7 +1043,7 @@ export type JobsQueryVariables = Exact<{
 }>;
 
 
-export type JobsQuery = { jobs: { edges: Array<{ cursor: string, node: { id: string, name: string | null, status: JobStatus, subtaskCount: number, succeededCount: number, failedCount: number, createdAt: string, finishedAt: string | null } }>, pageInfo: { hasNextPage: boolean, endCursor: string | null } } };
+export type JobsQuery = { jobs: { nodes: Array<{ id: string, name: string | null, status: JobStatus, subtaskCount: number, succeededCount: number, failedCount: number, createdAt: string, finishedAt: string | null }>, pageInfo: { hasNextPage: boolean, endCursor: string | null } } };
 
 export type CancelJobMutationVariables = Exact<{
   id: Scalars['ID']['input'];
@@ -747,7 +1055,7 @@ export type CancelJobMutation = { cancelJob: { id: string, status: JobStatus } }
 
 export type RaiseBudgetMutationVariables = Exact<{
   id: Scalars['ID']['input'];
-  amount: Scalars['String']['input'];
+  amount: Scalars['GLM']['input'];
 }>;
 
 
@@ -759,4 +1067,27 @@ export type JobEventsSubscriptionVariables = Exact<{
 }>;
 
 
-export type JobEventsSubscription = { jobEvents: { seq: number, jobId: string, type: string, subtaskIndex: number | null, providerId: string | null, message: string | null, at: string } };
+export type JobEventsSubscription = { jobEvents: { seq: number, jobId: string, type: JobEventType, subtaskIndex: number | null, providerId: string | null, message: string | null, at: string } };
+
+export type JobEventLogQueryVariables = Exact<{
+  id: Scalars['ID']['input'];
+  first: InputMaybe<Scalars['Int']['input']>;
+  after: InputMaybe<Scalars['String']['input']>;
+}>;
+
+
+export type JobEventLogQuery = { job: { events: { nodes: Array<{ seq: number, jobId: string, type: JobEventType, subtaskIndex: number | null, providerId: string | null, message: string | null, at: string }>, pageInfo: { hasNextPage: boolean, endCursor: string | null } } } | null };
+
+export type ProvidersQueryVariables = Exact<{
+  first: InputMaybe<Scalars['Int']['input']>;
+  after: InputMaybe<Scalars['String']['input']>;
+  filter: InputMaybe<ProviderFilter>;
+}>;
+
+
+export type ProvidersQuery = { providers: { nodes: Array<{ id: string, online: boolean, slots: number, reputation: number, uptime: number, openAgreements: Array<string>, history: { accepted: number, wrong: number, failures: number, timeouts: number }, earnings: { paid: string, owed: string, refused: string, payments: number }, offer: { preset: string | null, paymentAddress: string | null, pricing: { start: string, cpuSecond: string, envSecond: string } } | null }>, pageInfo: { hasNextPage: boolean, endCursor: string | null } } };
+
+export type MarketHealthQueryVariables = Exact<{ [key: string]: never; }>;
+
+
+export type MarketHealthQuery = { marketHealth: { healthy: boolean, problems: Array<string>, slotsOffered: number, slotsInUse: number, agreementsQueued: number, providers: Array<{ providerId: string, online: boolean, slots: number, inUse: number, queued: number, jobs: Array<string> }>, sweeper: { sweeps: number, lastSweepAt: string | null, agreementsEnded: number, jobsEnded: number } | null } };

@@ -27,7 +27,7 @@ const o = new Command('trial:verification')
   .opts<{ trials: number; seed: number; subtasks: number; port: number }>();
 
 const log = (m: string) => console.log(`· ${m}`);
-const JOB = `query($id: ID!) { job(id: $id) { status error subtasks { index params attempts { providerId status verdict stdoutTail } } } }`;
+const JOB = `query($id: ID!) { job(id: $id) { status error subtasks(first: 500) { nodes { index params attempts { providerId status verdict stdoutTail } } } } }`;
 
 async function main() {
   const { work, temporal } = await benchStack('trials', { temporalPort: o.port, log });
@@ -78,7 +78,7 @@ async function main() {
         if (job.status !== 'SUCCEEDED') totals.failedJobs++;
         let lies = 0;
         let caught = 0;
-        for (const s of job.subtasks) {
+        for (const s of job.subtasks.nodes) {
           totals.subtasks++;
           const truth = String(s.params.start);
           for (const a of s.attempts.filter((x: any) => x.status === 'SUCCEEDED')) {

@@ -49,7 +49,7 @@ describe('in a browser', () => {
     await expect.poll(shown, { timeout: 15_000 }).toContain(market.providers[0].id);
     const answer = JSON.parse(await shown());
     expect(answer.data.marketStats.onlineProviders).toBe(2);
-    expect(answer.data.offers.map((o: { providerId: string }) => o.providerId).sort()).toEqual(market.providers.map((p) => p.id).sort());
+    expect(answer.data.offers.nodes.map((o: { providerId: string }) => o.providerId).sort()).toEqual(market.providers.map((p) => p.id).sort());
     expect(offMachine).toEqual([]);
     await page.screenshot({ path: path.join(artifacts, 'graphiql.png') });
     await page.close();

@@ -40,9 +40,9 @@ describe('budget locks', () => {
     expect(job.status).toBe('CANCELLED');
     expect(job.error).toBe('no chain today');
     expect(Date.now() - started).toBeLessThan(15_000);
-    const { job: paid } = await offline.gql('query($id: ID!) { job(id: $id) { paymentNote allocation { state } events { type message } } }', { id });
+    const { job: paid } = await offline.gql('query($id: ID!) { job(id: $id) { paymentNote allocation { state } events { nodes { type message } } } }', { id });
     expect(paid.paymentNote).toBeNull();
-    expect(paid.events.map((e: any) => e.type)).toContain('budgetReturned');
-    expect(paid.events.find((e: any) => e.type === 'budgetReturned').message).toBe('the job ended before its budget was locked: nothing was locked, nothing is returned');
+    expect(paid.events.nodes.map((e: any) => e.type)).toContain('BUDGET_RETURNED');
+    expect(paid.events.nodes.find((e: any) => e.type === 'BUDGET_RETURNED').message).toBe('the job ended before its budget was locked: nothing was locked, nothing is returned');
   });
 });

@@ -90,7 +90,7 @@ describe('the golemflow CLI', () => {
     expect(status.code).toBe(EXIT.ok);
     expect(status.out).toContain('subtasks: 2 succeeded, 0 running, 0 failed of 2');
     const logs = await run(['logs', id, '--api', market.apiUrl], market.apiKey);
-    expect(logs.out).toMatch(/jobSucceeded/);
+    expect(logs.out).toMatch(/job succeeded/);
     const cancel = await run(['cancel', id, '--api', market.apiUrl], market.apiKey);
     expect(cancel.code).toBe(EXIT.api);
     expect(cancel.err).toContain('has already ended (succeeded)');

@@ -62,9 +62,10 @@ describe('image tolerance', () => {
     const job = await waitForJob(market, id, 120_000);
     expect(job.status).toBe('SUCCEEDED');
     const { job: detail } = await market.gql(
-      `query($id: ID!) { job(id: $id) { subtasks { index votes attempts { number providerId status verdict resultKey comparisons { against same detail diffRatio psnr } } } } }`,
+      `query($id: ID!) { job(id: $id) { subtasks { nodes { index votes attempts { number providerId status verdict resultKey comparisons { against same detail diffRatio psnr } } } } } }`,
       { id },
     );
+    detail.subtasks = detail.subtasks.nodes;
     let noisyAccepted = 0;
     for (const s of detail.subtasks) {
       const done = s.attempts.filter((a: any) => a.status === 'SUCCEEDED');
@@ -133,7 +134,8 @@ describe("a user's comparator command", () => {
     const job = await waitForJob(market, id, 120_000);
     expect(job.status).toBe('SUCCEEDED');
     expect(job.result.value).toBe('3245');
-    const { job: detail } = await market.gql(`query($id: ID!) { job(id: $id) { subtasks { attempts { providerId status verdict comparisons { same detail } } } } }`, { id });
+    const { job: detail } = await market.gql(`query($id: ID!) { job(id: $id) { subtasks { nodes { attempts { providerId status verdict comparisons { same detail } } } } } }`, { id });
+    detail.subtasks = detail.subtasks.nodes;
     const lies = detail.subtasks.flatMap((s: any) => s.attempts).filter((a: any) => a.providerId === liar.id && a.status === 'SUCCEEDED');
     expect(lies.length).toBeGreaterThan(0);
     for (const a of lies) expect(a.verdict).toBe('REJECTED');

@@ -49,7 +49,7 @@ describe('failures', () => {
     // The retry went to the other provider.
     expect(new Set(s.attempts.map((a: any) => a.providerId)).size).toBe(2);
     for (const a of s.attempts) {
-      expect(a).toMatchObject({ status: 'FAILED', exitCode: 3, failureType: 'ContainerFailed' });
+      expect(a).toMatchObject({ status: 'FAILED', exitCode: 3, failureType: 'CONTAINER_FAILED' });
       expect(a.stderrTail).toContain('cannot open scene.pov');
     }
     // An operator finds it in Temporal the way the README says: failed, by requestor and name.
@@ -80,7 +80,7 @@ describe('failures', () => {
     });
     const job = await waitForJob(market, id);
     expect(job.status).toBe('FAILED');
-    expect(job.subtasks[0].attempts[0].failureType).toBe('ContainerOutOfMemory');
+    expect(job.subtasks[0].attempts[0].failureType).toBe('CONTAINER_OUT_OF_MEMORY');
     expect(job.error).toContain('ran out of memory (limit 16 MiB)');
   });
 
@@ -100,7 +100,7 @@ describe('failures', () => {
     const id = await submit(market, { image, command: ['sleep', '60'], split: one, redundancy: 1, resources: { timeoutSeconds: 2 }, retries: { maxAttempts: 1 } });
     const job = await waitForJob(market, id);
     expect(job.status).toBe('FAILED');
-    expect(job.subtasks[0].attempts[0].failureType).toBe('ContainerTimedOut');
+    expect(job.subtasks[0].attempts[0].failureType).toBe('CONTAINER_TIMED_OUT');
     expect(job.error).toContain('passed its timeout of 2 s');
     expect(Date.now() - started).toBeLessThan(30_000);
     expect(await containersOfJob(id)).toHaveLength(0);
@@ -125,8 +125,8 @@ describe('failures', () => {
     expect(lines[1]).toMatch(/CapEff:\s+0000000000000000/);
     expect(lines[2]).toBe('root-readonly');
     expect(lines.slice(3)).toEqual(['lo']);
-    const { job: withOutputs } = await market.gql('query($id: ID!) { job(id: $id) { subtasks { outputs { path size ref url } } } }', { id });
-    const [out] = withOutputs.subtasks[0].outputs;
+    const { job: withOutputs } = await market.gql('query($id: ID!) { job(id: $id) { subtasks { nodes { outputs { path size ref url } } } } }', { id });
+    const [out] = withOutputs.subtasks.nodes[0].outputs;
     expect(out).toMatchObject({ path: 'result.txt', size: 4 });
     expect(await (await fetch(out.url, { headers: market.auth })).text()).toBe('out\n');
   });
@@ -187,7 +187,7 @@ describe('a provider killed while its container runs', () => {
       ['--import', 'tsx', path.resolve('workers/provider.ts'), '--name', name, '--cpus', '1', '--memory', '1g', '--api', market.apiUrl, '--temporal', market.temporalAddress, '--no-build-runtimes'],
       { stdio: 'ignore', env: { ...process.env, LOG_LEVEL: 'warn' } },
     );
-    await waitUntil('the victim to check in', async () => (await market.gql('{ providers(onlineOnly: true) { id } }')).providers.length === 1, 60_000);
+    await waitUntil('the victim to check in', async () => (await market.gql('{ providers(filter: { onlineOnly: true }) { nodes { id } } }')).providers.nodes.length === 1, 60_000);
     const id = await submit(market, {
       image,
       command: ['sh', '-c', 'sleep 4; echo 42'],
@@ -204,7 +204,7 @@ describe('a provider killed while its container runs', () => {
     expect(job.status).toBe('SUCCEEDED');
     expect(job.result.value).toBe('42');
     const [first, second] = job.subtasks[0].attempts;
-    expect(first).toMatchObject({ providerId: name, status: 'FAILED', failureType: 'ProviderSilent' });
+    expect(first).toMatchObject({ providerId: name, status: 'FAILED', failureType: 'PROVIDER_SILENT' });
     expect(first.reason).toContain('stopped heartbeating');
     expect(second).toMatchObject({ providerId: rescuer.id, status: 'SUCCEEDED' });
     // Found within the heartbeat timeout (3 s), then 4 s of work elsewhere, with room for scheduling.

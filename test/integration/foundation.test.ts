@@ -65,12 +65,12 @@ describe('a range job through GraphQL, Temporal and Docker', () => {
     // The SSE subscription saw each subtask scheduled, started and finished, then the job's end.
     const events = (await eventsDone).map((e) => e.data.jobEvents);
     const types = events.map((e) => e.type);
-    expect(types[0]).toBe('jobStarted');
-    expect(types.at(-1)).toBe('jobSucceeded');
+    expect(types[0]).toBe('JOB_STARTED');
+    expect(types.at(-1)).toBe('JOB_SUCCEEDED');
     // Two copies of each subtask (redundancy 2 by default), one accepted result each.
-    for (const t of ['subtaskScheduled', 'subtaskFinished']) expect(types.filter((x) => x === t)).toHaveLength(8);
-    for (const t of ['subtaskStarted', 'resultDelivered']) expect(types.filter((x) => x === t)).toHaveLength(16);
-    expect(types).not.toContain('resultRejected');
+    for (const t of ['SUBTASK_SCHEDULED', 'SUBTASK_FINISHED']) expect(types.filter((x) => x === t)).toHaveLength(8);
+    for (const t of ['SUBTASK_STARTED', 'RESULT_DELIVERED']) expect(types.filter((x) => x === t)).toHaveLength(16);
+    expect(types).not.toContain('RESULT_REJECTED');
 
     // The stored result blob is served over HTTP and says what the subtask printed.
     const blob = await fetch(`${market.apiUrl}/blobs/sha256/${job.subtasks[0].resultRef.slice(7)}`, { headers: market.auth });

@@ -120,19 +120,19 @@ describe('a market among strangers', () => {
       expect(results.status).toBe('SUCCEEDED');
       expect(results.result.value).toBe(String(countPrimesBelow(20_000)));
       const [forgedAttempt, honestAttempt] = results.subtasks[0].attempts;
-      expect(forgedAttempt).toMatchObject({ providerId: victim, status: 'FAILED', failureType: 'Intrusion', verdict: null });
+      expect(forgedAttempt).toMatchObject({ providerId: victim, status: 'FAILED', failureType: 'INTRUSION', verdict: null });
       expect(forgedAttempt.reason).toContain(`is not signed by provider ${victim}'s key (signed by ${rogueKey.address}); it was refused`);
       expect(honestAttempt).toMatchObject({ providerId: market.providers[0].id, status: 'SUCCEEDED', verdict: 'ACCEPTED' });
-      const { invoices } = await market.gql('query($job: ID!) { invoices(job: $job) { providerId status } }', { job: results.id });
+      const invoices = (await market.gql('query($job: ID!) { invoices(filter: { jobId: $job }) { nodes { providerId status } } }', { job: results.id })).invoices.nodes;
       expect(invoices).toEqual([{ providerId: market.providers[0].id, status: expect.stringMatching(/ACCEPTED|PAID/) }]);
-      const { job } = await market.gql('query($id: ID!) { job(id: $id) { events { type providerId message } } }', { id: results.id });
-      expect(job.events.filter((e: any) => e.type === 'intrusion')).toHaveLength(1);
+      const { job } = await market.gql('query($id: ID!) { job(id: $id) { events { nodes { type providerId message } } } }', { id: results.id });
+      expect(job.events.nodes.filter((e: any) => e.type === 'INTRUSION')).toHaveLength(1);
 
       runWith = 'throw';
       const thrown = await waitForJob(market, await submit(market, spec), 120_000);
       expect(thrown.status).toBe('SUCCEEDED');
       const [failedInItsName] = thrown.subtasks[0].attempts;
-      expect(failedInItsName).toMatchObject({ providerId: victim, status: 'FAILED', failureType: 'Intrusion' });
+      expect(failedInItsName).toMatchObject({ providerId: victim, status: 'FAILED', failureType: 'INTRUSION' });
       expect(failedInItsName.reason).toContain(`the failure report (ProviderError) of attempt 1 is not signed by provider ${victim}'s key; it was refused and not counted against the provider`);
 
       // No one is blamed: the victim's record holds no failure.
@@ -159,14 +159,14 @@ describe('a market among strangers', () => {
     });
     const job = await waitForJob(market, id, 120_000);
     expect(job.status).toBe('SUCCEEDED');
-    const { invoices } = await market.gql('query($job: ID!) { invoices(job: $job) { providerId cpuSeconds wallSeconds amount } }', { job: id });
+    const invoices = (await market.gql('query($job: ID!) { invoices(filter: { jobId: $job }) { nodes { providerId cpuSeconds wallSeconds amount } } }', { job: id })).invoices.nodes;
     expect(invoices).toHaveLength(1);
     const [inv] = invoices;
     // The run took a few seconds at most, on 1 cpu; 900 s were claimed.
     expect(inv.wallSeconds).toBeLessThan(30);
     expect(inv.cpuSeconds).toBeLessThanOrEqual(inv.wallSeconds);
     expect(Number(inv.amount)).toBeLessThan(0.06);
-    const { job: withEvents } = await market.gql('query($id: ID!) { job(id: $id) { events { type message } } }', { id });
-    expect(withEvents.events.find((e: any) => e.type === 'usageBounded').message).toMatch(/usage claimed 900 cpu s and 900 wall s, bounded to/);
+    const { job: withEvents } = await market.gql('query($id: ID!) { job(id: $id) { events { nodes { type message } } } }', { id });
+    expect(withEvents.events.nodes.find((e: any) => e.type === 'USAGE_BOUNDED').message).toMatch(/usage claimed 900 cpu s and 900 wall s, bounded to/);
   });
 });

@@ -72,7 +72,7 @@ describe('providers on other hosts (network namespaces)', () => {
       );
       providers.push(child);
     }
-    await vi.waitUntil(async () => (await market.gql('{ providers(onlineOnly: true) { id } }')).providers.length === hosts.length, { timeout: 90_000, interval: 500 });
+    await vi.waitUntil(async () => (await market.gql('{ providers(filter: { onlineOnly: true }) { nodes { id } } }')).providers.nodes.length === hosts.length, { timeout: 90_000, interval: 500 });
   }, 180_000);
 
   afterAll(async () => {
@@ -109,8 +109,8 @@ describe('providers on other hosts (network namespaces)', () => {
     // Once the first host runs something, its link goes down.
     await vi.waitUntil(
       async () => {
-        const job = (await market.gql('query($id: ID!) { job(id: $id) { subtasks { attempts { providerId status } } } }', { id })).job;
-        return job.subtasks.some((s: any) => s.attempts.some((a: any) => a.providerId === cut.name && a.status === 'RUNNING'));
+        const job = (await market.gql('query($id: ID!) { job(id: $id) { subtasks { nodes { attempts { providerId status } } } } }', { id })).job;
+        return job.subtasks.nodes.some((s: any) => s.attempts.some((a: any) => a.providerId === cut.name && a.status === 'RUNNING'));
       },
       { timeout: 60_000, interval: 200 },
     );
@@ -122,7 +122,7 @@ describe('providers on other hosts (network namespaces)', () => {
     // The cut host's running attempt was found silent, and its subtask finished on the other host.
     const lost = attempts.filter((a: any) => a.providerId === cut.name && a.status === 'FAILED');
     expect(lost.length).toBeGreaterThan(0);
-    expect(lost[0].failureType).toBe('ProviderSilent');
+    expect(lost[0].failureType).toBe('PROVIDER_SILENT');
     expect(attempts.filter((a: any) => a.providerId === hosts[1].name && a.status === 'SUCCEEDED').length).toBeGreaterThan(0);
     const online = async () => (await market.gql('query($id: ID!) { provider(id: $id) { online } }', { id: cut.name })).provider.online;
     await vi.waitUntil(async () => !(await online()), { timeout: 30_000, interval: 500 });

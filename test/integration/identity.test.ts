@@ -33,12 +33,12 @@ describe('requestor identity', () => {
     const file = path.join(market.node.config.dataDir, 'requestor.key');
     expect((await fs.readFile(file, 'utf8')).trim()).toBe(market.apiKey);
     expect((await fs.stat(file)).mode & 0o077).toBe(0);
-    const before = (await market.gql('{ jobs(first: 100) { edges { node { id } } } }')).jobs.edges.length;
+    const before = (await market.gql('{ jobs(first: 100) { nodes { id } } }')).jobs.nodes.length;
     const e = await market.gql(SUBMIT, { spec }, { apiKey: null }).catch((x) => x);
     expect(e.errors?.[0]).toMatchObject({ message: expect.stringContaining('this needs a requestor API key'), extensions: { code: 'UNAUTHENTICATED' } });
-    expect((await market.gql('{ jobs(first: 100) { edges { node { id } } } }')).jobs.edges.length).toBe(before);
+    expect((await market.gql('{ jobs(first: 100) { nodes { id } } }')).jobs.nodes.length).toBe(before);
     // The market itself stays public: offers and providers need no key.
-    expect((await market.gql<any>('{ providers { id } }', {}, { apiKey: null })).providers.length).toBeGreaterThan(0);
+    expect((await market.gql<any>('{ providers { nodes { id } } }', {}, { apiKey: null })).providers.nodes.length).toBeGreaterThan(0);
   });
 
   it('refuses a malformed, unknown or wrong key with UNAUTHENTICATED, and submits nothing', async () => {
@@ -49,10 +49,10 @@ describe('requestor identity', () => {
       [`gf_0123456789abcdef.${'0'.repeat(64)}`, 'API key gf_0123456789abcdef is not valid (unknown, revoked, or a wrong secret)'],
       [wrong, `API key ${key.slice(0, 19)} is not valid (unknown, revoked, or a wrong secret)`],
     ]) {
-      const before = (await market.gql('{ jobs(first: 100) { edges { node { id } } } }')).jobs.edges.length;
+      const before = (await market.gql('{ jobs(first: 100) { nodes { id } } }')).jobs.nodes.length;
       const e = await market.gql(SUBMIT, { spec }, { apiKey }).catch((x) => x);
       expect(e.errors?.[0]).toMatchObject({ message, extensions: { code: 'UNAUTHENTICATED' } });
-      expect((await market.gql('{ jobs(first: 100) { edges { node { id } } } }')).jobs.edges.length).toBe(before);
+      expect((await market.gql('{ jobs(first: 100) { nodes { id } } }')).jobs.nodes.length).toBe(before);
     }
   });
 
@@ -65,18 +65,18 @@ describe('requestor identity', () => {
     const read = 'query($id: ID!) { job(id: $id) { id } }';
     expect((await market.gql<any>(read, { id }, { apiKey: alice })).job.id).toBe(id);
     // Without a key, nothing of any job: each call is refused, saying how to get a key.
-    for (const query of [read, '{ jobs(first: 5) { edges { node { id } } } }', 'query($id: ID!) { invoices(job: $id) { paymentId } }', 'mutation($id: ID!) { cancelJob(id: $id) { id } }', '{ requestorBalance { glm } }']) {
+    for (const query of [read, '{ jobs(first: 5) { nodes { id } } }', 'query($id: ID!) { invoices(filter: { jobId: $id }) { nodes { paymentId } } }', 'mutation($id: ID!) { cancelJob(id: $id) { id } }', '{ requestorBalance { glm } }']) {
       const e = await market.gql(query, { id }, { apiKey: null }).catch((x) => x);
       expect(e.errors?.[0]?.extensions?.code, query).toBe('UNAUTHENTICATED');
     }
     for (const apiKey of [bob]) {
       expect((await market.gql<any>(read, { id }, { apiKey })).job).toBeNull();
-      const list = await market.gql<any>('{ jobs(first: 100) { edges { node { id } } } }', {}, { apiKey });
-      expect(list.jobs.edges.map((e: any) => e.node.id)).not.toContain(id);
-      expect((await market.gql<any>('query($id: ID!) { invoices(job: $id) { paymentId } }', { id }, { apiKey })).invoices).toEqual([]);
+      const list = await market.gql<any>('{ jobs(first: 100) { nodes { id } } }', {}, { apiKey });
+      expect(list.jobs.nodes.map((j: any) => j.id)).not.toContain(id);
+      expect((await market.gql<any>('query($id: ID!) { invoices(filter: { jobId: $id }) { nodes { paymentId } } }', { id }, { apiKey })).invoices.nodes).toEqual([]);
       for (const [mutation, vars] of [
         ['mutation($id: ID!) { cancelJob(id: $id) { id } }', { id }],
-        ['mutation($id: ID!) { raiseBudget(job: $id, amount: "1") { id } }', { id }],
+        ['mutation($id: ID!) { raiseBudget(id: $id, amount: "1") { id } }', { id }],
       ] as const) {
         const e = await market.gql(mutation, vars, { apiKey }).catch((x) => x);
         expect(e.errors?.[0]).toMatchObject({ message: `job ${id} does not exist`, extensions: { code: 'NOT_FOUND' } });

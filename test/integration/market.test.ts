@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ProviderNode } from '../../workers/provider.js';
 import { waitFor } from '../../infra/processes.js';
-import { JOB_QUERY, SUBMIT, startMarket, submit, waitForJob, type TestMarket } from '../support/harness.js';
+import { getJob, SUBMIT, startMarket, submit, waitForJob, type TestMarket } from '../support/harness.js';
 
 const image = 'golemflow/compute:1';
 
@@ -29,17 +29,19 @@ describe('the market', () => {
   });
 
   it('lists the offers with their prices and benchmarks, and price quantiles', async () => {
-    const { offers, marketStats } = await market.gql(
-      '{ offers { providerId online pricing { cpuSecond } benchmark { score } limits { maxConcurrentAgreements } } marketStats { onlineProviders prices { cpuSecond { min p50 max } } } }',
+    const { offers: page, marketStats } = await market.gql(
+      '{ offers(filter: { onlineOnly: true }) { nodes { providerId online pricing { cpuSecond } benchmark { score } limits { maxConcurrentAgreements } } } marketStats { onlineProviders prices { cpuSecond { min p50 max } } } }',
     );
+    const offers = page.nodes;
     expect(offers).toHaveLength(4);
     const cheap = offers.find((o: any) => o.providerId === p.cheap.id);
     const mid = offers.find((o: any) => o.providerId === p.mid.id);
-    expect(cheap.pricing.cpuSecond).toBe(0.00002);
+    // Money is GLM, a decimal string: the price exactly as the provider set it.
+    expect(cheap.pricing.cpuSecond).toBe('0.00002');
     // Half a core runs the benchmark at about half the speed.
     expect(cheap.benchmark.score).toBeGreaterThan(mid.benchmark.score * 1.4);
     expect(marketStats.onlineProviders).toBe(4);
-    expect(marketStats.prices.cpuSecond).toMatchObject({ min: 0.00001, max: 0.0002 });
+    expect(marketStats.prices.cpuSecond).toMatchObject({ min: '0.00001', max: '0.0002' });
   });
 
   it('gives a "cheapest" job to the cheapest eligible providers, explains why, and never to one that blocks the requestor', async () => {
@@ -63,12 +65,12 @@ describe('the market', () => {
       expect(a.explanation.offersSeen).toBe(4);
       // The agreed price is the winner's offer.
       const offer = a.providerId === p.cheap.id ? p.cheap.offer : p.mid.offer;
-      expect(a.price).toEqual(offer.pricing);
+      expect(Object.fromEntries(Object.entries(a.price).map(([k, v]) => [k, Number(v)]))).toEqual(offer.pricing);
       const ranked = a.explanation.ranked.map((r: any) => r.providerId);
       expect(ranked.indexOf(p.pricey.id)).toBeGreaterThan(ranked.indexOf(p.mid.id));
     }
     // The blocker was asked (it is the cheapest) and said no, with its reason; it ran nothing.
-    const { agreements } = await market.gql('query($p: ID!) { agreements(filter: { providerId: $p }) { state decisionReason } }', { p: p.blocker.id });
+    const agreements = (await market.gql('query($p: ID!) { agreements(filter: { providerId: $p }) { nodes { state decisionReason } } }', { p: p.blocker.id })).agreements.nodes;
     expect(agreements.length).toBeGreaterThan(0);
     for (const a of agreements) {
       expect(a.state).toBe('REJECTED');
@@ -95,7 +97,7 @@ describe('the market', () => {
       resources: { cpus: 0.5 },
     });
     await waitFor('a subtask to run on the cheap provider', async () => {
-      const { job } = await market.gql(JOB_QUERY, { id });
+      const job = await getJob(market, id);
       return job.subtasks.some((s: any) => s.status === 'RUNNING' && s.provider?.id === p.cheap.id);
     }, 30_000, 200);
     await p.cheap.close();
@@ -103,10 +105,10 @@ describe('the market', () => {
     const job = await waitForJob(market, id);
     expect(job.status).toBe('SUCCEEDED');
     expect(job.result.value).toBe('5');
-    const { providers } = await market.gql('{ providers { id online } }');
-    expect(providers.find((x: any) => x.id === p.cheap.id).online).toBe(false);
+    const { providers } = await market.gql('{ providers { nodes { id online } } }');
+    expect(providers.nodes.find((x: any) => x.id === p.cheap.id).online).toBe(false);
     // After the stop, nothing was agreed with it.
-    const { agreements } = await market.gql('query($p: ID!) { agreements(filter: { providerId: $p }) { proposedAt state } }', { p: p.cheap.id });
+    const agreements = (await market.gql('query($p: ID!) { agreements(filter: { providerId: $p }) { nodes { proposedAt state } } }', { p: p.cheap.id })).agreements.nodes;
     expect(agreements.filter((a: any) => Date.parse(a.proposedAt) > stoppedAt + 500)).toEqual([]);
     // The subtask it was running finished elsewhere.
     const moved = job.subtasks.filter((s: any) => s.attempts.some((a: any) => a.providerId === p.cheap.id && a.status !== 'SUCCEEDED'));
@@ -119,8 +121,8 @@ describe('the market', () => {
     // Until the liveness window passes, the market cannot tell a crash from a pause and may still agree
     // with it (the agreement then fails on pickup): submit once the market sees it offline.
     await waitFor('the market to see the pricey provider offline', async () => {
-      const { providers } = await market.gql('{ providers { id online } }');
-      return providers.find((x: any) => x.id === p.pricey.id)?.online === false;
+      const { providers } = await market.gql('{ providers { nodes { id online } } }');
+      return providers.nodes.find((x: any) => x.id === p.pricey.id)?.online === false;
     }, 15_000, 200);
     const id = await submit(market, {
       image,
@@ -130,10 +132,10 @@ describe('the market', () => {
       demand: { allowedProviders: [p.pricey.id], offerDeadlineSeconds: 6 },
     });
     await waitFor('the subtask to wait for offers', async () => {
-      const { job } = await market.gql(JOB_QUERY, { id });
+      const job = await getJob(market, id);
       return job.subtasks[0].status === 'WAITING' && /1 by offline/.test(job.subtasks[0].note ?? '');
     }, 20_000, 200);
-    const { job: waiting } = await market.gql(JOB_QUERY, { id });
+    const waiting = await getJob(market, id);
     expect(waiting.subtasks[0].note).toMatch(/^waiting for offers: \d+ offers, none eligible: 1 by offline, \d+ by notAllowed/);
     const { job: summary } = await market.gql('query($id: ID!) { job(id: $id) { status waiting note } }', { id });
     expect(summary).toMatchObject({ status: 'RUNNING', waiting: 1, note: expect.stringMatching(/^subtask 0: waiting for offers: .*1 by offline/) });

@@ -99,11 +99,13 @@ describe('GLM payments on the local chain', () => {
 
     // GraphQL: payments with hashes, a provider's earnings, the allocation.
     const q = await market.gql(
-      `query($id: ID!, $p: ID!) { payments(job: $id) { paymentId txHash amount } job(id: $id) { allocation { state locked released returned } } provider(id: $p) { earnings { paid owed refused } } }`,
+      `query($id: ID!, $p: ID!) { invoices(filter: { jobId: $id, status: [PAID] }) { nodes { paymentId txHash amount } } job(id: $id) { allocation { state locked released returned } } provider(id: $p) { earnings { paid owed refused } } }`,
       { id, p: liar.id },
     );
-    expect(q.payments).toHaveLength(paid.length);
-    expect(q.payments.every((p: any) => /^0x[0-9a-f]{64}$/.test(p.txHash))).toBe(true);
+    expect(q.invoices.nodes).toHaveLength(paid.length);
+    expect(q.invoices.nodes.every((p: any) => /^0x[0-9a-f]{64}$/.test(p.txHash))).toBe(true);
+    // The same money, one representation: GLM strings that add up to the wei paid on chain.
+    expect(q.invoices.nodes.reduce((s: bigint, p: any) => s + glmToWei(p.amount), 0n)).toBe(totalPaid);
     expect(q.job.allocation).toMatchObject({ state: 'CLOSED', locked: '5' });
     expect(q.provider.earnings.paid).toBe('0');
     expect(Number(q.provider.earnings.refused)).toBeGreaterThan(0);
@@ -143,9 +145,11 @@ describe('GLM payments on the local chain', () => {
       { timeout: 60_000, interval: 300 },
     );
     expect(progress.note).toMatch(/raise (the budget|it) \(raiseBudget\) or cancel the job/);
-    const bad = await market.gql(`mutation { raiseBudget(job: "${id}", amount: "-1") { id } }`).catch((e) => e);
-    expect(bad.errors[0].message).toMatch(/amount: "-1" is not a positive amount of GLM/);
-    await market.gql(`mutation { raiseBudget(job: "${id}", amount: "1") { id } }`);
+    const bad = await market.gql(`mutation { raiseBudget(id: "${id}", amount: "-1") { id } }`).catch((e) => e);
+    expect(bad.errors[0].message).toMatch(/GLM: "-1" is not an amount of GLM/);
+    const zero = await market.gql(`mutation { raiseBudget(id: "${id}", amount: "0") { id } }`).catch((e) => e);
+    expect(zero.errors[0].message).toMatch(/amount: "0" .*positive amount of GLM/);
+    await market.gql(`mutation { raiseBudget(id: "${id}", amount: "1") { id } }`);
     const job = await waitForJob(market, id, 90_000);
     expect(job.status).toBe('SUCCEEDED');
     const [alloc] = await market.node.database.db.select().from(allocations).where(eq(allocations.jobId, id));

@@ -74,15 +74,16 @@ describe('a frame-split render with crop spot checks', () => {
     });
     const id = await submit(market, spec(5));
     const job = await waitForJob(market, id, 240_000).catch(async (e) => {
-      console.log(JSON.stringify((await market.gql(`query($id: ID!) { job(id: $id) { events { type message } } }`, { id })).job.events, null, 1));
+      console.log(JSON.stringify((await market.gql(`query($id: ID!) { job(id: $id) { events(first: 500) { nodes { type message } } } }`, { id })).job.events.nodes, null, 1));
       throw e;
     });
     expect(job.status).toBe('SUCCEEDED');
 
     const { job: detail } = await market.gql(
-      `query($id: ID!) { job(id: $id) { subtasks { index outputs { path url } provider { id } attempts { number providerId status verdict comparisons { same detail } } } } }`,
+      `query($id: ID!) { job(id: $id) { subtasks { nodes { index outputs { path url } provider { id } attempts { number providerId status verdict comparisons { same detail } } } } } }`,
       { id },
     );
+    detail.subtasks = detail.subtasks.nodes;
     const direct = await renderDirectly(0, 5, 0, 5);
     expect([...direct.keys()].sort()).toEqual(['frame-0000.png', 'frame-0001.png', 'frame-0002.png', 'frame-0003.png', 'frame-0004.png', 'frame-0005.png']);
     const got: string[] = [];
@@ -114,11 +115,11 @@ describe('a frame-split render with crop spot checks', () => {
     await new Promise((r) => setTimeout(r, REPUTATION_CACHE_MS + 200));
     const next = await waitForJob(market, await submit(market, spec(3)), 240_000);
     expect(next.status).toBe('SUCCEEDED');
-    const { job: checked } = await market.gql(`query($id: ID!) { job(id: $id) { events { type message } subtasks { attempts { providerId comparisons { same detail } } } } }`, { id: next.id });
-    const attempts = checked.subtasks.flatMap((s: any) => s.attempts);
+    const { job: checked } = await market.gql(`query($id: ID!) { job(id: $id) { events(first: 500) { nodes { type message } } subtasks { nodes { attempts { providerId comparisons { same detail } } } } } }`, { id: next.id });
+    const attempts = checked.subtasks.nodes.flatMap((s: any) => s.attempts);
     expect(attempts.every((a: any) => a.providerId !== liar.id)).toBe(true);
     expect(attempts.some((a: any) => a.comparisons.some((c: any) => c.same && /crops of 2 frames match/.test(c.detail)))).toBe(true);
-    expect(checked.events.some((e: any) => /crop check of .* by .*: agrees/.test(e.message ?? ''))).toBe(true);
+    expect(checked.events.nodes.some((e: any) => /crop check of .* by .*: agrees/.test(e.message ?? ''))).toBe(true);
   }, 300_000);
 
   it("shows the renderer's own error when a scene does not parse", async () => {

@@ -32,8 +32,8 @@ describe('the SDK', () => {
     const { stdout } = await run(process.execPath, ['examples/sdk/primes.mjs', '20000'], { env: { ...process.env, GOLEMFLOW_API: market.apiUrl, GOLEMFLOW_API_KEY: market.apiKey } });
     expect(stdout).toMatch(/^quote: [0-9.]+ GLM for 8 runs$/m);
     expect(stdout).toMatch(/^submitted job-/m);
-    expect(stdout).toMatch(/^ {2}jobStarted$/m);
-    expect(stdout).toMatch(/^ {2}subtaskFinished #3 on sdk-/m);
+    expect(stdout).toMatch(/^ {2}JOB_STARTED$/m);
+    expect(stdout).toMatch(/^ {2}SUBTASK_FINISHED #3 on sdk-/m);
     expect(stdout).toContain('primes below 20000: 2262');
   });
 
@@ -52,7 +52,7 @@ describe('the SDK', () => {
       counts.push((await fs.readFile(out, 'utf8')).trim());
     }
     expect(counts).toEqual(['1', '2', '3']);
-    expect(events.at(-1)?.type).toBe('jobSucceeded');
+    expect(events.at(-1)?.type).toBe('JOB_SUCCEEDED');
     // Another requestor's client cannot read them.
     const stranger = await Golemflow.connect({ url: market.apiUrl, apiKey: 'gf_nobody.secret' });
     await expect(stranger.downloadFile(results[0].resultRef!, path.join(dir, 'stolen'))).rejects.toThrow();

@@ -15,7 +15,7 @@ const image = 'golemflow/compute:1';
 
 const OPEN = /* GraphQL */ `
   query Open($jobId: ID) {
-    agreements(filter: { jobId: $jobId, state: [PROPOSED, APPROVED] }) { id providerId state endedAt }
+    agreements(filter: { jobId: $jobId, state: [PROPOSED, APPROVED] }) { nodes { id providerId state endedAt } }
   }
 `;
 
@@ -32,7 +32,7 @@ const HEALTH = /* GraphQL */ `
 `;
 
 const JOB_NOTE = /* GraphQL */ `
-  query Note($id: ID!) { job(id: $id) { status waiting note subtasks { status note } } }
+  query Note($id: ID!) { job(id: $id) { status waiting note subtasks { nodes { status note } } } }
 `;
 
 const one = { kind: 'range', start: 0, end: 1, step: 1 };
@@ -64,7 +64,7 @@ describe('a market that never stalls', () => {
 
     // Placements that were waiting when the job failed must not take the freed slot afterwards.
     await new Promise((r) => setTimeout(r, 3000));
-    expect((await market.gql(OPEN, { jobId: failing })).agreements).toEqual([]);
+    expect((await market.gql(OPEN, { jobId: failing })).agreements.nodes).toEqual([]);
 
     const next = await submit(market, { image, command: ['echo', 'still here'], split: { kind: 'range', start: 0, end: 1, step: 1 }, redundancy: 1 });
     const done = await waitForJob(market, next, 60_000);
@@ -116,7 +116,7 @@ describe('a market that never stalls', () => {
     // The waiting run started the moment the first container ended, on the one slot: never two at once.
     const done = await waitForJob(market, busy, 60_000);
     expect(done.status).toBe('SUCCEEDED');
-    const runs = (await market.gql('query($id: ID!) { job(id: $id) { subtasks { attempts { startedAt finishedAt } } } }', { id: busy })).job.subtasks.flatMap((t: any) => t.attempts);
+    const runs = (await market.gql('query($id: ID!) { job(id: $id) { subtasks { nodes { attempts { startedAt finishedAt } } } } }', { id: busy })).job.subtasks.nodes.flatMap((t: any) => t.attempts);
     const span = Math.max(...runs.map((a: any) => Date.parse(a.finishedAt))) - Math.min(...runs.map((a: any) => Date.parse(a.startedAt)));
     expect(span).toBeGreaterThanOrEqual(12_000);
     expect((await waitForJob(market, waiting, 60_000)).status).toBe('SUCCEEDED');
@@ -125,7 +125,7 @@ describe('a market that never stalls', () => {
   });
 
   it('the sweeper ends an agreement left open by a job that ended (a leak from anywhere)', async () => {
-    const [done] = (await market.gql('{ jobs(first: 1, filter: { status: [SUCCEEDED] }) { edges { node { id } } } }')).jobs.edges.map((e: any) => e.node.id);
+    const [done] = (await market.gql('{ jobs(first: 1, filter: { status: [SUCCEEDED] }) { nodes { id } } }')).jobs.nodes.map((j: any) => j.id);
     const db = market.node.database.db;
     const providerId = market.providers[0].id;
     const id = `${done}.0.99.1`;
@@ -157,7 +157,7 @@ describe('a market that never stalls', () => {
   it('a job whose workflow was terminated outside Golemflow ends, its container is killed and its slot freed', async () => {
     const docker = new Docker();
     const id = await submit(market, { image, command: ['sleep', '120'], split: one, redundancy: 1 });
-    await vi.waitUntil(async () => (await market.gql(JOB_NOTE, { id })).job.subtasks[0]?.status === 'RUNNING', { timeout: 30_000, interval: 200 });
+    await vi.waitUntil(async () => (await market.gql(JOB_NOTE, { id })).job.subtasks.nodes[0]?.status === 'RUNNING', { timeout: 30_000, interval: 200 });
     await vi.waitUntil(async () => (await docker.listContainers({ filters: { label: [`dev.golemflow.job=${id}`] } })).length === 1, { timeout: 30_000, interval: 200 });
     // As an operator would from the Temporal UI: terminate the job's workflow, not cancel it.
     await market.node.client.workflow.getHandle(id).terminate('terminated by an operator');
@@ -166,7 +166,7 @@ describe('a market that never stalls', () => {
     const job = await waitForJob(market, id, 10_000);
     expect(job.status).toBe('FAILED');
     expect(job.error).toBe('its workflow was terminated outside Golemflow (ended by the sweeper)');
-    expect((await market.gql(OPEN, { jobId: id })).agreements).toEqual([]);
+    expect((await market.gql(OPEN, { jobId: id })).agreements.nodes).toEqual([]);
     await vi.waitUntil(async () => (await docker.listContainers({ filters: { label: [`dev.golemflow.job=${id}`] } })).length === 0, { timeout: 30_000, interval: 250 });
     const next = await submit(market, { image, command: ['echo', 'free again'], split: one, redundancy: 1 });
     expect((await waitForJob(market, next, 60_000)).status).toBe('SUCCEEDED');

@@ -49,8 +49,8 @@ describe('verification with a liar among honest providers', () => {
       // Where the liar answered, a tie-breaker was brought in and the majority won.
       if (s.attempts.some((a: any) => a.providerId === liar.id && a.verdict === 'REJECTED')) expect(Object.values(s.votes).sort()).toEqual([1, 2]);
     }
-    const { providers } = await market.gql('{ providers { id reputation history { accepted wrong } } }');
-    const rep = Object.fromEntries(providers.map((p: any) => [p.id, p]));
+    const { providers } = await market.gql('{ providers { nodes { id reputation history { accepted wrong } } } }');
+    const rep = Object.fromEntries(providers.nodes.map((p: any) => [p.id, p]));
     expect(rep[liar.id].reputation).toBeLessThan(0.2);
     expect(rep[liar.id].history.accepted).toBe(0);
     for (const h of honest) expect(rep[h.id].reputation).toBeGreaterThan(0.5);
@@ -90,7 +90,7 @@ describe('a provider that hangs', () => {
     expect(job.status).toBe('SUCCEEDED');
     expect(job.result.value).toBe('42');
     const [first, second] = job.subtasks[0].attempts;
-    expect(first).toMatchObject({ providerId: market.providers[0].id, status: 'FAILED', failureType: 'ProviderSilent' });
+    expect(first).toMatchObject({ providerId: market.providers[0].id, status: 'FAILED', failureType: 'PROVIDER_SILENT' });
     expect(first.reason).toContain('stopped heartbeating (no heartbeat for 3 s)');
     expect(second).toMatchObject({ providerId: market.providers[1].id, status: 'SUCCEEDED' });
     // Found within the heartbeat timeout, not the subtask's 600 s limit.
@@ -117,7 +117,7 @@ describe('adaptive verification', () => {
     ...(adaptive ? { verification: { adaptive } } : {}),
   });
   const plans = async (id: string) =>
-    (await market.gql('query($id: ID!) { job(id: $id) { events { type message } } }', { id })).job.events.filter((e: any) => e.type === 'verificationPlanned').map((e: any) => e.message);
+    (await market.gql('query($id: ID!) { job(id: $id) { events(first: 500) { nodes { type message } } } }', { id })).job.events.nodes.filter((e: any) => e.type === 'VERIFICATION_PLANNED').map((e: any) => e.message);
 
   it('lets providers with a record work alone, spot-checks them at the rate asked, and records each draw', async () => {
     // Warm-up jobs build every provider's record (two copies of each subtask agree) until each

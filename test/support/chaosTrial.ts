@@ -204,7 +204,7 @@ export async function startChaosStack(env: ChaosEnv): Promise<ChaosStack> {
   const db = database.db;
   for (const p of providers) p.start();
   await until('the providers', async () => {
-    const { providers: online } = await gql<{ providers: Array<{ id: string }> }>(apiUrl, '{ providers(onlineOnly: true) { id } }');
+    const online = (await gql<{ providers: { nodes: Array<{ id: string }> } }>(apiUrl, '{ providers(first: 500, filter: { onlineOnly: true }) { nodes { id } } }')).providers.nodes;
     return providerIds.every((p) => online.some((o) => o.id === p));
   });
   const keys = { alice: await issueApiKey(db, 'alice'), bob: await issueApiKey(db, 'bob') };

@@ -121,7 +121,7 @@ export async function waitForJob(market: TestMarket, id: string, timeoutMs = 90_
   try {
     return await vi.waitUntil(
       async () => {
-        last = (await market.gql(JOB_QUERY, { id })).job;
+        last = await getJob(market, id);
         return !['QUEUED', 'RUNNING'].includes(last.status) && last;
       },
       { timeout: timeoutMs, interval: 300 },
@@ -136,19 +136,27 @@ export const JOB_QUERY = /* GraphQL */ `
   query Job($id: ID!) {
     job(id: $id) {
       id status error subtaskCount succeededCount failedCount temporalUiUrl
-      progress { status total running succeeded failed }
+      progress { phase total running succeeded failed }
       result { value ref url }
-      subtasks {
-        index status exitCode error note resultRef attemptCount durationSeconds params
-        provider { id }
-        agreement { id providerId state price { start cpuSecond envSecond } explanation decisionReason endedBy endReason }
-        agreements { providerId state decisionReason }
-        attempts { number copy providerId status verdict resultKey exitCode failureType reason stdoutTail stderrTail cpuSeconds wallSeconds }
-        votes
+      subtasks(first: 500) {
+        nodes {
+          index status exitCode error note resultRef attemptCount durationSeconds params
+          provider { id }
+          agreement { id providerId state price { start cpuSecond envSecond } explanation decisionReason endedBy endReason }
+          agreements { providerId state decisionReason }
+          attempts { number copy providerId status verdict resultKey exitCode failureType reason stdoutTail stderrTail cpuSeconds wallSeconds }
+          votes
+        }
       }
     }
   }
 `;
+
+/** A job as JOB_QUERY reads it, its subtasks (the first 500) as a plain list. */
+export async function getJob(market: TestMarket, id: string): Promise<any> {
+  const { job } = await market.gql(JOB_QUERY, { id });
+  return job && { ...job, subtasks: job.subtasks.nodes };
+}
 
 export const SUBMIT = /* GraphQL */ `
   mutation Submit($spec: JSON, $specText: String) {

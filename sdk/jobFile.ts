@@ -15,7 +15,6 @@ import { refOfFile, type BlobClient } from '../blobs/client.js';
 import { imageArchiveProblem } from '../blobs/imageArchive.js';
 import { InvalidJobSpecError, type SpecProblem } from '../core/failures.js';
 import { parseSpecDocument, validateSpecDocument, type JobSpec } from '../core/jobSpec.js';
-import { formatSize } from '../core/units.js';
 
 export interface LoadedJobFile {
   spec: JobSpec;
@@ -30,14 +29,14 @@ const isItem = (v: unknown): v is Item => typeof v === 'object' && v !== null &&
  * Uploads a job file's local files to a node, skipping those it already holds (content-addressed:
  * an image archive sent once is not sent again); says so before a large one. Returns what was sent.
  */
-export async function uploadJobFiles(blobs: BlobClient, uploads: Map<string, string>): Promise<{ sent: number; bytes: number }> {
+export async function uploadJobFiles(blobs: BlobClient, uploads: Map<string, string>, onLargeFile?: (file: string, size: number) => void): Promise<{ sent: number; bytes: number }> {
   let sent = 0;
   let bytes = 0;
   for (const [ref, local] of uploads) {
     try {
       if (await blobs.has(ref)) continue;
       const { size } = await fs.stat(local);
-      if (size > 50 * 1024 * 1024) console.log(`uploading ${local} (${formatSize(size)})…`);
+      if (size > 50 * 1024 * 1024) onLargeFile?.(local, size);
       await blobs.uploadFile(local, ref);
       sent++;
       bytes += size;
