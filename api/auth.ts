@@ -18,7 +18,7 @@ import type { Db } from '../schema/db.js';
 import { apiKeys } from '../schema/tables.js';
 import type { RequestContext } from './deps.js';
 import { userError } from './errors.js';
-import { nodeKeyFile, readNodeKey } from '../infra/nodeKey.js';
+import { nodeKeyFile, readNodeKey } from '../sdk/nodeKey.js';
 
 const TOKEN = /^gf_([0-9a-f]{16})\.([0-9a-f]{64})$/;
 
@@ -62,7 +62,7 @@ export function requestorOf(ctx: RequestContext): string {
 }
 
 // The key file's place and reader live apart (no database needed to read it): infra/nodeKey.ts.
-export { nodeKeyFile, readNodeKey } from '../infra/nodeKey.js';
+export { nodeKeyFile, readNodeKey } from '../sdk/nodeKey.js';
 
 /** Makes sure `<data>/requestor.key` holds a working key for the node's requestor; returns it. */
 export async function ensureNodeKey(db: Db, dataDir: string, requestorId: string): Promise<string> {

@@ -27,7 +27,7 @@ import { FailureType, GolemflowError, InvalidJobSpecError } from '../core/failur
 import { formatSize } from '../core/units.js';
 import { formatProviderTable, providerTable, timelineSvg, type ReportAttempt, type ReportInvoice } from '../core/report.js';
 import { loadConfig } from '../infra/config.js';
-import { readNodeKey } from '../infra/nodeKey.js';
+import { readNodeKey } from '../sdk/nodeKey.js';
 import { Golemflow, GraphQLRequestError, type JobSpecInput, type MarketHealth } from '../sdk/client.js';
 import type * as G from '../sdk/generated.js';
 import { loadJobFile } from '../sdk/jobFile.js';

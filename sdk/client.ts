@@ -12,7 +12,7 @@
  */
 import path from 'node:path';
 import { BlobClient, refOfFile } from '../blobs/client.js';
-import { readNodeKey } from '../infra/nodeKey.js';
+import { readNodeKey } from './nodeKey.js';
 import { GolemflowApi, Job, type JobEvent, type JobSpecInput, type SubtaskResult } from './api.js';
 import { loadJobFile, uploadJobFiles } from './jobFile.js';
 
