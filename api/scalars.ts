@@ -2,7 +2,7 @@
  * The API's scalars: JSON and DateTime from graphql-scalars, and GLM, the one way the API gives
  * money (a decimal string, exact to the wei).
  */
-import { GraphQLError, GraphQLScalarType, Kind } from 'graphql';
+import { GraphQLError, GraphQLScalarType, Kind, type GraphQLSchema } from 'graphql';
 import { DateTimeResolver, JSONResolver } from 'graphql-scalars';
 import { glmAmountProblem } from '../core/glm.js';
 import { priceText } from '../core/payments.js';
@@ -17,7 +17,6 @@ function parseGlm(value: unknown): string | number {
 
 export const GLMResolver = new GraphQLScalarType({
   name: 'GLM',
-  description: 'An amount of GLM as a decimal string with up to 18 decimals.',
   serialize(value) {
     if (typeof value === 'number' && Number.isFinite(value)) return priceText(value);
     if (typeof value === 'bigint') throw new TypeError('GLM: a wei amount reached the API unconverted');
@@ -37,4 +36,11 @@ export function glmNumber(value: string | number): number {
   return typeof value === 'number' ? value : Number(value);
 }
 
-export const scalarResolvers = { JSON: JSONResolver, DateTime: DateTimeResolver, GLM: GLMResolver };
+/**
+ * The scalars' behaviour with the committed schema's words for them: a scalar's resolver replaces
+ * the whole type, description included, and the API serves the schema as written.
+ */
+export function scalarResolvers(sdl: GraphQLSchema): Record<string, GraphQLScalarType> {
+  const described = (s: GraphQLScalarType) => new GraphQLScalarType({ ...s.toConfig(), description: sdl.getType(s.name)?.description });
+  return { JSON: described(JSONResolver), DateTime: described(DateTimeResolver), GLM: described(GLMResolver) };
+}

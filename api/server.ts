@@ -7,6 +7,7 @@ import { EnvelopArmor } from '@escape.tech/graphql-armor';
 import { createSchema, createYoga } from 'graphql-yoga';
 import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
 import { METRICS_CONTENT_TYPE, metricsText } from '../infra/metrics.js';
+import { buildSchema } from 'graphql';
 import { scalarResolvers } from './scalars.js';
 import { handleBlobRoute } from './blobRoutes.js';
 import { handleDashboardRoute } from './dashboard.js';
@@ -52,7 +53,7 @@ function armor(limits: ApiDeps['config']['limits']) {
 export function createApi(deps: ApiDeps) {
   const schema = createSchema<RequestContext>({
     typeDefs,
-    resolvers: mergeResolvers(scalarResolvers as Record<string, object>, jobResolvers(deps), marketResolvers(deps), paymentResolvers(deps), healthResolvers(deps)),
+    resolvers: mergeResolvers(scalarResolvers(buildSchema(typeDefs)) as Record<string, object>, jobResolvers(deps), marketResolvers(deps), paymentResolvers(deps), healthResolvers(deps)),
   });
   return createYoga<object, RequestContext>({
     schema,

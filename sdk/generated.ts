@@ -13,24 +13,11 @@ export type Scalars = {
   Boolean: { input: boolean; output: boolean; }
   Int: { input: number; output: number; }
   Float: { input: number; output: number; }
+  /** A date-time string at UTC in RFC 3339 form, such as 2026-11-27T06:00:00.123Z. */
   DateTime: { input: string; output: string; }
   /** An amount of GLM as a decimal string with up to 18 decimals (exact to the wei), e.g. "0.00002". Inputs also take a JSON number. */
   GLM: { input: string; output: string; }
-  /**
-   * Golemflow's API. Requestors submit and watch jobs; providers check in. Errors a user can act on
-   * carry `extensions.code` (and, for a bad job spec, `extensions.problems`).
-   *
-   * The rules every field follows:
-   * - Lists that can grow are connections: `first` (1..500, default 100) and `after` (an `endCursor`
-   *   from `pageInfo`); `nodes` or `edges` hold the page. Short fixed lists (a subtask's attempts, a
-   *   result's files) are plain lists.
-   * - Closed sets of values are enums, in SCREAMING_SNAKE_CASE.
-   * - Unknown ids: a lookup (`job`, `provider`) answers null; anything that acts on an id (every
-   *   mutation, the `jobEvents` subscription) fails with `extensions.code` NOT_FOUND; a filter naming
-   *   an unknown id matches nothing. Another requestor's job is, to you, a job that does not exist.
-   * - Money is `GLM`: a decimal string. Filters never hide anything unless asked: every filter's
-   *   default is off.
-   */
+  /** Any JSON value. */
   JSON: { input: unknown; output: unknown; }
 };
 

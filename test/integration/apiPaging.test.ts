@@ -4,10 +4,11 @@
  * bad input; money comes as GLM strings; closed sets as enums. In-process (yoga.fetch), no
  * Temporal: these reads never reach it.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { sql } from 'drizzle-orm';
+import { buildClientSchema, buildSchema, getIntrospectionQuery, printSchema } from 'graphql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { issueApiKey } from '../../api/auth.js';
 import { EventBus } from '../../api/events.js';
@@ -170,6 +171,14 @@ describe('one paging style', () => {
       expect(r.errors, query).toBeUndefined();
       expect(r.data.job.subtasks.nodes).toHaveLength(5);
     }
+  });
+
+  it('serves exactly the committed schema (api/schema.graphql)', async () => {
+    const r = await gql(getIntrospectionQuery({ schemaDescription: true }), {}, null);
+    expect(r.errors).toBeUndefined();
+    const served = printSchema(buildClientSchema(r.data));
+    const committed = printSchema(buildSchema(await readFile(new URL('../../api/schema.graphql', import.meta.url), 'utf8')));
+    expect(served).toBe(committed);
   });
 
   it('refuses money that is not an amount of GLM', async () => {
