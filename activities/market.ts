@@ -6,6 +6,7 @@
  */
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { and, count, eq, inArray, sql } from 'drizzle-orm';
+import pLimit from 'p-limit';
 import { demandFromSpec } from '../core/demand.js';
 import type { JobEventType } from '../core/events.js';
 import { FailureType } from '../core/failures.js';
@@ -48,6 +49,11 @@ export function createMarketActivities(deps: MarketDeps) {
   const livenessMs = deps.providerLivenessMs ?? 15_000;
   const slotWaitMs = deps.slotWaitMs ?? 10_000;
   const reputations = cachedReputations(db);
+  // Placements take the database's placement lock one at a time anyway; queued here first, a
+  // placement waiting its turn holds no pooled connection. (Waiting on the lock inside a
+  // transaction, 10 of them held the whole pool, and every other query of the node, the
+  // workflows' bookkeeping included, waited behind them: seconds per step at 200 subtasks.)
+  const placementTurn = pLimit(1);
 
   /** A provider's record, for adaptive verification (from the same cache placement reads). */
   async function trackOf(providerId: string): Promise<{ accepted: number; reputation: number }> {
@@ -102,7 +108,7 @@ export function createMarketActivities(deps: MarketDeps) {
         // Read outside the transaction: PGlite has one connection, and a query on `db` while the
         // transaction holds it would wait for ever.
         const known = await reputations();
-        return db.transaction(async (tx) => {
+        return placementTurn(() => db.transaction(async (tx) => {
           await tx.execute(sql`select pg_advisory_xact_lock(${LOCK_PLACEMENT}, 0)`);
           // A subtask (or job) that ended gets no agreement: its workflow was cancelled while this
           // placement waited, and no one would ever end the agreement (the stall of a failed job).
@@ -180,7 +186,7 @@ export function createMarketActivities(deps: MarketDeps) {
             .returning();
           const [p] = await tx.select({ taskQueue: providers.taskQueue }).from(providers).where(eq(providers.id, winner.providerId));
           return { kind: 'proposed' as const, agreementId: row.id, providerId: row.providerId, taskQueue: p.taskQueue, proposal: proposalOf(row), track: { accepted: 0, reputation: 0 } };
-        });
+        }));
       };
 
       // Wait here a while for a slot (cheap polling, woken at once when one frees in this process);

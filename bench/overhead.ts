@@ -27,8 +27,9 @@ const o = new Command('bench:overhead')
   .option('--providers <n>', 'local providers (and direct parallelism)', Number, 10)
   .option('--sleep <s>', 'seconds each container sleeps', Number, 1)
   .option('--port <p>', 'Temporal dev server port for the bench', Number, 27233)
+  .option('--max-parallel <n>', "the job's maxParallel (default: every subtask at once)", Number)
   .parse()
-  .opts<{ subtasks: number; providers: number; sleep: number; port: number }>();
+  .opts<{ subtasks: number; providers: number; sleep: number; port: number; maxParallel?: number }>();
 
 const image = 'golemflow/compute:1';
 const log = (m: string) => console.log(`· ${m}`);
@@ -120,7 +121,7 @@ async function main() {
     const directSeconds = await direct(docker, work);
 
     log(`golemflow: ${o.subtasks} subtasks on ${o.providers} providers`);
-    const spec = { name: 'bench:overhead', image, command: ['sleep', String(o.sleep)], split: { kind: 'range', start: 0, end: o.subtasks, step: 1 }, redundancy: 1, maxParallel: o.subtasks, resources: { memory: '64m' } };
+    const spec = { name: 'bench:overhead', image, command: ['sleep', String(o.sleep)], split: { kind: 'range', start: 0, end: o.subtasks, step: 1 }, redundancy: 1, maxParallel: o.maxParallel ?? o.subtasks, resources: { memory: '64m' } };
     const t0 = performance.now();
     const { submitJob } = await gql<any>(node.apiUrl, 'mutation($s: JSON!) { submitJob(spec: $s) { job { id } } }', { s: spec });
     const id = submitJob.job.id;
