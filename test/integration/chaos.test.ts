@@ -1,13 +1,16 @@
 /**
- * The chaos soak, short: two seeded trials on one stack whose Temporal server, requestor node and
- * providers are SIGKILLed and restarted while six jobs from two requestors run. Every invariant
- * must hold (npm run trial:chaos runs many more).
+ * The chaos soak, short: CHAOS_TRIALS seeded trials (1 by default: npm test must stay under 15
+ * minutes on 2 cores) on one stack whose Temporal server, requestor node and providers are
+ * SIGKILLed and restarted while six jobs from two requestors run. Every invariant must hold
+ * (npm run trial:chaos runs many more).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inject } from 'vitest';
 import { runChaosTrial, startChaosStack, type ChaosStack } from '../support/chaosTrial.js';
 
-describe('chaos soak (2 trials)', () => {
+const TRIALS = Number(process.env.CHAOS_TRIALS ?? 1);
+
+describe(`chaos soak (${TRIALS} trial${TRIALS === 1 ? '' : 's'})`, () => {
   let stack: ChaosStack;
   beforeAll(async () => {
     stack = await startChaosStack({
@@ -22,7 +25,7 @@ describe('chaos soak (2 trials)', () => {
     await stack?.close();
   });
 
-  for (const seed of [1, 2]) {
+  for (let seed = 1; seed <= TRIALS; seed++) {
     it(`trial ${seed}: every job ends, no agreement leaks, every slot is free, nothing is accepted or paid twice, the answers are right`, async () => {
       const r = await runChaosTrial(stack, seed);
       console.log(`[chaos] trial ${seed}: ${r.jobs.map((j) => `${j.kind} ${j.status} in ${j.seconds.toFixed(1)} s`).join('; ')}; recovered in ${r.recoverSeconds.toFixed(1)} s${r.selfExits.length ? `; self-exits: ${r.selfExits.join(', ')}` : ''}`);
