@@ -4,14 +4,14 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Client, Connection } from '@temporalio/client';
-import { subscribe } from '../../infra/sse.js';
+import { graphqlSubscribe } from '../../sdk/transport.js';
 import { countPrimesBelow } from '../support/primes.js';
 import { startMarket, submit, waitForJob, type TestMarket } from '../support/harness.js';
 
 /** Collects a subscription's payloads until the server ends it. */
 async function readSubscription(market: TestMarket, query: string, variables: Record<string, unknown>): Promise<any[]> {
   const events = [];
-  for await (const data of subscribe(market.apiUrl, query, variables, undefined, market.apiKey)) events.push({ data });
+  for await (const data of graphqlSubscribe(market.apiUrl, query, variables, market.apiKey)) events.push({ data });
   return events;
 }
 
