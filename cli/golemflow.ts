@@ -29,6 +29,7 @@ import { formatProviderTable, providerTable, timelineSvg, type ReportAttempt, ty
 import { loadConfig } from '../infra/config.js';
 import { readNodeKey } from '../sdk/nodeKey.js';
 import { Golemflow, GraphQLRequestError, type JobSpecInput, type MarketHealth } from '../sdk/client.js';
+import { eachNode } from '../sdk/api.js';
 import type * as G from '../sdk/generated.js';
 import { loadJobFile } from '../sdk/jobFile.js';
 import { planArchive } from '../core/merge.js';
@@ -156,24 +157,24 @@ export type JobView = Omit<JobDetails, 'subtasks'> & { subtasks: SubtaskView[]; 
 export async function loadJob(url: string, id: string): Promise<JobView> {
   return call(url, async (gf) => {
     const missing = () => new CliError(`job ${id} does not exist`, EXIT.notFound);
-    let after: string | null = null;
-    let head: JobDetails | null = null;
+    // Set by the first page; `as` keeps TypeScript from narrowing it to null (the closure assigns it).
+    let head = null as JobDetails | null;
     const subtasks: SubtaskView[] = [];
-    do {
+    const subtaskPages = eachNode(async (after) => {
       const { job }: G.JobDetailsQuery = await gf.request<G.JobDetailsQuery>(JOB_DETAILS, { id, after });
       if (!job) throw missing();
       head ??= job;
-      // Attempts as the report wants them: which subtask each belongs to.
-      for (const s of job.subtasks.nodes) subtasks.push({ ...s, attempts: s.attempts.map((a) => ({ ...a, subtaskIndex: s.index })) });
-      after = job.subtasks.pageInfo.hasNextPage ? job.subtasks.pageInfo.endCursor : null;
-    } while (after);
+      return job.subtasks;
+    });
+    // Attempts as the report wants them: which subtask each belongs to.
+    for await (const s of subtaskPages) subtasks.push({ ...s, attempts: s.attempts.map((a) => ({ ...a, subtaskIndex: s.index })) });
     const invoices: ReportInvoice[] = [];
-    do {
+    const invoicePages = eachNode(async (after) => {
       const { job }: G.JobInvoicesQuery = await gf.request<G.JobInvoicesQuery>(JOB_INVOICES, { id, after });
       if (!job) throw missing();
-      invoices.push(...job.invoices.nodes);
-      after = job.invoices.pageInfo.hasNextPage ? job.invoices.pageInfo.endCursor : null;
-    } while (after);
+      return job.invoices;
+    });
+    for await (const invoice of invoicePages) invoices.push(invoice);
     return { ...head!, subtasks, invoices };
   });
 }

@@ -36,8 +36,8 @@ export class JobEndedError extends GolemflowError {
 
 const ENDED: JobStatus[] = ['SUCCEEDED', 'FAILED', 'CANCELLED'];
 
-/** Pages of a connection, node by node. */
-async function* eachNode<N>(page: (after: string | null) => Promise<{ nodes: N[]; pageInfo: { hasNextPage: boolean; endCursor: string | null } }>): AsyncGenerator<N> {
+/** Pages of a connection, node by node: `page(after)` fetches one page. */
+export async function* eachNode<N>(page: (after: string | null) => Promise<{ nodes: N[]; pageInfo: { hasNextPage: boolean; endCursor: string | null } }>): AsyncGenerator<N> {
   let after: string | null = null;
   for (;;) {
     const conn = await page(after);
@@ -131,14 +131,13 @@ export class Job {
   /** Each subtask's result (stdout blob, outputs, exit code), in subtask order. */
   async subtaskResults(): Promise<SubtaskResult[]> {
     const out: SubtaskResult[] = [];
-    let after: string | null = null;
-    for (;;) {
+    const pages = eachNode(async (after) => {
       const { job }: G.JobResultsQuery = await this.gf.request<G.JobResultsQuery>(RESULTS, { id: this.id, first: 500, after });
       if (!job) throw new GolemflowError(FailureType.NotFound, `job ${this.id} does not exist (or is not this requestor's)`);
-      out.push(...job.subtasks.nodes);
-      if (!job.subtasks.pageInfo.hasNextPage) return out;
-      after = job.subtasks.pageInfo.endCursor;
-    }
+      return job.subtasks;
+    });
+    for await (const result of pages) out.push(result);
+    return out;
   }
 
   /** Stops its running containers and marks it cancelled; its status after the cancel. */
