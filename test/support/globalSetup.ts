@@ -45,6 +45,8 @@ async function ensurePostgres(url: string): Promise<void> {
 declare module 'vitest' {
   export interface ProvidedContext {
     temporalAddress: string;
+    /** The server's `limit.historyCount.suggestContinueAsNew` (events), for the test of the rollover. */
+    historySuggestContinueAsNew: number;
     adminDatabaseUrl: string;
     chainRpcUrl: string;
   }
@@ -67,6 +69,7 @@ export default async function setup(project: TestProject) {
   const anvil = await ensureAnvil({ port: Number(process.env.TEST_ANVIL_PORT ?? 18545), logFile: path.join(dataDir, 'anvil.log'), log });
   project.provide('chainRpcUrl', anvil.rpcUrl);
   project.provide('temporalAddress', temporal.address);
+  project.provide('historySuggestContinueAsNew', HISTORY_SUGGEST_CONTINUE_AS_NEW);
   project.provide('adminDatabaseUrl', adminDatabaseUrl);
   return async () => {
     if (temporal.pid) process.kill(temporal.pid, 'SIGTERM');

@@ -24,11 +24,11 @@ export function freshDatabase(): Promise<{ url: string; drop(): Promise<void> }>
   return scratchDatabase(inject('adminDatabaseUrl'), `golemflow_test_${suffix()}`);
 }
 
-let bundle: Awaited<ReturnType<typeof bundleWorkflowCode>> | undefined;
+let bundle: ReturnType<typeof bundleWorkflowCode> | undefined;
 
-/** One workflow bundle per test file. */
-export async function workflowBundle() {
-  bundle ??= await bundleWorkflowCode({ workflowsPath, logger: { trace() {}, debug() {}, info() {}, warn() {}, error: console.error, log() {} } as never });
+/** One workflow bundle per test process (the promise is kept, so tests that ask at once share one build). */
+export function workflowBundle() {
+  bundle ??= bundleWorkflowCode({ workflowsPath, logger: { trace() {}, debug() {}, info() {}, warn() {}, error: console.error, log() {} } as never });
   return bundle;
 }
 

@@ -1,21 +1,53 @@
 /**
- * The unit tier's only service: a Temporal dev server (in memory, its own port) for the
+ * The unit tier's Temporal: the SDK's own test environment (`TestWorkflowEnvironment.createLocal`
+ * of @temporalio/testing), an in-memory dev server that lives and dies with this run, for the
  * workflow tests with fake activities. No PostgreSQL, Docker or chain: `npm run test:unit`.
+ *
+ * Why not the time-skipping environment: its server is a binary of the Java SDK that the SDK
+ * downloads from temporal.download (or Maven), neither reachable here; Temporal's docs prefer
+ * createLocal for general workflow tests anyway. The CLI it runs is the one the rest of the
+ * project builds from the Go module proxy (infra/temporalServer.ts), cached after the first time.
  */
-import path from 'node:path';
+import net from 'node:net';
 import type { TestProject } from 'vitest/node';
-import { ensureTemporalServer } from '../../infra/temporalServer.js';
-import { HISTORY_SUGGEST_CONTINUE_AS_NEW } from './globalSetup.js';
+import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { ensureTemporalCli } from '../../infra/temporalServer.js';
+import { ensureSearchAttributes } from '../../infra/searchAttributes.js';
+
+/**
+ * The unit tier's server suggests continue-as-new this early (events in a job's history), so the
+ * test of the rollover needs few subtasks; integration keeps its own, later threshold.
+ */
+export const UNIT_HISTORY_SUGGEST_CONTINUE_AS_NEW = 60;
+
+/** A port the OS says is free now (the test environment needs to be told one to tell the tests). */
+async function freePort(): Promise<number> {
+  return await new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
 
 export default async function setup(project: TestProject) {
-  const temporal = await ensureTemporalServer({
-    port: Number(process.env.TEST_UNIT_TEMPORAL_PORT ?? 17333),
-    logFile: path.resolve('.data/test-unit/temporal.log'),
-    log: (m) => console.log(`[setup] ${m}`),
-    dynamicConfig: { 'limit.historyCount.suggestContinueAsNew': HISTORY_SUGGEST_CONTINUE_AS_NEW },
+  const cli = await ensureTemporalCli((m) => console.log(`[setup] ${m}`));
+  const port = Number(process.env.TEST_UNIT_TEMPORAL_PORT ?? (await freePort()));
+  const env = await TestWorkflowEnvironment.createLocal({
+    server: {
+      executable: { type: 'existing-path', path: cli },
+      ip: '127.0.0.1',
+      port,
+      extraArgs: ['--dynamic-config-value', `limit.historyCount.suggestContinueAsNew=${UNIT_HISTORY_SUGGEST_CONTINUE_AS_NEW}`],
+    },
   });
-  project.provide('temporalAddress', temporal.address);
+  // The job workflow sets the job search attributes: the server must know them.
+  await ensureSearchAttributes(env.connection, 'default');
+  project.provide('temporalAddress', `127.0.0.1:${port}`);
+  project.provide('historySuggestContinueAsNew', UNIT_HISTORY_SUGGEST_CONTINUE_AS_NEW);
   return async () => {
-    if (temporal.pid) process.kill(temporal.pid, 'SIGTERM');
+    await env.teardown();
   };
 }
