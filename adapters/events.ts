@@ -1,9 +1,9 @@
 /** Writes shared by the requestor and market activities: job events and the end of agreements. */
 import { and, eq, sql } from 'drizzle-orm';
-import pLimit, { type LimitFunction } from 'p-limit';
 import type { JobEventType } from '../core/events.js';
 import type { Db } from '../schema/db.js';
 import { agreements, jobEvents } from '../schema/tables.js';
+import { GroupCommit } from '../infra/groupCommit.js';
 
 /**
  * Advisory lock keys. Placement takes LOCK_PLACEMENT to give out a slot; ending agreements takes
@@ -15,36 +15,43 @@ const LOCK_JOB_EVENTS = 2;
 
 export type AddEvent = (jobId: string, key: string, type: JobEventType, fields?: { subtaskIndex?: number; providerId?: string; message?: string }) => Promise<void>;
 
-/**
- * One job's event writes in this process, one at a time: a write waiting for the job's lock
- * waits here, holding no pooled connection (200 subtasks of one job waiting on the lock inside
- * their transactions held the whole pool, and every other query of the node waited).
- */
-const jobTurns = new Map<string, { limit: LimitFunction; users: number }>();
+type EventRow = typeof jobEvents.$inferInsert;
 
-async function inJobTurn<T>(jobId: string, f: () => Promise<T>): Promise<T> {
-  const turn = jobTurns.get(jobId) ?? { limit: pLimit(1), users: 0 };
-  jobTurns.set(jobId, turn);
-  turn.users++;
-  try {
-    return await turn.limit(f);
-  } finally {
-    if (--turn.users === 0) jobTurns.delete(jobId);
+/**
+ * One job's event writes in this process go out in batches (infra/groupCommit.ts): written one
+ * by one, 200 subtasks of a job queued about 6 events each behind a four-statement transaction
+ * apiece, and the activities that wrote them waited in that queue. Waiting holds no pooled
+ * connection (200 subtasks of one job waiting on the lock inside their transactions once held
+ * the whole pool, and every other query of the node waited).
+ */
+const writers = new WeakMap<Db, Map<string, GroupCommit<EventRow, void>>>();
+
+function writeInBatches(db: Db, jobId: string, row: EventRow): Promise<void> {
+  let byJob = writers.get(db);
+  if (!byJob) writers.set(db, (byJob = new Map()));
+  let writer = byJob.get(jobId);
+  if (!writer) {
+    const jobs = byJob;
+    writer = new GroupCommit<EventRow, void>(async (rows) => (await insertEvents(db, jobId, rows), rows.map(() => undefined)), { onIdle: () => jobs.delete(jobId) });
+    byJob.set(jobId, writer);
   }
+  return writer.submit(row);
+}
+
+async function insertEvents(db: Db, jobId: string, rows: EventRow[]): Promise<void> {
+  // Subscribers read events in seq order and remember the last one; the per-job lock makes
+  // seqs commit in the order they are drawn, so none becomes visible behind a later one
+  // (across processes too: the queue above only batches this one's writes).
+  await db.transaction(async (tx) => {
+    await tx.execute(sql`select pg_advisory_xact_lock(${LOCK_JOB_EVENTS}, hashtext(${jobId}))`);
+    await tx.insert(jobEvents).values(rows).onConflictDoNothing();
+  });
 }
 
 /** Stores job events; `key` makes a retried activity's insert a no-op. */
 export function eventWriter(db: Db, onEvent?: (jobId: string) => void): AddEvent {
   return async (jobId, key, type, fields = {}) => {
-    // Subscribers read events in seq order and remember the last one; the per-job lock makes
-    // seqs commit in the order they are drawn, so none becomes visible behind a later one
-    // (across processes too: the queue above only keeps this one's waiters off the pool).
-    await inJobTurn(jobId, () =>
-      db.transaction(async (tx) => {
-        await tx.execute(sql`select pg_advisory_xact_lock(${LOCK_JOB_EVENTS}, hashtext(${jobId}))`);
-        await tx.insert(jobEvents).values({ jobId, key, type, ...fields }).onConflictDoNothing();
-      }),
-    );
+    await writeInBatches(db, jobId, { jobId, key, type, ...fields });
     onEvent?.(jobId);
   };
 }
