@@ -2,23 +2,22 @@
  * Market activities on the requestor's queue: match a subtask's demand against the live offers,
  * propose an agreement to the best provider with capacity (stored with the full explanation),
  * and record the provider's decision. Placement is serialised by an advisory lock so two
- * subtasks cannot take a provider's last slot together.
+ * subtasks cannot take a provider's last slot together, and goes in batches (adapters/placement.ts).
  */
 import { ApplicationFailure, Context } from '@temporalio/activity';
-import { and, count, eq, inArray, sql } from 'drizzle-orm';
-import pLimit from 'p-limit';
+import { and, eq, inArray, sql } from 'drizzle-orm';
 import { demandFromSpec } from '../core/demand.js';
 import type { JobEventType } from '../core/events.js';
 import { FailureType } from '../core/failures.js';
-import { bestWithCapacity, describeCounts, filterOffers, scoreOffers, topOffers, type Demand, type Pricing } from '../core/market.js';
+import { type Demand, type Pricing } from '../core/market.js';
 import { decisionTerms, type Proposal, type SignedDecision } from '../core/policy.js';
 import { answerMessage, sameAddress, signerOf } from '../core/identity.js';
 import type { Db } from '../schema/db.js';
-import { agreements, attempts, jobs, providers, subtasks, type MatchExplanation } from '../schema/tables.js';
+import { agreements, attempts, jobs, providers, subtasks } from '../schema/tables.js';
 import type { CapacitySignal } from '../adapters/capacity.js';
-import { NEUTRAL, cachedReputations, loadMarketOffers } from '../adapters/marketData.js';
-import { OPEN_AGREEMENT_STATES, busyNote } from '../core/leases.js';
-import { LOCK_PLACEMENT } from '../adapters/events.js';
+import { NEUTRAL, cachedReputations } from '../adapters/marketData.js';
+import { placeBatch, type PlacementOutcome, type PlacementRequest } from '../adapters/placement.js';
+import { GroupCommit } from '../infra/groupCommit.js';
 import type { SubtaskRef } from './types.js';
 
 export interface MarketDeps {
@@ -35,10 +34,6 @@ export type ProposeResult =
   | { kind: 'proposed'; agreementId: string; providerId: string; taskQueue: string; proposal: Proposal; track: { accepted: number; reputation: number } }
   | { kind: 'noMatch'; explanation: string };
 
-/** A job or subtask in one of these states gets no new agreement. */
-const ENDED = ['succeeded', 'failed', 'cancelled'];
-const EXCLUDED_KEPT = 50;
-const RANKED_KEPT = 10;
 
 function withinMax(p: Pricing, d: Demand): boolean {
   return (['start', 'cpuSecond', 'envSecond'] as const).every((k) => d.maxPrice[k] === undefined || p[k] <= d.maxPrice[k]!);
@@ -49,11 +44,19 @@ export function createMarketActivities(deps: MarketDeps) {
   const livenessMs = deps.providerLivenessMs ?? 15_000;
   const slotWaitMs = deps.slotWaitMs ?? 10_000;
   const reputations = cachedReputations(db);
-  // Placements take the database's placement lock one at a time anyway; queued here first, a
-  // placement waiting its turn holds no pooled connection. (Waiting on the lock inside a
-  // transaction, 10 of them held the whole pool, and every other query of the node, the
-  // workflows' bookkeeping included, waited behind them: seconds per step at 200 subtasks.)
-  const placementTurn = pLimit(1);
+  /**
+   * Placements go to the database in batches (infra/groupCommit.ts), one batch at a time under
+   * the placement lock: each placement's transaction was about ten statements, and at 200
+   * waiting subtasks they queued behind each other for seconds while slots stood free (a
+   * placement under load took 200-500 ms, so the market placed 4 or 5 a second). A batch reads
+   * the offers once and decides its placements in order, each seeing the load of those before it.
+   */
+  const placements = new GroupCommit<PlacementRequest, PlacementOutcome>(async (requests) => {
+    // Read outside the transaction: PGlite has one connection, and a query on `db` while the
+    // transaction holds it would wait for ever.
+    const known = await reputations();
+    return db.transaction((tx) => placeBatch(tx as unknown as Db, requests, livenessMs, known));
+  });
 
   /** A provider's record, for adaptive verification (from the same cache placement reads). */
   async function trackOf(providerId: string): Promise<{ accepted: number; reputation: number }> {
@@ -105,99 +108,24 @@ export function createMarketActivities(deps: MarketDeps) {
       }
 
       const tryPropose = async (describeBusy: boolean) => {
-        // Read outside the transaction: PGlite has one connection, and a query on `db` while the
-        // transaction holds it would wait for ever.
-        const known = await reputations();
-        return placementTurn(() => db.transaction(async (tx) => {
-          await tx.execute(sql`select pg_advisory_xact_lock(${LOCK_PLACEMENT}, 0)`);
-          // A subtask (or job) that ended gets no agreement: its workflow was cancelled while this
-          // placement waited, and no one would ever end the agreement (the stall of a failed job).
-          const [live] = await tx
-            .select({ job: jobs.status, subtask: subtasks.status })
-            .from(subtasks)
-            .innerJoin(jobs, eq(jobs.id, subtasks.jobId))
-            .where(and(eq(subtasks.jobId, jobId), eq(subtasks.index, index)));
-          if (!live || ENDED.includes(live.job) || ENDED.includes(live.subtask))
-            return { kind: 'ended' as const, reason: live ? (ENDED.includes(live.job) ? `job ${jobId} has ended (${live.job})` : `subtask ${index} of ${jobId} has ended (${live.subtask})`) : `subtask ${index} of ${jobId} does not exist` };
-          const offers = await loadMarketOffers(tx as unknown as Db, livenessMs, { reputations: async () => known });
-          // Never two copies of one subtask on one provider: those holding one (an open agreement)
-          // or that ran one (a result delivered) are out too, whatever the caller knew when it asked.
-          const holding = await tx
-            .select({ providerId: agreements.providerId })
-            .from(agreements)
-            .where(and(eq(agreements.jobId, jobId), eq(agreements.subtaskIndex, index), inArray(agreements.state, [...OPEN_AGREEMENT_STATES])));
-          const delivered = await tx
-            .select({ providerId: attempts.providerId })
-            .from(attempts)
-            .where(and(eq(attempts.jobId, jobId), eq(attempts.subtaskIndex, index), inArray(attempts.status, ['running', 'succeeded']), eq(attempts.role, 'copy')));
-          const excluded = new Set([...exclude, ...holding.map((h) => h.providerId), ...delivered.map((d) => d.providerId)]);
-          // Providers that failed this subtask are avoided while others are eligible, and used when none is.
-          let filtered = filterOffers(offers, demand, new Set([...excluded, ...avoid]), EXCLUDED_KEPT);
-          if (!filtered.eligible.length && avoid.length) filtered = filterOffers(offers, demand, excluded, EXCLUDED_KEPT);
-          if (!filtered.eligible.length) {
-            return { kind: 'noMatch' as const, explanation: `${offers.length} offers, none eligible: ${describeCounts(filtered.counts)}` };
-          }
-          const scored = scoreOffers(filtered.eligible, demand);
-          // A free slot first; else one waiting behind a busy slot, negotiated while that run goes on.
-          const winner = bestWithCapacity(scored, true);
-          if (!winner) {
-            // Every eligible provider is busy: say with what, so a waiting subtask is never a silent
-            // one (asked again every few seconds, not on every look for a slot).
-            if (!describeBusy) return { kind: 'busy' as const, note: null };
-            const ids = scored.map((o) => o.providerId);
-            const holders = await tx
-              .select({ providerId: agreements.providerId, jobId: agreements.jobId })
-              .from(agreements)
-              .where(and(inArray(agreements.providerId, ids), inArray(agreements.state, [...OPEN_AGREEMENT_STATES])));
-            const busy = filtered.eligible.map((m) => ({
-              providerId: m.offer.providerId,
-              slots: m.offer.limits.maxConcurrentAgreements,
-              open: m.active,
-              jobs: [...new Set(holders.filter((h) => h.providerId === m.offer.providerId).map((h) => h.jobId))],
-            }));
-            return { kind: 'busy' as const, note: busyNote(busy) };
-          }
-          const offer = filtered.eligible.find((m) => m.offer.providerId === winner.providerId)!.offer;
-          const [{ n }] = await tx
-            .select({ n: count() })
-            .from(agreements)
-            .where(and(eq(agreements.jobId, jobId), eq(agreements.subtaskIndex, index), eq(agreements.attempt, attempt)));
-          const explanation: MatchExplanation = {
-            preference: demand.preference,
-            offersSeen: offers.length,
-            ranked: topOffers(scored, RANKED_KEPT),
-            excludedCounts: filtered.counts,
-            excluded: filtered.excluded,
-            winner: winner.providerId,
-          };
-          const [row] = await tx
-            .insert(agreements)
-            .values({
-              id: `${jobId}.${index}.${attempt}.${Number(n) + 1}`,
-              jobId,
-              subtaskIndex: index,
-              attempt,
-              providerId: winner.providerId,
-              requestorId: demand.requestorId,
-              pricing: offer.pricing,
-              maxDurationSeconds: demand.maxDurationSeconds,
-              explanation,
-            })
-            .returning();
-          const [p] = await tx.select({ taskQueue: providers.taskQueue }).from(providers).where(eq(providers.id, winner.providerId));
-          return { kind: 'proposed' as const, agreementId: row.id, providerId: row.providerId, taskQueue: p.taskQueue, proposal: proposalOf(row), track: { accepted: 0, reputation: 0 } };
-        }));
+        const placed = await placements.submit({ jobId, index, attempt, exclude, avoid, demand, describeBusy });
+        if (placed.kind !== 'proposed') return placed;
+        const { row, taskQueue } = placed;
+        return { kind: 'proposed' as const, agreementId: row.id, providerId: row.providerId, taskQueue, proposal: proposalOf(row), track: { accepted: 0, reputation: 0 } };
       };
 
-      // Wait here a while for a slot (cheap polling, woken at once when one frees in this process);
-      // only then fail, so that Temporal's retry takes over without filling the history. A
-      // cancelled placement stops at once (its heartbeat brings the cancellation).
+      // Wait here a while for a slot, woken when one frees in this process or when it is this
+      // waiter's turn to look (adapters/capacity.ts); only then fail, so that Temporal's retry
+      // takes over without filling the history. A cancelled placement stops at once (its
+      // heartbeat brings the cancellation).
       const ctx = Context.current();
       const waitUntil = Date.now() + slotWaitMs;
       const NOTE_EVERY_MS = 5000;
-      const SLOT_POLL_MS = 5000;
       let notedAt = Date.now();
-      let result = await tryPropose(true);
+      // A retried placement that finds others waiting joins them without a look of its own: they
+      // hear of every slot that frees here, and the longest waiter looks for the rest.
+      const joinWaiters = ctx.info.attempt > 1 && deps.capacity.waiting > 0;
+      let result = joinWaiters ? ({ kind: 'busy', note: null } as const) : await tryPropose(true);
       let noted: string | null = null;
       while (result.kind === 'busy') {
         if (result.note !== null && result.note !== noted) {
@@ -207,16 +135,16 @@ export function createMarketActivities(deps: MarketDeps) {
             .set({ status: 'waiting', note: result.note, waitingSince: sql`coalesce(${subtasks.waitingSince}, now())` })
             .where(and(eq(subtasks.jobId, jobId), eq(subtasks.index, index), inArray(subtasks.status, ['pending', 'scheduled', 'waiting'])));
         }
-        if (Date.now() >= waitUntil) throw ApplicationFailure.retryable(`every eligible provider is busy for subtask ${index} of ${jobId}: ${noted}`, FailureType.NoProviderAvailable);
+        const left = waitUntil - Date.now();
+        if (left <= 0) throw ApplicationFailure.retryable(`every eligible provider is busy for subtask ${index} of ${jobId}${noted ? `: ${noted}` : ''}`, FailureType.NoProviderAvailable);
         ctx.heartbeat();
-        // Woken when a slot frees in this process; otherwise a look now and then (other processes,
-        // new offers). Every waiter polling each second was most of the node's work at scale.
-        const woken = await Promise.race([deps.capacity.wait(SLOT_POLL_MS), ctx.cancelled]);
+        const wake = await Promise.race([deps.capacity.wait(left), ctx.cancelled]);
+        if (wake === null) continue;
         const describe = Date.now() - notedAt >= NOTE_EVERY_MS;
         if (describe) notedAt = Date.now();
         result = await tryPropose(describe);
-        // A slot this subtask cannot take (its provider is excluded for it) may suit the next waiter.
-        if (result.kind === 'busy') deps.capacity.pass(woken);
+        // A freed slot this subtask cannot take may suit the next waiter; a look that found one may have found more.
+        deps.capacity.after(wake, result.kind === 'proposed');
       }
       if (result.kind === 'ended') throw ApplicationFailure.nonRetryable(`no agreement is proposed: ${result.reason}`, FailureType.SubtaskEnded);
       if (result.kind === 'noMatch') {

@@ -362,3 +362,28 @@ export function assignSubtasks(offers: MarketOffer[], d: Demand, subtasks: Array
     return { index, providerId: null };
   });
 }
+
+/** Where one placement goes, as `choosePlacement` decides it. */
+export type PlacementChoice =
+  | { kind: 'placed'; offer: MarketOffer; winner: ScoredOffer; scored: ScoredOffer[]; filtered: FilterResult }
+  | { kind: 'busy'; eligible: MarketOffer[] }
+  | { kind: 'noMatch'; offersSeen: number; counts: Partial<Record<Constraint, number>> };
+
+/**
+ * The best eligible offer with a free slot, else one that can take an agreement waiting behind
+ * a busy slot. Providers in `exclude` are out; those in `avoid` (they failed this subtask) are
+ * used only when no other is eligible. A placement counts against its provider at once
+ * (`active` goes up), so placements decided one after another over the same offers (a batch)
+ * see each other's load.
+ */
+export function choosePlacement(offers: MarketOffer[], d: Demand, exclude: ReadonlySet<string>, avoid: ReadonlySet<string>, keepExcluded = Infinity): PlacementChoice {
+  let filtered = filterOffers(offers, d, new Set([...exclude, ...avoid]), keepExcluded);
+  if (!filtered.eligible.length && avoid.size) filtered = filterOffers(offers, d, exclude, keepExcluded);
+  if (!filtered.eligible.length) return { kind: 'noMatch', offersSeen: offers.length, counts: filtered.counts };
+  const scored = scoreOffers(filtered.eligible, d);
+  const winner = bestWithCapacity(scored, true);
+  if (!winner) return { kind: 'busy', eligible: filtered.eligible };
+  const offer = filtered.eligible.find((m) => m.offer.providerId === winner.providerId)!;
+  offer.active++;
+  return { kind: 'placed', offer, winner, scored, filtered };
+}

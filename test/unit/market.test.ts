@@ -4,6 +4,7 @@ import {
   assignSubtasks,
   bestWithCapacity,
   checkOffer,
+  choosePlacement,
   decisiveConstraint,
   describeCounts,
   filterOffers,
@@ -173,6 +174,37 @@ describe('assigning subtasks', () => {
       { index: 2, providerId: 'a' },
       { index: 3, providerId: null },
     ]);
+  });
+});
+
+describe('placing one attempt after another (a batch)', () => {
+  const one = (id: string, price: number) => market(offer(id, { pricing: { start: 0, cpuSecond: price, envSecond: 0 }, limits: { maxConcurrentAgreements: 1, maxSubtaskSeconds: 3600 } }));
+  const none = new Set<string>();
+
+  it('each placement counts against its provider at once: free slots first, then one behind each busy slot, then busy', () => {
+    const offers = [one('cheap', 0.0001), one('dear', 0.001)];
+    const d = demand();
+    const picks = Array.from({ length: 5 }, () => choosePlacement(offers, d, none, none));
+    expect(picks.map((p) => (p.kind === 'placed' ? `${p.winner.providerId}${p.winner.hasCapacity ? '' : ' (queued)'}` : p.kind))).toEqual([
+      'cheap',
+      'dear',
+      'cheap (queued)',
+      'dear (queued)',
+      'busy',
+    ]);
+    expect(offers.map((m) => m.active)).toEqual([2, 2]);
+  });
+
+  it('keeps out excluded providers, uses avoided ones only when nothing else is eligible, and says why nothing matches', () => {
+    const offers = [one('a', 0.0001), one('b', 0.0002)];
+    const d = demand();
+    const avoided = choosePlacement(offers, d, none, new Set(['a']));
+    expect(avoided.kind === 'placed' && avoided.winner.providerId).toBe('b');
+    const fallback = choosePlacement(offers, d, new Set(['b']), new Set(['a']));
+    expect(fallback.kind === 'placed' && fallback.winner.providerId).toBe('a');
+    const noMatch = choosePlacement(offers, demand({ minCpus: 64 }), none, none);
+    expect(noMatch).toMatchObject({ kind: 'noMatch', offersSeen: 2 });
+    expect(noMatch.kind === 'noMatch' && describeCounts(noMatch.counts)).toContain('cpus');
   });
 });
 
