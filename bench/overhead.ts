@@ -7,7 +7,9 @@
  *
  *   npm run bench:overhead -- [--subtasks 100] [--providers 10] [--sleep 1]
  */
+import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import { Command } from 'commander';
 import pLimit from 'p-limit';
@@ -28,8 +30,9 @@ const o = new Command('bench:overhead')
   .option('--sleep <s>', 'seconds each container sleeps', Number, 1)
   .option('--port <p>', 'Temporal dev server port for the bench', Number, 27233)
   .option('--max-parallel <n>', "the job's maxParallel (default: every subtask at once)", Number)
+  .option('--providers-in-process', "run the providers in the bench's own process, beside the requestor node (as runs before 2026-11-27 did)")
   .parse()
-  .opts<{ subtasks: number; providers: number; sleep: number; port: number; maxParallel?: number }>();
+  .opts<{ subtasks: number; providers: number; sleep: number; port: number; maxParallel?: number; providersInProcess?: boolean }>();
 
 const image = 'golemflow/compute:1';
 const log = (m: string) => console.log(`· ${m}`);
@@ -106,6 +109,29 @@ async function timingOf(db: Db, jobId: string, submittedAt: number) {
   return { firstResult, overhead, idle, queued };
 }
 
+/** Starts bench/providerHost.ts and waits until its providers are online (it prints "ready"). */
+async function startProviderHost(opts: { count: number; apiUrl: string; temporalAddress: string; workDir: string }): Promise<ChildProcess> {
+  const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('./providerHost.ts', import.meta.url)), JSON.stringify(opts)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  await new Promise<void>((resolve, reject) => {
+    let out = '';
+    child.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      if (out.includes('ready\n')) resolve();
+    });
+    child.once('exit', (code) => reject(new Error(`the provider host exited (${code}) before its providers were online`)));
+  });
+  // Its providers' log lines, as the in-process ones printed them.
+  child.stdout!.pipe(process.stdout);
+  return child;
+}
+
+async function stopProviderHost(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGTERM');
+  await exited;
+}
+
 async function main() {
   const { work, docker, temporal } = await benchStack('bench', { temporalPort: o.port, log });
   const config = { ...loadConfig({ DATABASE_URL: process.env.DATABASE_URL }), temporalAddress: temporal.address, dataDir: path.join(work, 'data'), apiPort: 0, requestorTaskQueue: 'golemflow.bench' };
@@ -113,9 +139,13 @@ async function main() {
   // Calls below act as the node's own requestor.
   process.env.GOLEMFLOW_API_KEY = node.apiKey;
   const providers = [];
+  let host: ChildProcess | null = null;
   try {
-    for (let i = 0; i < o.providers; i++)
-      providers.push(await startProviderNode({ name: `bench-${i}`, cpus: 1, memory: '512m', apiUrl: node.apiUrl, temporalAddress: temporal.address, buildRuntimes: false, workDir: path.join(work, `p${i}`) }));
+    if (o.providersInProcess)
+      for (let i = 0; i < o.providers; i++)
+        providers.push(await startProviderNode({ name: `bench-${i}`, cpus: 1, memory: '512m', apiUrl: node.apiUrl, temporalAddress: temporal.address, buildRuntimes: false, workDir: path.join(work, `p${i}`) }));
+    else host = await startProviderHost({ count: o.providers, apiUrl: node.apiUrl, temporalAddress: temporal.address, workDir: work });
+    log(`providers: ${o.providers}, ${o.providersInProcess ? "in the bench's process" : 'in a process of their own (bench/providerHost.ts)'}`);
 
     log(`direct: ${o.subtasks} containers, ${o.providers} at a time`);
     const directSeconds = await direct(docker, work);
@@ -147,6 +177,7 @@ async function main() {
     console.log(`provider idle between runs: p50 ${ms(timing.idle, 0.5)}  p90 ${ms(timing.idle, 0.9)}  p99 ${ms(timing.idle, 0.99)}  (one run's end to the next one's start on a provider)`);
   } finally {
     for (const p of providers) await p.close();
+    if (host) await stopProviderHost(host);
     await node.close();
     if (temporal.pid) process.kill(temporal.pid, 'SIGTERM');
     await fs.rm(work, { recursive: true, force: true });
