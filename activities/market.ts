@@ -13,9 +13,9 @@ import { type Demand, type Pricing } from '../core/market.js';
 import { decisionTerms, type Proposal, type SignedDecision } from '../core/policy.js';
 import { answerMessage, sameAddress, signerOf } from '../core/identity.js';
 import type { Db } from '../schema/db.js';
-import { agreements, attempts, jobs, providers, subtasks } from '../schema/tables.js';
+import { agreements, attempts, providers, subtasks } from '../schema/tables.js';
 import type { CapacitySignal } from '../adapters/capacity.js';
-import { NEUTRAL, cachedReputations } from '../adapters/marketData.js';
+import { NEUTRAL, cachedReputations, immutableFacts } from '../adapters/marketData.js';
 import { placeBatch, type PlacementOutcome, type PlacementRequest } from '../adapters/placement.js';
 import { GroupCommit } from '../infra/groupCommit.js';
 import type { SubtaskRef } from './types.js';
@@ -44,6 +44,7 @@ export function createMarketActivities(deps: MarketDeps) {
   const livenessMs = deps.providerLivenessMs ?? 15_000;
   const slotWaitMs = deps.slotWaitMs ?? 10_000;
   const reputations = cachedReputations(db);
+  const facts = immutableFacts(db);
   /**
    * Placements go to the database in batches (infra/groupCommit.ts), one batch at a time under
    * the placement lock: each placement's transaction was about ten statements, and at 200
@@ -66,15 +67,15 @@ export function createMarketActivities(deps: MarketDeps) {
 
   /** Why a provider's signed message does not count (null when its bound key signed it). */
   async function unsignedBy(providerId: string, kind: 'Answer', message: Record<string, unknown>, signature: string | undefined): Promise<string | null> {
-    const [p] = await db.select({ identity: providers.identity }).from(providers).where(eq(providers.id, providerId));
-    if (!p?.identity) return `provider ${providerId} has no key bound to it`;
+    const identity = await facts.providerKey(providerId);
+    if (!identity) return `provider ${providerId} has no key bound to it`;
     const signer = await signerOf(kind, message, signature);
     if (!signer) return `it carries no valid signature`;
-    return sameAddress(signer, p.identity) ? null : `it is signed by ${signer}, not by ${providerId}'s key ${p.identity}`;
+    return sameAddress(signer, identity) ? null : `it is signed by ${signer}, not by ${providerId}'s key ${identity}`;
   }
 
   async function loadDemand(jobId: string): Promise<Demand> {
-    const [job] = await db.select({ spec: jobs.spec, requestorId: jobs.requestorId }).from(jobs).where(eq(jobs.id, jobId));
+    const job = await facts.job(jobId);
     if (!job) throw ApplicationFailure.nonRetryable(`job ${jobId} does not exist`, 'JobNotFound');
     return demandFromSpec(job.spec, job.requestorId);
   }

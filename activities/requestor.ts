@@ -28,6 +28,7 @@ import { costWei, glmToWei, paymentIdOf } from '../core/payments.js';
 import { failureMessage, resultMessage, sameAddress, signerOf } from '../core/identity.js';
 import type { CapacitySignal } from '../adapters/capacity.js';
 import { endAgreement, eventWriter } from '../adapters/events.js';
+import { immutableFacts } from '../adapters/marketData.js';
 import type { AttemptOutcome, JobPlan, RunRequest, RunResult, SubtaskRef } from './types.js';
 
 export interface RequestorDeps {
@@ -50,6 +51,7 @@ export function createRequestorActivities(deps: RequestorDeps) {
   const { db } = deps;
 
   const addEvent = eventWriter(db, deps.onEvent);
+  const facts = immutableFacts(db);
 
   async function refreshCounts(jobId: string) {
     await db
@@ -61,8 +63,9 @@ export function createRequestorActivities(deps: RequestorDeps) {
       .where(eq(jobs.id, jobId));
   }
 
+  /** The job's spec (never rewritten after submission: cached, adapters/marketData.ts). */
   async function loadSpec(jobId: string) {
-    const [job] = await db.select({ spec: jobs.spec, status: jobs.status }).from(jobs).where(eq(jobs.id, jobId));
+    const job = await facts.job(jobId);
     if (!job) throw ApplicationFailure.nonRetryable(`job ${jobId} does not exist`, 'JobNotFound');
     return job;
   }
@@ -335,7 +338,7 @@ export function createRequestorActivities(deps: RequestorDeps) {
       const claim = 'exitCode' in r ? undefined : r.claim;
       if ('exitCode' in r || claim) {
         const [row] = await db.select({ agreementId: attempts.agreementId }).from(attempts).where(where);
-        const [p] = await db.select({ identity: providers.identity }).from(providers).where(eq(providers.id, o.providerId));
+        const identity = await facts.providerKey(o.providerId);
         const agreementId = row?.agreementId;
         const signer = !agreementId
           ? null
@@ -344,7 +347,7 @@ export function createRequestorActivities(deps: RequestorDeps) {
             : await signerOf('Failure', failureMessage(agreementId, claim!.failureType, claim!.message), claim!.signature);
         // A result must also name only outputs its provider sent under this agreement.
         const unsent = 'exitCode' in r && agreementId && signer ? await outputsNotSent(agreementId, r) : [];
-        if (!p?.identity || !sameAddress(signer, p.identity)) {
+        if (!identity || !sameAddress(signer, identity)) {
           const what = 'exitCode' in r ? 'result' : `failure report (${claim!.failureType})`;
           refused = `intrusion: the ${what} of attempt ${o.attempt} is not signed by provider ${o.providerId}'s key${signer ? ` (signed by ${signer})` : ''}; it was refused and not counted against the provider`;
           await addEvent(o.jobId, `intrusion/${o.index}/${o.attempt}`, 'intrusion', { subtaskIndex: o.index, providerId: o.providerId, message: refused });

@@ -1,5 +1,6 @@
 /** Reading the market from the database: offers with liveness, load, reputation and uptime. */
 import { and, eq, inArray, isNotNull, isNull, sql } from 'drizzle-orm';
+import { LRUCache } from 'lru-cache';
 import type { MarketOffer } from '../core/market.js';
 import type { Db } from '../schema/db.js';
 import { agreements, attempts, jobs, providers, subtasks } from '../schema/tables.js';
@@ -117,4 +118,46 @@ export async function loadOpenAgreements(db: Db): Promise<OpenAgreement[]> {
     .leftJoin(attempts, and(eq(attempts.jobId, agreements.jobId), eq(attempts.subtaskIndex, agreements.subtaskIndex), eq(attempts.number, agreements.attempt)))
     .where(inArray(agreements.state, [...OPEN_AGREEMENT_STATES]));
   return rows as OpenAgreement[];
+}
+
+type JobFacts = { spec: (typeof jobs.$inferSelect)['spec']; requestorId: string };
+
+/**
+ * Facts that never change once written, cached per database: the key a provider id is bound to
+ * (bound to the first key that signs for it, for good) and a job's spec and owner (stored at
+ * submission, never rewritten). They were read again for every answer, result and placement:
+ * about six of a subtask's statements, each a turn of the node's busy event loop.
+ */
+export interface ImmutableFacts {
+  /** The provider's bound key, or null while none is bound (not cached: it may be bound later). */
+  providerKey(providerId: string): Promise<string | null>;
+  /** The job's spec and requestor, or null when there is no such job. */
+  job(jobId: string): Promise<JobFacts | null>;
+}
+
+const factsByDb = new WeakMap<Db, ImmutableFacts>();
+
+export function immutableFacts(db: Db): ImmutableFacts {
+  let facts = factsByDb.get(db);
+  if (facts) return facts;
+  const keys = new LRUCache<string, string>({ max: 10_000 });
+  const jobFacts = new LRUCache<string, JobFacts>({ max: 1_000 });
+  facts = {
+    async providerKey(providerId) {
+      const known = keys.get(providerId);
+      if (known) return known;
+      const [p] = await db.select({ identity: providers.identity }).from(providers).where(eq(providers.id, providerId));
+      if (p?.identity) keys.set(providerId, p.identity);
+      return p?.identity ?? null;
+    },
+    async job(jobId) {
+      const known = jobFacts.get(jobId);
+      if (known) return known;
+      const [j] = await db.select({ spec: jobs.spec, requestorId: jobs.requestorId }).from(jobs).where(eq(jobs.id, jobId));
+      if (j) jobFacts.set(jobId, j);
+      return j ?? null;
+    },
+  };
+  factsByDb.set(db, facts);
+  return facts;
 }
