@@ -8,7 +8,6 @@
  * createLocal for general workflow tests anyway. The CLI it runs is the one the rest of the
  * project builds from the Go module proxy (infra/temporalServer.ts), cached after the first time.
  */
-import net from 'node:net';
 import type { TestProject } from 'vitest/node';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { ensureTemporalCli } from '../../infra/temporalServer.js';
@@ -20,32 +19,20 @@ import { ensureSearchAttributes } from '../../infra/searchAttributes.js';
  */
 export const UNIT_HISTORY_SUGGEST_CONTINUE_AS_NEW = 60;
 
-/** A port the OS says is free now (the test environment needs to be told one to tell the tests). */
-async function freePort(): Promise<number> {
-  return await new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
 export default async function setup(project: TestProject) {
   const cli = await ensureTemporalCli((m) => console.log(`[setup] ${m}`));
-  const port = Number(process.env.TEST_UNIT_TEMPORAL_PORT ?? (await freePort()));
   const env = await TestWorkflowEnvironment.createLocal({
     server: {
       executable: { type: 'existing-path', path: cli },
       ip: '127.0.0.1',
-      port,
+      // A free port of its choosing, unless one is asked for.
+      port: process.env.TEST_UNIT_TEMPORAL_PORT ? Number(process.env.TEST_UNIT_TEMPORAL_PORT) : undefined,
       extraArgs: ['--dynamic-config-value', `limit.historyCount.suggestContinueAsNew=${UNIT_HISTORY_SUGGEST_CONTINUE_AS_NEW}`],
     },
   });
   // The job workflow sets the job search attributes: the server must know them.
   await ensureSearchAttributes(env.connection, 'default');
-  project.provide('temporalAddress', `127.0.0.1:${port}`);
+  project.provide('temporalAddress', env.address);
   project.provide('historySuggestContinueAsNew', UNIT_HISTORY_SUGGEST_CONTINUE_AS_NEW);
   return async () => {
     await env.teardown();
