@@ -19,7 +19,7 @@ import { ensureDocker } from '../infra/docker.js';
 import { gql } from '../infra/graphqlClient.js';
 import { startProviderNode } from '../workers/provider.js';
 import { startRequestorNode } from '../workers/requestor.js';
-import { benchStack } from './setup.js';
+import { benchProvider, benchStack } from './setup.js';
 import { and, eq } from 'drizzle-orm';
 import type { Db } from '../schema/db.js';
 import { agreements, attempts, subtasks } from '../schema/tables.js';
@@ -141,10 +141,9 @@ async function main() {
   const providers = [];
   let host: ChildProcess | null = null;
   try {
-    if (o.providersInProcess)
-      for (let i = 0; i < o.providers; i++)
-        providers.push(await startProviderNode({ name: `bench-${i}`, cpus: 1, memory: '512m', apiUrl: node.apiUrl, temporalAddress: temporal.address, buildRuntimes: false, workDir: path.join(work, `p${i}`) }));
-    else host = await startProviderHost({ count: o.providers, apiUrl: node.apiUrl, temporalAddress: temporal.address, workDir: work });
+    const where = { apiUrl: node.apiUrl, temporalAddress: temporal.address, workDir: work };
+    if (o.providersInProcess) for (let i = 0; i < o.providers; i++) providers.push(await startProviderNode(benchProvider(i, where)));
+    else host = await startProviderHost({ count: o.providers, ...where });
     log(`providers: ${o.providers}, ${o.providersInProcess ? "in the bench's process" : 'in a process of their own (bench/providerHost.ts)'}`);
 
     log(`direct: ${o.subtasks} containers, ${o.providers} at a time`);

@@ -7,8 +7,8 @@
  *
  * Prints "ready" once every provider is online; closes them on SIGTERM.
  */
-import path from 'node:path';
 import { startProviderNode, type ProviderNode } from '../workers/provider.js';
+import { benchProvider } from './setup.js';
 
 interface HostOptions {
   count: number;
@@ -21,8 +21,7 @@ const o = JSON.parse(process.argv[2] ?? '{}') as HostOptions;
 const nodes: ProviderNode[] = [];
 
 async function main() {
-  for (let i = 0; i < o.count; i++)
-    nodes.push(await startProviderNode({ name: `bench-${i}`, cpus: 1, memory: '512m', apiUrl: o.apiUrl, temporalAddress: o.temporalAddress, buildRuntimes: false, workDir: path.join(o.workDir, `p${i}`) }));
+  for (let i = 0; i < o.count; i++) nodes.push(await startProviderNode(benchProvider(i, o)));
   process.stdout.write('ready\n');
 }
 

@@ -9,6 +9,7 @@ import { ensureAnvil } from '../infra/anvil.js';
 import { ensureDocker } from '../infra/docker.js';
 import { ensureTemporalServer } from '../infra/temporalServer.js';
 import { ensureAllRuntimes } from '../runtimes/build.js';
+import type { ProviderOptions } from '../workers/provider.js';
 
 export interface BenchStack {
   work: string;
@@ -33,4 +34,9 @@ export async function benchStack(name: string, o: BenchStackOptions): Promise<Be
   const temporal = await ensureTemporalServer({ port: o.temporalPort, logFile: path.join(work, 'temporal.log'), log: o.log });
   const anvil = o.anvilPort ? await ensureAnvil({ port: o.anvilPort, logFile: path.join(work, 'anvil.log'), log: o.log }) : null;
   return { work, docker, temporal, anvil };
+}
+
+/** Bench provider `i` (one slot, 512 MiB), the same whether it runs in the bench's process or the provider host's. */
+export function benchProvider(i: number, o: { apiUrl: string; temporalAddress: string; workDir: string }): ProviderOptions {
+  return { name: `bench-${i}`, cpus: 1, memory: '512m', apiUrl: o.apiUrl, temporalAddress: o.temporalAddress, buildRuntimes: false, workDir: path.join(o.workDir, `p${i}`) };
 }
