@@ -34,7 +34,6 @@ export type ProposeResult =
   | { kind: 'proposed'; agreementId: string; providerId: string; taskQueue: string; proposal: Proposal; track: { accepted: number; reputation: number } }
   | { kind: 'noMatch'; explanation: string };
 
-
 function withinMax(p: Pricing, d: Demand): boolean {
   return (['start', 'cpuSecond', 'envSecond'] as const).every((k) => d.maxPrice[k] === undefined || p[k] <= d.maxPrice[k]!);
 }

@@ -13,6 +13,7 @@ import type { Db } from '../schema/db.js';
 import { allocations, chainTxs, invoices, jobs } from '../schema/tables.js';
 import { ChainRevertError, ChainUnavailableError, type Chain } from '../adapters/chain.js';
 import type { AddEvent } from '../adapters/events.js';
+import { immutableFacts } from '../adapters/marketData.js';
 
 export interface PaymentDeps {
   db: Db;
@@ -93,7 +94,7 @@ export function createPaymentActivities(deps: PaymentDeps) {
   return {
     /** Locks the job's budget in the escrow (once: the chain is asked first). */
     async lockBudget({ jobId }: { jobId: string }): Promise<{ allocationId: string; lockedWei: string }> {
-      const [job] = await db.select({ spec: jobs.spec }).from(jobs).where(eq(jobs.id, jobId));
+      const job = await immutableFacts(db).job(jobId);
       if (!job?.spec.budget) throw ApplicationFailure.nonRetryable(`job ${jobId} has no budget`, FailureType.InvalidJobSpec);
       const amount = glmToWei(job.spec.budget.amount);
       const allocationId = allocationIdOf(jobId);

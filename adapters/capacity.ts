@@ -40,9 +40,11 @@ export class CapacitySignal {
       };
       const timer = setTimeout(() => done(null), ms);
       this.waiters.push(done);
-      this.poller ??= setInterval(() => this.waiters[0]?.('look'), this.pollMs);
-      // A poll alone must not keep a process alive.
-      this.poller.unref?.();
+      if (!this.poller) {
+        this.poller = setInterval(() => this.waiters[0]?.('look'), this.pollMs);
+        // A poll alone must not keep a process alive.
+        this.poller.unref();
+      }
     });
   }
 
