@@ -53,16 +53,6 @@ export function createRequestorActivities(deps: RequestorDeps) {
   const addEvent = eventWriter(db, deps.onEvent);
   const facts = immutableFacts(db);
 
-  async function refreshCounts(jobId: string) {
-    await db
-      .update(jobs)
-      .set({
-        succeededCount: sql`(select count(*) from ${subtasks} where ${subtasks.jobId} = ${jobId} and ${subtasks.status} = 'succeeded')`,
-        failedCount: sql`(select count(*) from ${subtasks} where ${subtasks.jobId} = ${jobId} and ${subtasks.status} = 'failed')`,
-      })
-      .where(eq(jobs.id, jobId));
-  }
-
   /** The job's spec (never rewritten after submission: cached, adapters/marketData.ts). */
   async function loadSpec(jobId: string) {
     const job = await facts.job(jobId);
@@ -439,7 +429,7 @@ export function createRequestorActivities(deps: RequestorDeps) {
           finishedAt: sql`now()`,
         })
         .where(and(eq(subtasks.jobId, jobId), eq(subtasks.index, index)));
-      await refreshCounts(jobId);
+      // The job's counts follow in the same statement (a trigger: schema/migrations/0011_subtask_counts.sql).
       for (const a of rows.filter((x) => rejected.includes(x.number)))
         await addEvent(jobId, `rejected/${index}/${a.number}`, 'resultRejected', { subtaskIndex: index, providerId: a.providerId, message: `attempt ${a.number} disagreed with the majority` });
       const who = rows.filter((x) => accepted.includes(x.number)).map((x) => x.providerId);
@@ -468,7 +458,6 @@ export function createRequestorActivities(deps: RequestorDeps) {
         .where(and(eq(attempts.jobId, jobId), eq(attempts.subtaskIndex, index), eq(attempts.status, 'running')));
       await endAgreement(db, { jobId, index }, reason);
       deps.capacity.freed();
-      await refreshCounts(jobId);
       if (status === 'failed') await addEvent(jobId, `failed/${index}`, 'subtaskFailed', { subtaskIndex: index, message: reason });
     },
 
@@ -543,7 +532,6 @@ export function createRequestorActivities(deps: RequestorDeps) {
         .update(jobs)
         .set({ status, error: error ?? null, finishedAt: sql`coalesce(${jobs.finishedAt}, now())` })
         .where(eq(jobs.id, jobId));
-      await refreshCounts(jobId);
       const type = ({ succeeded: 'jobSucceeded', failed: 'jobFailed', cancelled: 'jobCancelled' } as const)[status];
       await addEvent(jobId, 'ended', type, { message: error });
       log.info('job ended', { jobId, status });

@@ -58,6 +58,7 @@ export const jobs = pgTable(
     spec: jsonb('spec').$type<JobSpec>().notNull(),
     status: text('status').$type<JobStatus>().notNull().default('queued'),
     subtaskCount: integer('subtask_count').notNull().default(0),
+    /** These two follow the subtasks' status in the same statement (a trigger: migrations/0011_subtask_counts.sql). */
     succeededCount: integer('succeeded_count').notNull().default(0),
     failedCount: integer('failed_count').notNull().default(0),
     resultValue: text('result_value'),
