@@ -372,7 +372,8 @@ export function createRequestorActivities(deps: RequestorDeps) {
         .where(where);
       deps.onAttemptFinished?.({ status: r.status, failureType: r.failureType ?? null, wallSeconds: full?.wallSeconds ?? null, observedSeconds: o.observedSeconds ?? null });
       // The verdict comes when the copies are compared (acceptResult); until then it was delivered.
-      await endAgreement(db, { jobId: o.jobId, index: o.index, attempt: o.attempt }, r.status === 'succeeded' ? 'result delivered' : `attempt ${r.status}: ${r.reason}`);
+      // This attempt has run: no placement for it can be in flight.
+      await endAgreement(db, { jobId: o.jobId, index: o.index, attempt: o.attempt }, r.status === 'succeeded' ? 'result delivered' : `attempt ${r.status}: ${r.reason}`, 'requestor', { noPlacementInFlight: true });
       deps.capacity.freed();
       const subtaskWhere = and(eq(subtasks.jobId, o.jobId), eq(subtasks.index, o.index));
       if (r.status === 'succeeded' && full) {
@@ -396,7 +397,7 @@ export function createRequestorActivities(deps: RequestorDeps) {
      * The copies' verdict: the agreeing attempts are accepted (the subtask takes their result),
      * the others rejected as wrong results, each with its agreement's end saying so.
      */
-    async acceptResult({ jobId, index, accepted, rejected, votes }: SubtaskRef & { accepted: number[]; rejected: number[]; votes: Record<string, number> }): Promise<{ costWei: string }> {
+    async acceptResult({ jobId, index, accepted, rejected, votes, copiesStopped }: SubtaskRef & { accepted: number[]; rejected: number[]; votes: Record<string, number>; copiesStopped?: boolean }): Promise<{ costWei: string }> {
       const byNumbers = (numbers: number[]) => and(eq(attempts.jobId, jobId), eq(attempts.subtaskIndex, index), inArray(attempts.number, numbers.length ? numbers : [-1]));
       await db.update(attempts).set({ verdict: 'accepted' }).where(byNumbers(accepted));
       await db.update(attempts).set({ verdict: 'rejected' }).where(byNumbers(rejected));
@@ -412,7 +413,9 @@ export function createRequestorActivities(deps: RequestorDeps) {
         .update(attempts)
         .set({ status: 'cancelled', reason: unneeded, finishedAt: sql`now()` })
         .where(and(eq(attempts.jobId, jobId), eq(attempts.subtaskIndex, index), eq(attempts.status, 'running')));
-      deps.capacity.freed(await endAgreement(db, { jobId, index }, unneeded));
+      // A stopped copy may still be placing (its cancelled activity runs on): only then is the
+      // placement lock needed. Workflows from before `copiesStopped` existed do not say: locked.
+      deps.capacity.freed(await endAgreement(db, { jobId, index }, unneeded, 'requestor', { noPlacementInFlight: copiesStopped === false }));
       const winner = rows.find((a) => a.number === accepted[0])!;
       const costWei = await invoice(jobId, index, rows, accepted, votes);
       await db

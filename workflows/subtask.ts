@@ -301,9 +301,11 @@ export async function subtaskWorkflow(input: SubtaskInput): Promise<SubtaskOutco
         continue;
       }
       if (action.kind === 'accept') {
+        // Copies still out when the verdict came are stopped; one may still be placing.
+        const copiesStopped = v.settled < v.launched;
         if (action.stopCopies) await stopCopies();
         state.phase = 'done';
-        const invoiced = await requestor.acceptResult({ jobId, index, accepted: action.accepted, rejected: action.rejected, votes: action.votes });
+        const invoiced = await requestor.acceptResult({ jobId, index, accepted: action.accepted, rejected: action.rejected, votes: action.votes, copiesStopped });
         // Results recorded before invoices existed return nothing: nothing is owed.
         return { index, providerId: action.providerId, attempts: nextAttempt - 1, costWei: invoiced?.costWei ?? '0' };
       }
