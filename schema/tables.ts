@@ -198,6 +198,9 @@ export const agreements = pgTable(
   (t) => [
     index('agreements_job_idx').on(t.jobId, t.subtaskIndex),
     index('agreements_provider_state_idx').on(t.providerId, t.state),
+    // Open agreements only (they hold slots): every placement counts them per provider, and over
+    // the whole table that count grew with every agreement ever made.
+    index('agreements_open_idx').on(t.providerId).where(sql`${t.state} in ('proposed', 'approved')`),
   ],
 );
 

@@ -1,0 +1,1 @@
+CREATE INDEX "agreements_open_idx" ON "agreements" USING btree ("provider_id") WHERE "agreements"."state" in ('proposed', 'approved');
