@@ -11,7 +11,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
-import { Command } from 'commander';
+import { Command, Option } from 'commander';
 import pLimit from 'p-limit';
 import { runInSandbox } from '../adapters/sandbox.js';
 import { loadConfig } from '../infra/config.js';
@@ -31,8 +31,9 @@ const o = new Command('bench:overhead')
   .option('--port <p>', 'Temporal dev server port for the bench', Number, 27233)
   .option('--max-parallel <n>', "the job's maxParallel (default: every subtask at once)", Number)
   .option('--providers-in-process', "run the providers in the bench's own process, beside the requestor node (as runs before 2026-11-27 did)")
+  .addOption(new Option('--temporal <mode>', "dev: the Temporal CLI's dev server (SQLite); server: Temporal's own server on PostgreSQL (TEMPORAL_POSTGRES_URL), fresh databases each run").choices(['dev', 'server']).default('dev'))
   .parse()
-  .opts<{ subtasks: number; providers: number; sleep: number; port: number; maxParallel?: number; providersInProcess?: boolean }>();
+  .opts<{ subtasks: number; providers: number; sleep: number; port: number; maxParallel?: number; providersInProcess?: boolean; temporal: 'dev' | 'server' }>();
 
 const image = 'golemflow/compute:1';
 const log = (m: string) => console.log(`· ${m}`);
@@ -133,7 +134,7 @@ async function stopProviderHost(child: ChildProcess): Promise<void> {
 }
 
 async function main() {
-  const { work, docker, temporal } = await benchStack('bench', { temporalPort: o.port, log });
+  const { work, docker, temporal } = await benchStack('bench', { temporalPort: o.port, temporal: o.temporal, log });
   const config = { ...loadConfig({ DATABASE_URL: process.env.DATABASE_URL }), temporalAddress: temporal.address, dataDir: path.join(work, 'data'), apiPort: 0, requestorTaskQueue: 'golemflow.bench' };
   const node = await startRequestorNode(config);
   // Calls below act as the node's own requestor.
