@@ -18,6 +18,7 @@ import type { CapacitySignal } from '../adapters/capacity.js';
 import { NEUTRAL, cachedReputations, immutableFacts } from '../adapters/marketData.js';
 import { placeBatch, type PlacementOutcome, type PlacementRequest } from '../adapters/placement.js';
 import { GroupCommit } from '../infra/groupCommit.js';
+import { quietHeartbeat } from '../infra/heartbeat.js';
 import type { SubtaskRef } from './types.js';
 
 export interface MarketDeps {
@@ -116,9 +117,10 @@ export function createMarketActivities(deps: MarketDeps) {
 
       // Wait here a while for a slot, woken when one frees in this process or when it is this
       // waiter's turn to look (adapters/capacity.ts); only then fail, so that Temporal's retry
-      // takes over without filling the history. A cancelled placement stops at once (its
-      // heartbeat brings the cancellation).
+      // takes over without filling the history. A cancelled placement stops when its
+      // heartbeat brings the cancellation (the first after a quiet second: infra/heartbeat.ts).
       const ctx = Context.current();
+      const heartbeat = quietHeartbeat(ctx);
       const waitUntil = Date.now() + slotWaitMs;
       const NOTE_EVERY_MS = 5000;
       let notedAt = Date.now();
@@ -137,7 +139,7 @@ export function createMarketActivities(deps: MarketDeps) {
         }
         const left = waitUntil - Date.now();
         if (left <= 0) throw ApplicationFailure.retryable(`every eligible provider is busy for subtask ${index} of ${jobId}${noted ? `: ${noted}` : ''}`, FailureType.NoProviderAvailable);
-        ctx.heartbeat();
+        heartbeat();
         const wake = await Promise.race([deps.capacity.wait(left), ctx.cancelled]);
         if (wake === null) continue;
         const describe = Date.now() - notedAt >= NOTE_EVERY_MS;

@@ -20,6 +20,7 @@ import { corrupt, perturbPng, misbehaviourDecider, type Misbehaviour } from '../
 import { ProviderAgreements } from '../adapters/providerAgreements.js';
 import type { ProviderMetricsHooks } from '../adapters/providerMetrics.js';
 import { LABEL_PREFIX, runInSandbox, type OutputLimits } from '../adapters/sandbox.js';
+import { quietHeartbeat } from '../infra/heartbeat.js';
 import type { RunRequest, RunResult } from './types.js';
 
 export interface ProviderDeps {
@@ -142,9 +143,10 @@ export function createProviderActivities(deps: ProviderDeps) {
    * work is cancelled or the market ends the agreement.
    */
   async function waitForSlot(req: RunRequest, ctx: Context, ended: AbortSignal): Promise<void> {
+    const heartbeat = quietHeartbeat(ctx);
     const expired = new AbortController();
     const timer = setTimeout(() => expired.abort(), QUEUE_WAIT_SECONDS * 1000);
-    const beat = setInterval(() => ctx.heartbeat({ phase: 'queued' }), 1000);
+    const beat = setInterval(() => heartbeat({ phase: 'queued' }), 1000);
     const since = Date.now();
     try {
       await approved.turn(req.agreementId, AbortSignal.any([ctx.cancellationSignal, ended, expired.signal]));
@@ -177,6 +179,7 @@ export function createProviderActivities(deps: ProviderDeps) {
   }
 
   async function run(req: RunRequest, ctx: Context, ended: AbortSignal, blobs: BlobClient): Promise<RunResult> {
+    const heartbeat = quietHeartbeat(ctx);
     const name = containerName(deps.providerId, req);
     const work = path.join(deps.workRoot, name);
     const inDir = path.join(work, 'in');
@@ -188,14 +191,14 @@ export function createProviderActivities(deps: ProviderDeps) {
     // The container runs as nobody and must be able to write its outputs.
     await fs.chmod(outDir, 0o777);
     try {
-      ctx.heartbeat({ phase: 'inputs' });
+      heartbeat({ phase: 'inputs' });
       for (const input of req.inputs) await blobs.download(input.ref, path.join(inDir, input.name));
 
       const image = await deps.docker.getImage(req.image).inspect().catch(() => undefined);
       if (!image) {
         if (!req.imageArchive) return failed(FailureType.ImageMissing, `provider ${deps.providerId} does not have the image ${req.image}`);
         // Loading a large archive takes a while: keep heartbeating through it.
-        const beat = setInterval(() => ctx.heartbeat({ phase: 'image' }), 1000);
+        const beat = setInterval(() => heartbeat({ phase: 'image' }), 1000);
         try {
           log.info('loading the job\'s image from its archive', { image: req.image, archive: req.imageArchive });
           await loadImage(req.image, req.imageArchive, blobs);
@@ -206,7 +209,7 @@ export function createProviderActivities(deps: ProviderDeps) {
           clearInterval(beat);
         }
       }
-      ctx.heartbeat({ phase: 'running' });
+      heartbeat({ phase: 'running' });
       const misbehave = misbehaveNow() ? deps.misbehaviour!.mode : null;
       if (misbehave === 'exit-midway') setTimeout(() => process.exit(3), 300);
       if (misbehave === 'hang') {
@@ -231,7 +234,7 @@ export function createProviderActivities(deps: ProviderDeps) {
           [`${LABEL_PREFIX}.job`]: req.jobId,
           [`${LABEL_PREFIX}.subtask`]: String(req.index),
         },
-        onTick: (elapsedMs) => ctx.heartbeat({ phase: 'running', elapsedMs }),
+        onTick: (elapsedMs) => heartbeat({ phase: 'running', elapsedMs }),
         signal: AbortSignal.any([ctx.cancellationSignal, ended]),
         limits: deps.outputLimits,
         // The next run waiting for this slot starts while this one's outputs are uploaded.
@@ -273,9 +276,9 @@ export function createProviderActivities(deps: ProviderDeps) {
       }
       // Hashing and uploading a large output takes a while: the provider stays visibly alive.
       const outputs: OutputFile[] = [];
-      const beat = setInterval(() => ctx.heartbeat({ phase: 'outputs', uploaded: outputs.length }), 1000);
+      const beat = setInterval(() => heartbeat({ phase: 'outputs', uploaded: outputs.length }), 1000);
       try {
-        ctx.heartbeat({ phase: 'outputs' });
+        heartbeat({ phase: 'outputs' });
         const stdoutRef = await refOfFile(res.stdoutFile);
         await blobs.uploadFile(res.stdoutFile, stdoutRef);
         for (const rel of await listFiles(outDir)) {
