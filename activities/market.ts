@@ -88,7 +88,7 @@ export function createMarketActivities(deps: MarketDeps) {
      * (they failed it) only when no other is eligible. With no eligible offer it answers noMatch with the
      * reasons; with eligible offers all busy it waits, then fails so Temporal retries it.
      */
-    async proposeAgreement({ jobId, index, attempt, exclude, avoid = [] }: SubtaskRef & { attempt: number; exclude: string[]; avoid?: string[] }): Promise<ProposeResult> {
+    async proposeAgreement({ jobId, index, attempt, exclude, avoid = [], waited }: SubtaskRef & { attempt: number; exclude: string[]; avoid?: string[]; waited?: boolean }): Promise<ProposeResult> {
       const open = await db
         .select()
         .from(agreements)
@@ -156,11 +156,14 @@ export function createMarketActivities(deps: MarketDeps) {
           .where(and(eq(subtasks.jobId, jobId), eq(subtasks.index, index)));
         await deps.addEvent(jobId, `waiting/${index}/${attempt}`, 'subtaskWaitingForOffers', { subtaskIndex: index, message: result.explanation });
       } else {
-        // A subtask that waited for a slot has one now: its note no longer holds.
-        await db
-          .update(subtasks)
-          .set({ status: 'scheduled', note: null, waitingSince: null })
-          .where(and(eq(subtasks.jobId, jobId), eq(subtasks.index, index), eq(subtasks.status, 'waiting')));
+        // A subtask that waited has a slot now: its note no longer holds. Only a wait noted here,
+        // in an earlier try, or by a look that found no offer (`waited`; workflows from before
+        // it do not say) left one: otherwise there is nothing to clear.
+        if (noted !== null || ctx.info.attempt > 1 || waited !== false)
+          await db
+            .update(subtasks)
+            .set({ status: 'scheduled', note: null, waitingSince: null })
+            .where(and(eq(subtasks.jobId, jobId), eq(subtasks.index, index), eq(subtasks.status, 'waiting')));
         result.track = await trackOf(result.providerId);
         await deps.addEvent(jobId, `proposed/${result.agreementId}`, 'agreementProposed', { subtaskIndex: index, providerId: result.providerId, message: result.agreementId });
       }

@@ -109,10 +109,9 @@ export function createRequestorActivities(deps: RequestorDeps) {
    * run took as the workflow observed it (and than the agreement's longest duration), no more CPU
    * seconds than wall seconds x the cpus the spec gave it.
    */
-  async function boundUsage(jobId: string, agreementId: string, r: { cpuSeconds: number; wallSeconds: number }, observedSeconds: number | undefined) {
+  async function boundUsage(jobId: string, maxDurationSeconds: number | null, r: { cpuSeconds: number; wallSeconds: number }, observedSeconds: number | undefined) {
     const { spec } = await loadSpec(jobId);
-    const [a] = await db.select({ maxDurationSeconds: agreements.maxDurationSeconds }).from(agreements).where(eq(agreements.id, agreementId));
-    const wallCap = Math.min(observedSeconds ?? Infinity, a?.maxDurationSeconds ?? Infinity);
+    const wallCap = Math.min(observedSeconds ?? Infinity, maxDurationSeconds ?? Infinity);
     const clean = (x: number) => (Number.isFinite(x) && x > 0 ? x : 0);
     const wallSeconds = Math.min(clean(r.wallSeconds), wallCap);
     const cpuSeconds = Math.min(clean(r.cpuSeconds), wallSeconds * spec.resources.cpus);
@@ -327,7 +326,11 @@ export function createRequestorActivities(deps: RequestorDeps) {
       let refused: string | null = null;
       const claim = 'exitCode' in r ? undefined : r.claim;
       if ('exitCode' in r || claim) {
-        const [row] = await db.select({ agreementId: attempts.agreementId }).from(attempts).where(where);
+        const [row] = await db
+          .select({ agreementId: attempts.agreementId, maxDurationSeconds: agreements.maxDurationSeconds })
+          .from(attempts)
+          .leftJoin(agreements, eq(agreements.id, attempts.agreementId))
+          .where(where);
         const identity = await facts.providerKey(o.providerId);
         const agreementId = row?.agreementId;
         const signer = !agreementId
@@ -346,7 +349,7 @@ export function createRequestorActivities(deps: RequestorDeps) {
           refused = `the result of attempt ${o.attempt} names outputs its provider never uploaded under agreement ${agreementId} (${unsent.slice(0, 3).join(', ')}); it was refused`;
           r = { status: 'failed', failureType: FailureType.ProviderError, reason: refused };
         } else if ('exitCode' in r) {
-          const bounded = await boundUsage(o.jobId, row!.agreementId!, r, o.observedSeconds);
+          const bounded = await boundUsage(o.jobId, row!.maxDurationSeconds, r, o.observedSeconds);
           if (bounded.note) await addEvent(o.jobId, `usage/${o.index}/${o.attempt}`, 'usageBounded', { subtaskIndex: o.index, providerId: o.providerId, message: `attempt ${o.attempt}: ${bounded.note}` });
           r = { ...r, cpuSeconds: bounded.cpuSeconds, wallSeconds: bounded.wallSeconds };
         }
@@ -398,24 +401,29 @@ export function createRequestorActivities(deps: RequestorDeps) {
      * the others rejected as wrong results, each with its agreement's end saying so.
      */
     async acceptResult({ jobId, index, accepted, rejected, votes, copiesStopped }: SubtaskRef & { accepted: number[]; rejected: number[]; votes: Record<string, number>; copiesStopped?: boolean }): Promise<{ costWei: string }> {
-      const byNumbers = (numbers: number[]) => and(eq(attempts.jobId, jobId), eq(attempts.subtaskIndex, index), inArray(attempts.number, numbers.length ? numbers : [-1]));
-      await db.update(attempts).set({ verdict: 'accepted' }).where(byNumbers(accepted));
-      await db.update(attempts).set({ verdict: 'rejected' }).where(byNumbers(rejected));
-      const rows = await db.select().from(attempts).where(byNumbers([...accepted, ...rejected]));
+      // Both verdicts in one statement, which returns the judged attempts.
+      const rows = await db
+        .update(attempts)
+        .set({ verdict: sql`case when ${inArray(attempts.number, accepted)} then 'accepted' else 'rejected' end` })
+        .where(and(eq(attempts.jobId, jobId), eq(attempts.subtaskIndex, index), inArray(attempts.number, [...accepted, ...rejected])))
+        .returning();
       for (const a of rows) {
         const verdict = accepted.includes(a.number) ? 'result accepted' : `result rejected: it disagreed with the majority of ${accepted.length}`;
         if (a.agreementId) await db.update(agreements).set({ endReason: verdict }).where(eq(agreements.id, a.agreementId));
       }
       // Copies still running when the majority was reached were stopped by the workflow: their
-      // attempts and agreements end here, so their providers' slots are free at once.
-      const unneeded = 'not needed: the subtask\'s result was accepted';
-      await db
-        .update(attempts)
-        .set({ status: 'cancelled', reason: unneeded, finishedAt: sql`now()` })
-        .where(and(eq(attempts.jobId, jobId), eq(attempts.subtaskIndex, index), eq(attempts.status, 'running')));
-      // A stopped copy may still be placing (its cancelled activity runs on): only then is the
-      // placement lock needed. Workflows from before `copiesStopped` existed do not say: locked.
-      deps.capacity.freed(await endAgreement(db, { jobId, index }, unneeded, 'requestor', { noPlacementInFlight: copiesStopped === false }));
+      // attempts and agreements end here, so their providers' slots are free at once (a stopped
+      // copy may still be placing: endAgreement takes the placement lock). When every copy
+      // settled, each attempt ended its own agreement as it finished and nothing is left to end.
+      // Workflows from before `copiesStopped` existed do not say: they end what is left.
+      if (copiesStopped !== false) {
+        const unneeded = 'not needed: the subtask\'s result was accepted';
+        await db
+          .update(attempts)
+          .set({ status: 'cancelled', reason: unneeded, finishedAt: sql`now()` })
+          .where(and(eq(attempts.jobId, jobId), eq(attempts.subtaskIndex, index), eq(attempts.status, 'running')));
+        deps.capacity.freed(await endAgreement(db, { jobId, index }, unneeded));
+      }
       const winner = rows.find((a) => a.number === accepted[0])!;
       const costWei = await invoice(jobId, index, rows, accepted, votes);
       await db

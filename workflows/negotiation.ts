@@ -35,10 +35,13 @@ export async function negotiate(input: SubtaskInput, attempt: number, copy: numb
   const { jobId, index } = input;
   const declined: string[] = [];
   let waitingSince: number | null = null;
+  // Whether a look found no offer: the subtask is marked waiting for offers until one places it.
+  let markedWaiting = false;
   for (;;) {
     state.phase = 'negotiating';
-    const found = await market.proposeAgreement({ jobId, index, attempt, exclude: [...exclude, ...declined], avoid });
+    const found = await market.proposeAgreement({ jobId, index, attempt, exclude: [...exclude, ...declined], avoid, waited: markedWaiting });
     if (found.kind === 'noMatch') {
+      markedWaiting = true;
       state.phase = 'waitingForOffers';
       state.lastFailure = found.explanation;
       waitingSince ??= Date.now();
