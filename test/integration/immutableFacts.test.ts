@@ -3,26 +3,21 @@
  * a provider's bound key and a job's spec. A provider with no key yet is asked again, so a key
  * bound later is seen; what was cached is served without the database. PGlite, in process.
  */
-import fs from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
 import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { immutableFacts } from '../../adapters/marketData.js';
-import { openDatabase, type Database } from '../../schema/db.js';
+import type { Database } from '../../schema/db.js';
+import { scratchPglite } from '../support/scratch.js';
 import { jobs, providers } from '../../schema/tables.js';
 
 describe('immutable facts, cached per database', () => {
-  let dir: string;
+  let scratch: Awaited<ReturnType<typeof scratchPglite>>;
   let database: Database;
   beforeAll(async () => {
-    dir = await fs.mkdtemp(path.join(os.tmpdir(), 'gf-facts-'));
-    database = await openDatabase({ dataDir: path.join(dir, 'pglite') });
+    scratch = await scratchPglite('gf-facts');
+    database = scratch.database;
   });
-  afterAll(async () => {
-    await database?.close();
-    await fs.rm(dir, { recursive: true, force: true });
-  });
+  afterAll(() => scratch?.close());
 
   it('a key bound after the first ask is seen; a bound key and a spec are served from the cache', async () => {
     const { db } = database;

@@ -3,26 +3,21 @@
  * Subscribers page through them by seq, so seqs must follow the order the writes were made; a
  * retried activity's event (same key) is written once. PGlite, in process.
  */
-import fs from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
 import { asc, eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventWriter } from '../../adapters/events.js';
-import { openDatabase, type Database } from '../../schema/db.js';
+import type { Database } from '../../schema/db.js';
+import { scratchPglite } from '../support/scratch.js';
 import { jobEvents, jobs } from '../../schema/tables.js';
 
 describe('job events', () => {
-  let dir: string;
+  let scratch: Awaited<ReturnType<typeof scratchPglite>>;
   let database: Database;
   beforeAll(async () => {
-    dir = await fs.mkdtemp(path.join(os.tmpdir(), 'gf-events-'));
-    database = await openDatabase({ dataDir: path.join(dir, 'pglite') });
+    scratch = await scratchPglite('gf-events');
+    database = scratch.database;
   });
-  afterAll(async () => {
-    await database?.close();
-    await fs.rm(dir, { recursive: true, force: true });
-  });
+  afterAll(() => scratch?.close());
 
   it('keep the order they were written in, each key once, every field', async () => {
     const { db } = database;

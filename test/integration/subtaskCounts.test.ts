@@ -3,25 +3,20 @@
  * (schema/migrations/0011_subtask_counts.sql), so the API, CLI and dashboard read them without a
  * count over the job. Retried writes (the same status again) count once. PGlite, in process.
  */
-import fs from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
 import { and, eq, inArray } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openDatabase, type Database } from '../../schema/db.js';
+import type { Database } from '../../schema/db.js';
+import { scratchPglite } from '../support/scratch.js';
 import { jobs, subtasks } from '../../schema/tables.js';
 
 describe("a job's subtask counts", () => {
-  let dir: string;
+  let scratch: Awaited<ReturnType<typeof scratchPglite>>;
   let database: Database;
   beforeAll(async () => {
-    dir = await fs.mkdtemp(path.join(os.tmpdir(), 'gf-counts-'));
-    database = await openDatabase({ dataDir: path.join(dir, 'pglite') });
+    scratch = await scratchPglite('gf-counts');
+    database = scratch.database;
   });
-  afterAll(async () => {
-    await database?.close();
-    await fs.rm(dir, { recursive: true, force: true });
-  });
+  afterAll(() => scratch?.close());
 
   it('count each subtask once, in its latest status', async () => {
     const { db } = database;

@@ -1,6 +1,10 @@
 /** Scratch resources for trials and tests run outside vitest too: a free port, a database of their own. */
+import fs from 'node:fs/promises';
 import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
 import pg from 'pg';
+import { openDatabase, type Database } from '../../schema/db.js';
 
 /** A TCP port free on loopback right now. */
 export function freePort(): Promise<number> {
@@ -29,6 +33,22 @@ export async function scratchDatabase(adminUrl: string, name: string): Promise<{
       await d.connect();
       await d.query(`drop database if exists ${name} with (force)`);
       await d.end();
+    },
+  };
+}
+
+/** A migrated PGlite database in a scratch folder; `close` closes it (an open PGlite keeps Node alive) and removes the folder. */
+export async function scratchPglite(prefix: string): Promise<{ database: Database; close(): Promise<void> }> {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), `${prefix}-`));
+  const database = await openDatabase({ dataDir: path.join(dir, 'pglite') }).catch(async (e) => {
+    await fs.rm(dir, { recursive: true, force: true });
+    throw e;
+  });
+  return {
+    database,
+    close: async () => {
+      await database.close();
+      await fs.rm(dir, { recursive: true, force: true });
     },
   };
 }
