@@ -6,21 +6,16 @@
 import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { immutableFacts } from '../../adapters/marketData.js';
-import type { Database } from '../../schema/db.js';
-import { scratchPglite } from '../support/scratch.js';
+import { scratchPglite, type ScratchPglite } from '../support/scratch.js';
 import { jobs, providers } from '../../schema/tables.js';
 
 describe('immutable facts, cached per database', () => {
-  let scratch: Awaited<ReturnType<typeof scratchPglite>>;
-  let database: Database;
-  beforeAll(async () => {
-    scratch = await scratchPglite('gf-facts');
-    database = scratch.database;
-  });
+  let scratch: ScratchPglite;
+  beforeAll(async () => void (scratch = await scratchPglite('gf-facts')));
   afterAll(() => scratch?.close());
 
   it('a key bound after the first ask is seen; a bound key and a spec are served from the cache', async () => {
-    const { db } = database;
+    const { db } = scratch.database;
     const facts = immutableFacts(db);
     expect(immutableFacts(db)).toBe(facts);
     await db.insert(providers).values({ id: 'p1', name: 'p1', taskQueue: 'provider.p1', cpus: 1, memoryBytes: 1 << 30 });

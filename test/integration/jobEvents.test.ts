@@ -6,21 +6,16 @@
 import { asc, eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventWriter } from '../../adapters/events.js';
-import type { Database } from '../../schema/db.js';
-import { scratchPglite } from '../support/scratch.js';
+import { scratchPglite, type ScratchPglite } from '../support/scratch.js';
 import { jobEvents, jobs } from '../../schema/tables.js';
 
 describe('job events', () => {
-  let scratch: Awaited<ReturnType<typeof scratchPglite>>;
-  let database: Database;
-  beforeAll(async () => {
-    scratch = await scratchPglite('gf-events');
-    database = scratch.database;
-  });
+  let scratch: ScratchPglite;
+  beforeAll(async () => void (scratch = await scratchPglite('gf-events')));
   afterAll(() => scratch?.close());
 
   it('keep the order they were written in, each key once, every field', async () => {
-    const { db } = database;
+    const { db } = scratch.database;
     await db.insert(jobs).values({ id: 'job-e', spec: { name: 'e' } as never });
     const notified: string[] = [];
     const addEvent = eventWriter(db, (jobId) => notified.push(jobId));

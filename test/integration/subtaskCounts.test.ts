@@ -5,21 +5,16 @@
  */
 import { and, eq, inArray } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Database } from '../../schema/db.js';
-import { scratchPglite } from '../support/scratch.js';
+import { scratchPglite, type ScratchPglite } from '../support/scratch.js';
 import { jobs, subtasks } from '../../schema/tables.js';
 
 describe("a job's subtask counts", () => {
-  let scratch: Awaited<ReturnType<typeof scratchPglite>>;
-  let database: Database;
-  beforeAll(async () => {
-    scratch = await scratchPglite('gf-counts');
-    database = scratch.database;
-  });
+  let scratch: ScratchPglite;
+  beforeAll(async () => void (scratch = await scratchPglite('gf-counts')));
   afterAll(() => scratch?.close());
 
   it('count each subtask once, in its latest status', async () => {
-    const { db } = database;
+    const { db } = scratch.database;
     await db.insert(jobs).values({ id: 'job-c', spec: { name: 'c' } as never, subtaskCount: 5 });
     await db.insert(subtasks).values([0, 1, 2, 3, 4].map((index) => ({ jobId: 'job-c', index, command: ['true'], params: {}, inputs: [] })));
     const counts = async () => (await db.select({ s: jobs.succeededCount, f: jobs.failedCount }).from(jobs).where(eq(jobs.id, 'job-c')))[0];

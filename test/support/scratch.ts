@@ -38,7 +38,12 @@ export async function scratchDatabase(adminUrl: string, name: string): Promise<{
 }
 
 /** A migrated PGlite database in a scratch folder; `close` closes it (an open PGlite keeps Node alive) and removes the folder. */
-export async function scratchPglite(prefix: string): Promise<{ database: Database; close(): Promise<void> }> {
+export interface ScratchPglite {
+  database: Database;
+  close(): Promise<void>;
+}
+
+export async function scratchPglite(prefix: string): Promise<ScratchPglite> {
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), `${prefix}-`));
   const database = await openDatabase({ dataDir: path.join(dir, 'pglite') }).catch(async (e) => {
     await fs.rm(dir, { recursive: true, force: true });
