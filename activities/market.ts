@@ -6,16 +6,15 @@
  */
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { and, eq, inArray, sql } from 'drizzle-orm';
-import { demandFromSpec } from '../core/demand.js';
 import type { JobEventType } from '../core/events.js';
 import { FailureType } from '../core/failures.js';
-import { type Demand, type Pricing } from '../core/market.js';
-import { decisionTerms, type Proposal, type SignedDecision } from '../core/policy.js';
-import { answerMessage, sameAddress, signerOf } from '../core/identity.js';
+import type { Demand } from '../core/market.js';
+import type { Proposal } from '../core/policy.js';
 import type { Db } from '../schema/db.js';
-import { agreements, attempts, providers, subtasks } from '../schema/tables.js';
+import { agreements, providers, subtasks } from '../schema/tables.js';
 import type { CapacitySignal } from '../adapters/capacity.js';
-import { NEUTRAL, cachedReputations, immutableFacts } from '../adapters/marketData.js';
+import { NEUTRAL, cachedReputations } from '../adapters/marketData.js';
+import { AnswerRefused, createAnswerBook, demandOf, type AnswerBook, type AnswerGiven, type AnswerOutcome } from '../adapters/answers.js';
 import { placeBatch, type PlacementOutcome, type PlacementRequest } from '../adapters/placement.js';
 import { GroupCommit } from '../infra/groupCommit.js';
 import { quietHeartbeat } from '../infra/heartbeat.js';
@@ -28,6 +27,8 @@ export interface MarketDeps {
   /** How long proposeAgreement waits for a free slot before it fails (and is retried). */
   slotWaitMs?: number;
   addEvent(jobId: string, key: string, type: JobEventType, fields?: { subtaskIndex?: number; providerId?: string; message?: string }): Promise<void>;
+  /** Where answers are recorded (shared with the API's answerProposal); made here when absent. */
+  answers?: AnswerBook;
 }
 
 /** What proposeAgreement found. */
@@ -35,16 +36,13 @@ export type ProposeResult =
   | { kind: 'proposed'; agreementId: string; providerId: string; taskQueue: string; proposal: Proposal; track: { accepted: number; reputation: number } }
   | { kind: 'noMatch'; explanation: string };
 
-function withinMax(p: Pricing, d: Demand): boolean {
-  return (['start', 'cpuSecond', 'envSecond'] as const).every((k) => d.maxPrice[k] === undefined || p[k] <= d.maxPrice[k]!);
-}
-
 export function createMarketActivities(deps: MarketDeps) {
   const { db } = deps;
   const livenessMs = deps.providerLivenessMs ?? 15_000;
   const slotWaitMs = deps.slotWaitMs ?? 10_000;
   const reputations = cachedReputations(db);
-  const facts = immutableFacts(db);
+  // Answers reach the market from the workflow and from the provider (api): one record of them.
+  const answers = deps.answers ?? createAnswerBook(deps);
   /**
    * Placements go to the database in batches (infra/groupCommit.ts), one batch at a time under
    * the placement lock: each placement's transaction was about ten statements, and at 200
@@ -65,19 +63,10 @@ export function createMarketActivities(deps: MarketDeps) {
     return { accepted: r.history.accepted, reputation: r.reputation };
   }
 
-  /** Why a provider's signed message does not count (null when its bound key signed it). */
-  async function unsignedBy(providerId: string, kind: 'Answer', message: Record<string, unknown>, signature: string | undefined): Promise<string | null> {
-    const identity = await facts.providerKey(providerId);
-    if (!identity) return `provider ${providerId} has no key bound to it`;
-    const signer = await signerOf(kind, message, signature);
-    if (!signer) return `it carries no valid signature`;
-    return sameAddress(signer, identity) ? null : `it is signed by ${signer}, not by ${providerId}'s key ${identity}`;
-  }
-
   async function loadDemand(jobId: string): Promise<Demand> {
-    const job = await facts.job(jobId);
-    if (!job) throw ApplicationFailure.nonRetryable(`job ${jobId} does not exist`, 'JobNotFound');
-    return demandFromSpec(job.spec, job.requestorId);
+    const demand = await demandOf(db, jobId);
+    if (!demand) throw ApplicationFailure.nonRetryable(`job ${jobId} does not exist`, 'JobNotFound');
+    return demand;
   }
 
   return {
@@ -171,89 +160,17 @@ export function createMarketActivities(deps: MarketDeps) {
     },
 
     /**
-     * Records the provider's answer. An accepted proposal (or a counter-proposal within the
-     * demand's highest prices) becomes an approved agreement and the attempt starts under it.
+     * Records the provider's answer as it reached the workflow (adapters/answers.ts): an
+     * accepted proposal (or a counter-proposal within the demand's highest prices) becomes an
+     * approved agreement and the attempt starts under it.
      */
-    async decideAgreement({ agreementId, copy = 0, decision: given }: { agreementId: string; copy?: number; decision: SignedDecision | { decision: 'expired'; reason: string } }): Promise<{ approved: boolean; reason: string | null }> {
-      const [a] = await db.select().from(agreements).where(eq(agreements.id, agreementId));
-      if (!a) throw ApplicationFailure.nonRetryable(`agreement ${agreementId} does not exist`, 'AgreementNotFound');
-      const attemptRow = { jobId: a.jobId, subtaskIndex: a.subtaskIndex, number: a.attempt, copy, providerId: a.providerId, agreementId, status: 'running' as const };
-      // Decided already (this is a retry): the stored reason says how. An approval's attempt row
-      // is made again if the try that approved died before writing it (its result must be
-      // judged and paid like any other).
-      if (a.state !== 'proposed') {
-        const approved = a.state === 'approved' || (a.decisionReason?.startsWith('approved') ?? false);
-        if (approved) await db.insert(attempts).values(attemptRow).onConflictDoNothing();
-        return { approved, reason: a.decisionReason };
+    async decideAgreement({ agreementId, copy = 0, decision }: { agreementId: string; copy?: number; decision: AnswerGiven }): Promise<AnswerOutcome> {
+      try {
+        return await answers.record({ agreementId, copy, decision, from: 'workflow' });
+      } catch (e) {
+        if (e instanceof AnswerRefused) throw ApplicationFailure.nonRetryable(e.message, 'AgreementNotFound');
+        throw e;
       }
-      // An answer counts only when signed by the key the provider's id is bound to: whoever else
-      // polled its queue (a rogue worker) answered nothing.
-      let decision = given;
-      if (decision.decision !== 'expired') {
-        const refused = await unsignedBy(a.providerId, 'Answer', answerMessage(agreementId, decision.decision, decisionTerms(decision)), decision.signature);
-        if (refused) {
-          decision = { decision: 'reject', reason: `intrusion: ${refused}` };
-          await deps.addEvent(a.jobId, `intrusion/${agreementId}`, 'intrusion', { subtaskIndex: a.subtaskIndex, providerId: a.providerId, message: `the answer to ${agreementId} was refused: ${refused}` });
-        }
-      }
-      let state: 'approved' | 'rejected' | 'expired';
-      let reason: string;
-      let pricing = a.pricing;
-      if (decision.decision === 'accept') {
-        state = 'approved';
-        reason = 'approved: proposal accepted';
-      } else if (decision.decision === 'counter') {
-        // Only a counter-proposal needs the demand: is its price within the highest accepted?
-        if (withinMax(decision.pricing, await loadDemand(a.jobId))) {
-          state = 'approved';
-          pricing = decision.pricing;
-          reason = `approved: counter-proposal accepted (${decision.reason})`;
-        } else {
-          state = 'rejected';
-          reason = `counter-proposal above the demand's highest price (${decision.reason})`;
-        }
-      } else if (decision.decision === 'expired') {
-        state = 'expired';
-        reason = decision.reason;
-      } else {
-        state = 'rejected';
-        reason = decision.reason;
-      }
-      // The decision and, for an approval, the attempt it starts: together or not at all. An
-      // agreement ended meanwhile (its subtask ended) stays ended: nothing starts under it.
-      const decided = await db.transaction(async (tx) => {
-        const rows = await tx
-          .update(agreements)
-          .set({ state, pricing, decisionReason: reason, decidedAt: sql`now()` })
-          .where(and(eq(agreements.id, agreementId), eq(agreements.state, 'proposed')))
-          .returning({ id: agreements.id });
-        if (rows.length && state === 'approved') await tx.insert(attempts).values(attemptRow).onConflictDoNothing();
-        return rows.length > 0;
-      });
-      if (!decided) {
-        const [now] = await db.select({ state: agreements.state, decisionReason: agreements.decisionReason }).from(agreements).where(eq(agreements.id, agreementId));
-        return { approved: now?.state === 'approved', reason: now?.decisionReason ?? null };
-      }
-      if (state !== 'approved') {
-        deps.capacity.freed();
-        await deps.addEvent(a.jobId, `decided/${agreementId}`, state === 'expired' ? 'agreementExpired' : 'agreementRejected', {
-          subtaskIndex: a.subtaskIndex,
-          providerId: a.providerId,
-          message: reason,
-        });
-        return { approved: false, reason };
-      }
-      await db
-        .update(subtasks)
-        .set({ status: 'running', providerId: a.providerId, attemptCount: a.attempt, note: null, startedAt: sql`now()` })
-        .where(and(eq(subtasks.jobId, a.jobId), eq(subtasks.index, a.subtaskIndex)));
-      await deps.addEvent(a.jobId, `decided/${agreementId}`, 'agreementApproved', { subtaskIndex: a.subtaskIndex, providerId: a.providerId, message: reason });
-      await deps.addEvent(a.jobId, `started/${a.subtaskIndex}/${a.attempt}`, 'subtaskStarted', {
-        subtaskIndex: a.subtaskIndex,
-        providerId: a.providerId,
-        message: `attempt ${a.attempt}`,
-      });
-      return { approved: true, reason };
     },
   };
 }

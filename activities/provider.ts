@@ -44,6 +44,12 @@ export interface ProviderDeps {
   outputLimits?: Partial<OutputLimits>;
   /** Told of proposals, waits and runs, for the node's /metrics (adapters/providerMetrics.ts). */
   metrics?: ProviderMetricsHooks;
+  /**
+   * Tells the market this provider's answer to a proposal its run carried (the API's
+   * answerProposal) and returns the market's verdict. Absent: there is no market to tell, and
+   * the workflow records the answer the run brings back.
+   */
+  tellMarket?(agreementId: string, answer: SignedDecision): Promise<{ approved: boolean; reason: string | null }>;
 }
 
 const TAIL_BYTES = 4096;
@@ -89,25 +95,16 @@ export function createProviderActivities(deps: ProviderDeps) {
   const loadImage = createImageLoader(deps.docker, deps.workRoot);
   return {
     /** Answers a proposal from the provider's policy: accept, reject with a reason, or counter; signed. */
-    async reviewProposal(proposal: Proposal): Promise<SignedDecision> {
-      const decision = approved.has(proposal.agreementId) ? ({ decision: 'accept' } as const) : reviewProposal(deps.policy, proposal, approved.size);
-      if (decision.decision !== 'reject') approved.approve(proposal.agreementId);
-      deps.metrics?.proposal(decision.decision);
-      log.info('proposal reviewed', {
-        providerId: deps.providerId,
-        agreementId: proposal.agreementId,
-        requestorId: proposal.requestorId,
-        jobId: proposal.jobId,
-        subtaskIndex: proposal.subtaskIndex,
-        decision: decision.decision,
-        reason: 'reason' in decision ? decision.reason : undefined,
-      });
-      return { ...decision, signature: await signIdentity(deps.identity, 'Answer', answerMessage(proposal.agreementId, decision.decision, decisionTerms(decision))) };
-    },
+    reviewProposal: answerProposal,
 
-    /** Runs one attempt of a subtask in the sandbox and uploads what it produced. */
+    /**
+     * Runs one attempt of a subtask in the sandbox and uploads what it produced. A run that
+     * carries its proposal is reviewed first: declined, it runs nothing; accepted, it runs once
+     * the market has the answer and approves (one trip through the queue instead of two).
+     */
     async runSubtask(req: RunRequest): Promise<RunResult> {
       const ctx = Context.current();
+      const answer = req.proposal && !approved.has(req.agreementId) ? await answerAtRun(req.proposal) : undefined;
       if (!approved.has(req.agreementId))
         throw await signedFailure(req.agreementId, ApplicationFailure.nonRetryable(`provider ${deps.providerId} has no approved agreement ${req.agreementId}; it runs nothing without one`, FailureType.NoAgreement));
       const ended = approved.start(req.agreementId);
@@ -115,19 +112,19 @@ export function createProviderActivities(deps: ProviderDeps) {
         await waitForSlot(req, ctx, ended);
       } catch (e) {
         approved.finish(req.agreementId);
-        throw await signedFailure(req.agreementId, e);
+        throw await signedFailure(req.agreementId, e, answer);
       }
       log.info('run started', { providerId: deps.providerId, agreementId: req.agreementId, jobId: req.jobId, subtaskIndex: req.index, attempt: req.attempt, image: req.image });
       // The node's blobs open to this run by its agreement, signed with this provider's key.
       const blobs = deps.blobs.as(`Agreement ${req.agreementId} ${await signIdentity(deps.identity, 'BlobAccess', blobAccessMessage(req.agreementId))}`);
       try {
         const unsigned = await run(req, ctx, ended, blobs);
-        const result: RunResult = { ...unsigned, signature: await signIdentity(deps.identity, 'Result', resultMessage(req.agreementId, unsigned)) };
+        const result: RunResult = { ...unsigned, signature: await signIdentity(deps.identity, 'Result', resultMessage(req.agreementId, unsigned)), ...(answer ? { answer } : {}) };
         log.info('run finished', { providerId: deps.providerId, agreementId: req.agreementId, jobId: req.jobId, subtaskIndex: req.index, status: result.status, failureType: result.failureType, wallSeconds: result.wallSeconds });
         deps.metrics?.run(result.status === 'succeeded' ? 'succeeded' : (result.failureType ?? 'failed'), result.wallSeconds);
         return result;
       } catch (e) {
-        const failure = await signedFailure(req.agreementId, e);
+        const failure = await signedFailure(req.agreementId, e, answer);
         deps.metrics?.run(failure instanceof ApplicationFailure && failure.type ? failure.type : 'cancelled', null);
         throw failure;
       } finally {
@@ -135,6 +132,48 @@ export function createProviderActivities(deps: ProviderDeps) {
       }
     },
   };
+
+  /** The policy's answer to a proposal, signed; anything but a rejection approves it here. */
+  async function answerProposal(proposal: Proposal): Promise<SignedDecision> {
+    const decision = approved.has(proposal.agreementId) ? ({ decision: 'accept' } as const) : reviewProposal(deps.policy, proposal, approved.size);
+    if (decision.decision !== 'reject') approved.approve(proposal.agreementId);
+    deps.metrics?.proposal(decision.decision);
+    log.info('proposal reviewed', {
+      providerId: deps.providerId,
+      agreementId: proposal.agreementId,
+      requestorId: proposal.requestorId,
+      jobId: proposal.jobId,
+      subtaskIndex: proposal.subtaskIndex,
+      decision: decision.decision,
+      reason: 'reason' in decision ? decision.reason : undefined,
+    });
+    return { ...decision, signature: await signIdentity(deps.identity, 'Answer', answerMessage(proposal.agreementId, decision.decision, decisionTerms(decision))) };
+  }
+
+  /**
+   * Reviews the proposal a run carried and tells the market. Throws, running nothing, when this
+   * provider declines, when the market does not approve (a counter above the demand's price,
+   * an agreement ended meanwhile), or when the market cannot be told: the workflow then passes
+   * this provider over for the attempt, as it did a declined proposal.
+   */
+  async function answerAtRun(proposal: Proposal): Promise<SignedDecision> {
+    const answer = await answerProposal(proposal);
+    const declined = (message: string, withAnswer: boolean) => ApplicationFailure.create({ type: FailureType.ProposalDeclined, message, nonRetryable: true, details: [withAnswer ? { answer } : {}] });
+    if (answer.decision === 'reject') throw declined(`provider ${deps.providerId} declined the proposal: ${answer.reason}`, true);
+    if (!deps.tellMarket) return answer;
+    let verdict;
+    try {
+      verdict = await deps.tellMarket(proposal.agreementId, answer);
+    } catch (e) {
+      approved.finish(proposal.agreementId);
+      throw declined(`provider ${deps.providerId} could not tell the market its answer: ${(e as Error).message}`, false);
+    }
+    if (!verdict.approved) {
+      approved.finish(proposal.agreementId);
+      throw declined(`the market did not approve agreement ${proposal.agreementId}: ${verdict.reason}`, true);
+    }
+    return answer;
+  }
 
   /**
    * An agreement taken while every slot was busy waits here for its turn, heartbeating, so its
@@ -170,12 +209,13 @@ export function createProviderActivities(deps: ProviderDeps) {
    * its key says so (anyone polling its queue could otherwise fail its work in its name).
    * Cancellation is left as it is: Temporal itself reports it.
    */
-  async function signedFailure(agreementId: string, e: unknown): Promise<unknown> {
+  async function signedFailure(agreementId: string, e: unknown, answer?: SignedDecision): Promise<unknown> {
     if (e instanceof CancelledFailure || Context.current().cancellationSignal.aborted) return e;
     const type = e instanceof ApplicationFailure && e.type ? e.type : FailureType.ProviderError;
     const message = (e as Error)?.message ?? String(e);
     const signature = await signIdentity(deps.identity, 'Failure', failureMessage(agreementId, type, message));
-    return ApplicationFailure.create({ type, message, nonRetryable: true, details: [{ signature }], cause: e instanceof Error ? e : undefined });
+    // The answer rides along: a run reviewed at its arrival approved the agreement it failed under.
+    return ApplicationFailure.create({ type, message, nonRetryable: true, details: [{ signature, ...(answer ? { answer } : {}) }], cause: e instanceof Error ? e : undefined });
   }
 
   async function run(req: RunRequest, ctx: Context, ended: AbortSignal, blobs: BlobClient): Promise<RunResult> {

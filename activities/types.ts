@@ -7,6 +7,7 @@ import type { FailureType } from '../core/failures.js';
 import type { AdaptivePolicy } from '../core/verify.js';
 import type { CompareSpec } from '../core/compare.js';
 import type { OutputFile } from '../schema/tables.js';
+import type { Proposal, SignedDecision } from '../core/policy.js';
 
 export interface SubtaskRef {
   jobId: string;
@@ -35,8 +36,14 @@ export interface JobPlan {
 /** Everything a provider needs to run one subtask. */
 export interface RunRequest extends SubtaskRef {
   attempt: number;
-  /** The approved agreement this run happens under; the provider refuses to run without one. */
+  /** The agreement this run happens under; the provider refuses to run without an approved one. */
   agreementId: string;
+  /**
+   * The proposal, for the provider to review as the run arrives: it answers (signed), tells the
+   * market, and runs only once the market approved. Absent: the agreement was approved before
+   * the run was sent (histories from before REVIEW_AT_RUN).
+   */
+  proposal?: Proposal;
   image: string;
   /** A `docker save` archive (blob ref) of `image`, loaded by a provider that lacks the image; null: none. */
   imageArchive?: string | null;
@@ -61,6 +68,8 @@ export interface RunResult {
   wallSeconds: number;
   /** The provider's signature over all of the above (core/identity.ts resultMessage): without it nothing counts. */
   signature?: string;
+  /** The provider's signed answer to the proposal the run carried (RunRequest.proposal). */
+  answer?: SignedDecision;
 }
 
 export interface AttemptOutcome extends SubtaskRef {

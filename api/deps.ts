@@ -7,6 +7,7 @@ import type { Db } from '../schema/db.js';
 import type { Chain } from '../adapters/chain.js';
 import type { EventBus } from './events.js';
 import type { Sweeper } from '../workers/sweeper.js';
+import type { AnswerBook } from '../adapters/answers.js';
 
 export interface ApiDeps {
   db: Db;
@@ -18,6 +19,8 @@ export interface ApiDeps {
   chain?: () => Promise<Chain>;
   /** The market's sweeper on this node (its figures appear in marketHealth). */
   sweeper?: Pick<Sweeper, 'stats'>;
+  /** Where providers' answers are recorded (shared with the market's activities); absent: answerProposal is unavailable. */
+  answers?: AnswerBook;
   /** What GET /metrics serves (api/metrics.ts); absent: no /metrics. */
   metrics?: Registry;
 }

@@ -8,6 +8,8 @@ import { parseSize } from '../core/units.js';
 import { offerMessage, sameAddress, SIGNED_AT_SKEW_MS, signerOf, withdrawalMessage } from '../core/identity.js';
 import { providerTaskQueue } from '../infra/config.js';
 import { OPEN_AGREEMENT_STATES } from '../core/leases.js';
+import type { SignedDecision } from '../core/policy.js';
+import { AnswerRefused } from '../adapters/answers.js';
 import { NEUTRAL, isOnline, loadMarketOffers, loadReputations, uptimeOf } from '../adapters/marketData.js';
 import { agreements, providers, subtasks, type AgreementState } from '../schema/tables.js';
 import type { ApiDeps } from './deps.js';
@@ -57,6 +59,20 @@ async function checkProof(db: ApiDeps['db'], providerId: string, kind: 'Offer' |
   if (row?.identity && !sameAddress(row.identity, signer))
     throw userError(FailureType.Forbidden, `provider ${providerId} is bound to the key of ${row.identity}; this ${kind.toLowerCase()} is signed by ${signer}`);
   return signer;
+}
+
+/** An answer as the API received it, checked field by field: the decision the provider signed. */
+function answerOf(a: { decision: string; reason?: string | null; pricing?: unknown; signature: string }): SignedDecision {
+  const reason = a.reason ?? '';
+  if (a.decision === 'accept') return { decision: 'accept', signature: a.signature };
+  if (a.decision !== 'reject' && a.decision !== 'counter') throw userError(FailureType.BadInput, `answer.decision: "${a.decision}" is not one of accept, reject, counter`);
+  if (!reason) throw userError(FailureType.BadInput, `answer.reason: a ${a.decision} says why`);
+  if (a.decision === 'reject') return { decision: 'reject', reason, signature: a.signature };
+  const p = a.pricing as Record<string, unknown> | null | undefined;
+  const keys = ['start', 'cpuSecond', 'envSecond'] as const;
+  if (!p || typeof p !== 'object' || !keys.every((k) => typeof p[k] === 'number' && Number.isFinite(p[k]) && (p[k] as number) >= 0))
+    throw userError(FailureType.BadInput, 'answer.pricing: a counter names its prices as { start, cpuSecond, envSecond }, non-negative GLM numbers');
+  return { decision: 'counter', reason, pricing: { start: p.start as number, cpuSecond: p.cpuSecond as number, envSecond: p.envSecond as number }, signature: a.signature };
 }
 
 export function marketResolvers(deps: ApiDeps) {
@@ -171,6 +187,16 @@ export function marketResolvers(deps: ApiDeps) {
         // Another key bound the id between the check and the write: refuse, as the check would have.
         if (!row) throw userError(FailureType.Forbidden, `provider ${offer.providerId} is bound to another key; this offer is signed by ${identity}`);
         return row;
+      },
+      answerProposal: async (_: unknown, { agreementId, answer }: { agreementId: string; answer: { decision: string; reason?: string | null; pricing?: unknown; signature: string } }) => {
+        if (!deps.answers) throw userError(FailureType.Unavailable, 'this node records no answers (it runs no market)');
+        const decision = answerOf(answer);
+        try {
+          return await deps.answers.record({ agreementId, decision, from: 'provider' });
+        } catch (e) {
+          if (e instanceof AnswerRefused) throw userError(e.code, e.message);
+          throw e;
+        }
       },
       withdrawOffer: async (_: unknown, { providerId, proof }: { providerId: string; proof: Proof }) => {
         await checkProof(db, providerId, 'Withdrawal', withdrawalMessage(providerId, proof.signedAt), proof, { bindIfNew: false });

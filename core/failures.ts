@@ -13,6 +13,8 @@ export enum FailureType {
   AgreementEnded = 'AgreementEnded',
   /** A run that waited behind a provider's busy slots for too long and was given back (the runs ahead were long): no one's fault. */
   QueueWaitExpired = 'QueueWaitExpired',
+  /** A provider that declined a proposal as its run arrived (or whose answer the market did not approve): passed over, not blamed. */
+  ProposalDeclined = 'ProposalDeclined',
   /** A report or answer not signed by the provider's bound key: refused, blamed on no provider. */
   Intrusion = 'Intrusion',
   ContainerFailed = 'ContainerFailed',

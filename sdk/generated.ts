@@ -93,6 +93,25 @@ export type AllocationState =
   /** Not locked yet. */
   | 'PENDING';
 
+/** A provider's answer to a proposal, as it signed it. */
+export type AnswerInput = {
+  /** accept, reject or counter (lower case, as signed). */
+  decision: Scalars['String']['input'];
+  /** A counter-proposal's prices ({ start, cpuSecond, envSecond } in GLM, as signed). */
+  pricing?: InputMaybe<Scalars['JSON']['input']>;
+  /** Why, for reject and counter. */
+  reason?: InputMaybe<Scalars['String']['input']>;
+  /** The provider's EIP-712 signature of the answer (core/identity.ts Answer). */
+  signature: Scalars['String']['input'];
+};
+
+/** The market's verdict on an answer. */
+export type AnswerOutcome = {
+  approved: Scalars['Boolean']['output'];
+  /** How it was decided (for an agreement decided before, the stored reason). */
+  reason: Maybe<Scalars['String']['output']>;
+};
+
 export type Attempt = {
   agreementId: Maybe<Scalars['ID']['output']>;
   /** Comparisons with earlier results under an image tolerance or the user's comparator, with their evidence. */
@@ -509,6 +528,8 @@ export type MarketStats = {
 };
 
 export type Mutation = {
+  /** A provider's answer to a proposal, sent as the run arrives on its queue (the run carries the proposal): an approval starts the attempt, and the subtask shows running. Signed with the provider's key (EIP-712 `Answer`); an answer its bound key did not sign is refused and changes nothing. Returns the market's verdict: a counter-proposal above the demand's highest price is not approved. */
+  answerProposal: AnswerOutcome;
   /** Stops the job's running containers and marks it cancelled. */
   cancelJob: Job;
   /** Publishes or updates a provider's offer; providers republish every few seconds, which is also how the market knows they are alive. Signed with the provider's key (EIP-712 `Offer`): the first signature binds the provider id to its address, and only that address may publish for it again. */
@@ -519,6 +540,12 @@ export type Mutation = {
   submitJob: SubmitJobPayload;
   /** Takes a provider's offer off the market; signed with its key (EIP-712 `Withdrawal`). */
   withdrawOffer: Provider;
+};
+
+
+export type MutationAnswerProposalArgs = {
+  agreementId: Scalars['ID']['input'];
+  answer: AnswerInput;
 };
 
 

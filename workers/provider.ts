@@ -27,7 +27,7 @@ import { BlobClient } from '../blobs/client.js';
 import { agreementCapacity, type Pricing } from '../core/market.js';
 import { validateOffer, type OfferInput } from '../core/offer.js';
 import { loadOrCreateWallet } from './wallet.js';
-import type { ProviderPolicy } from '../core/policy.js';
+import type { ProviderPolicy, SignedDecision } from '../core/policy.js';
 import { resolvePreset, type ProviderConfigFile } from '../core/presets.js';
 import { formatSize } from '../core/units.js';
 import { offerMessage, signIdentity, withdrawalMessage } from '../core/identity.js';
@@ -92,6 +92,18 @@ const PUBLISH = /* GraphQL */ `
     publishOffer(input: $input, proof: $proof) { id taskQueue slots openAgreements }
   }
 `;
+
+const ANSWER = /* GraphQL */ `
+  mutation Answer($agreementId: ID!, $answer: AnswerInput!) {
+    answerProposal(agreementId: $agreementId, answer: $answer) { approved reason }
+  }
+`;
+type Answered = { answerProposal: { approved: boolean; reason: string | null } };
+
+/** A signed answer as the API takes it (AnswerInput). */
+function answerInput(a: SignedDecision) {
+  return { decision: a.decision, reason: 'reason' in a ? a.reason : null, pricing: a.decision === 'counter' ? a.pricing : null, signature: a.signature };
+}
 
 /** The fields that are set: an option left out must not override a preset's value. */
 function defined<T extends object>(o: T | undefined): Partial<T> {
@@ -192,6 +204,7 @@ export async function startProviderNode(o: ProviderOptions): Promise<ProviderNod
       identity: wallet.account,
       outputLimits: o.outputLimits,
       metrics: metrics.hooks,
+      tellMarket: async (agreementId, answer) => (await gql<Answered>(o.apiUrl, ANSWER, { agreementId, answer: answerInput(answer) })).answerProposal,
     }),
     // Runs waiting behind busy slots are picked up at once (they wait here, heartbeating), and
     // proposals are answered even while every slot runs a container.

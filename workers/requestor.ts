@@ -19,6 +19,7 @@ import { createCompareActivities } from '../activities/compare.js';
 import { createPaymentActivities } from '../activities/payments.js';
 import { NETWORKS, type NetworkName } from '../core/payments.js';
 import { createMarketActivities } from '../activities/market.js';
+import { createAnswerBook } from '../adapters/answers.js';
 import { createRequestorActivities } from '../activities/requestor.js';
 import { EventBus } from '../api/events.js';
 import { startApiServer } from '../api/server.js';
@@ -107,6 +108,8 @@ export async function startRequestorNode(config: Config, opts: { workflowBundle?
     const connection = await NativeConnection.connect({ address: config.temporalAddress });
     closers.push(() => connection.close());
     const chain = chainOf(database, config);
+    // Providers' answers reach the market two ways (the workflow, and the provider through the API): one record.
+    const answers = createAnswerBook({ db: database.db, capacity, addEvent: eventWriter(database.db, onEvent) });
     const worker = await Worker.create({
       connection,
       namespace: config.temporalNamespace,
@@ -116,7 +119,7 @@ export async function startRequestorNode(config: Config, opts: { workflowBundle?
         ...createRequestorActivities({ db: database.db, blobs, capacity, onEvent, docker: requestorDocker, workRoot: path.join(config.dataDir, 'merge'), onAttemptFinished: metrics.hooks.attemptFinished }),
         ...createPaymentActivities({ db: database.db, chain, addEvent: eventWriter(database.db, onEvent) }),
         ...createCompareActivities({ db: database.db, blobs, docker: requestorDocker, workRoot: path.join(config.dataDir, 'compare') }),
-        ...createMarketActivities({ db: database.db, capacity, providerLivenessMs: config.providerLivenessMs, addEvent: eventWriter(database.db, onEvent) }),
+        ...createMarketActivities({ db: database.db, capacity, providerLivenessMs: config.providerLivenessMs, addEvent: eventWriter(database.db, onEvent), answers }),
       },
     });
     const running = worker.run();
@@ -143,7 +146,7 @@ export async function startRequestorNode(config: Config, opts: { workflowBundle?
     if (opts.api !== false) {
       // With API_PORT=0 the real port is known only once listening; links must name it.
       const apiConfig = { ...config };
-      const api = await startApiServer({ db: database.db, blobs, temporal: client, config: apiConfig, events, chain, sweeper, metrics: metrics.registry }, config.apiHost, config.apiPort);
+      const api = await startApiServer({ db: database.db, blobs, temporal: client, config: apiConfig, events, chain, sweeper, answers, metrics: metrics.registry }, config.apiHost, config.apiPort);
       closers.push(() => api.close());
       if (config.apiPort === 0) apiConfig.publicApiUrl = api.url;
       apiUrl = config.apiPort === 0 ? api.url : config.publicApiUrl;

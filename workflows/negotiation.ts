@@ -11,6 +11,7 @@ import type { ProviderActivities } from '../activities/provider.js';
 import { FailureType, GolemflowError } from '../core/failures.js';
 import { localBookkeeping, PROPOSAL_TIMEOUT_SECONDS, proposalReview, waitForProvider } from './activityOptions.js';
 import type { SubtaskInput, SubtaskState } from './definitions.js';
+import type { SignedDecision } from '../core/policy.js';
 
 const market = proxyActivities<MarketActivities>(waitForProvider);
 const localMarket = proxyLocalActivities<MarketActivities>(localBookkeeping);
@@ -25,15 +26,28 @@ export class NoMatchingOffer extends GolemflowError {
   }
 }
 
+/** How a negotiation goes (subtask.ts's patches say which, per history). */
+export interface NegotiationMode {
+  /** The answer is recorded by a local activity (subtask.ts LOCAL_BOOKKEEPING). */
+  local: boolean;
+  /**
+   * The provider reviews the proposal when the run arrives (subtask.ts REVIEW_AT_RUN): the
+   * negotiation ends at the proposal, and the run's answer is recorded by recordAnswer.
+   */
+  reviewAtRun: boolean;
+  /** Providers that declined this attempt already: passed over until the market has no one better. */
+  declined: string[];
+}
+
 /**
- * Proposes to the best eligible provider until one approves. `exclude`: providers that must not
- * get this attempt (they returned a result for the subtask already); `avoid`: providers that
- * failed it, taken only when no one else is left. `local`: the answer is recorded by a local
- * activity (subtask.ts LOCAL_BOOKKEEPING).
+ * Proposes to the best eligible provider until one approves (or, reviewing at the run, until
+ * one is proposed to). `exclude`: providers that must not get this attempt (they returned a
+ * result for the subtask already); `avoid`: providers that failed it, taken only when no one
+ * else is left.
  */
-export async function negotiate(input: SubtaskInput, attempt: number, copy: number, exclude: string[], avoid: string[], state: SubtaskState, local = false): Promise<Placement> {
+export async function negotiate(input: SubtaskInput, attempt: number, copy: number, exclude: string[], avoid: string[], state: SubtaskState, mode: NegotiationMode): Promise<Placement> {
   const { jobId, index } = input;
-  const declined: string[] = [];
+  const { local, declined } = mode;
   let waitingSince: number | null = null;
   // Whether a look found no offer: the subtask is marked waiting for offers until one places it.
   let markedWaiting = false;
@@ -56,6 +70,7 @@ export async function negotiate(input: SubtaskInput, attempt: number, copy: numb
     waitingSince = null;
     state.providerId = found.providerId;
     state.agreementId = found.agreementId;
+    if (mode.reviewAtRun) return found;
     let decision;
     try {
       decision = await proxyActivities<ProviderActivities>(proposalReview(found.taskQueue)).reviewProposal(found.proposal);
@@ -67,4 +82,15 @@ export async function negotiate(input: SubtaskInput, attempt: number, copy: numb
     if (outcome.approved) return found;
     declined.push(found.providerId);
   }
+}
+
+/**
+ * Records the answer a run brought back (review at the run): the provider's signed answer, or,
+ * when none came (it declined nothing, it never took the run or could not reach the market),
+ * an expiry. True when the agreement is approved: the run counts as the attempt's.
+ */
+export async function recordAnswer(placement: Placement, copy: number, answer: SignedDecision | null, why: string): Promise<boolean> {
+  const decision = answer ?? { decision: 'expired' as const, reason: `provider ${placement.providerId} did not answer: ${why}` };
+  const outcome = await localMarket.decideAgreement({ agreementId: placement.agreementId, copy, decision });
+  return outcome.approved;
 }

@@ -41,7 +41,8 @@ import { seededRandom } from '../core/random.js';
 import type { CompareActivities } from '../activities/compare.js';
 import type { CompareSpec } from '../core/compare.js';
 import { bookkeeping, comparison, containerRun, localBookkeeping, PICKUP_TIMEOUT_SECONDS } from './activityOptions.js';
-import { NoMatchingOffer, negotiate, type Placement } from './negotiation.js';
+import { NoMatchingOffer, negotiate, recordAnswer, type Placement } from './negotiation.js';
+import type { SignedDecision } from '../core/policy.js';
 import { subtaskStateQuery, type SubtaskInput, type SubtaskOutcome, type SubtaskState } from './definitions.js';
 
 const remoteRequestor = proxyActivities<RequestorActivities>(bookkeeping);
@@ -49,10 +50,20 @@ const localRequestor = proxyLocalActivities<RequestorActivities>(localBookkeepin
 
 /** Marks histories whose bookkeeping steps ran as local activities (older ones ran them as ordinary activities). */
 export const LOCAL_BOOKKEEPING = 'local-bookkeeping';
+
+/**
+ * Marks histories in which the provider reviews a proposal as its run arrives (older ones sent
+ * the proposal in an activity of its own first: one more trip through the provider's queue and
+ * one more workflow task per attempt, on the path between one container and the next).
+ */
+export const REVIEW_AT_RUN = 'review-at-run';
 const comparer = proxyActivities<CompareActivities>(comparison);
 
+/** A run's end as the workflow saw it: the provider's report, or why there is none. */
+type RunOutcome = RunResult | { status: 'failed'; failureType: string; reason: string; claim?: FailureClaim; answer?: SignedDecision };
+
 /** Why an attempt failed when the provider gave no report. */
-function describeFailure(e: unknown, providerId: string, heartbeatTimeoutSeconds: number): { failureType: string; reason: string; claim?: FailureClaim } {
+function describeFailure(e: unknown, providerId: string, heartbeatTimeoutSeconds: number): { failureType: string; reason: string; claim?: FailureClaim; answer?: SignedDecision } {
   const cause = e instanceof ActivityFailure ? e.cause : e;
   if (cause instanceof TimeoutFailure) {
     if (cause.timeoutType === 'HEARTBEAT')
@@ -63,9 +74,15 @@ function describeFailure(e: unknown, providerId: string, heartbeatTimeoutSeconds
   }
   if (cause instanceof ApplicationFailure) {
     // The provider's own word: counted against it only if its key signed it (finishAttempt checks).
-    const signature = (cause.details?.[0] as { signature?: unknown } | undefined)?.signature;
+    const details = cause.details?.[0] as { signature?: unknown; answer?: SignedDecision } | undefined;
+    const signature = details?.signature;
     const failureType = cause.type ?? FailureType.ProviderError;
-    return { failureType, reason: `provider ${providerId}: ${cause.message}`, claim: { failureType, message: cause.message, signature: typeof signature === 'string' ? signature : null } };
+    return {
+      failureType,
+      reason: `provider ${providerId}: ${cause.message}`,
+      claim: { failureType, message: cause.message, signature: typeof signature === 'string' ? signature : null },
+      ...(details?.answer ? { answer: details.answer } : {}),
+    };
   }
   return { failureType: FailureType.ProviderError, reason: `provider ${providerId}: ${(cause as Error)?.message ?? String(cause)}` };
 }
@@ -88,6 +105,7 @@ export async function subtaskWorkflow(input: SubtaskInput): Promise<SubtaskOutco
   // Loading, recording and accepting are quick database steps on this same worker: as local
   // activities they cost no round trip through the server (histories from before replay as they ran).
   const local = patched(LOCAL_BOOKKEEPING);
+  const reviewAtRun = patched(REVIEW_AT_RUN);
   const requestor = local ? localRequestor : remoteRequestor;
   const { jobId, index, maxAttempts, heartbeatTimeoutSeconds } = input;
   const redundancy = input.redundancy ?? 1;
@@ -139,7 +157,7 @@ export async function subtaskWorkflow(input: SubtaskInput): Promise<SubtaskOutco
   }
 
   /** Runs a request on the provider of a placement; a provider that gives no report is described as a failure. */
-  async function runOn(placement: Placement, request: RunRequest): Promise<RunResult | { status: 'failed'; failureType: string; reason: string; claim?: FailureClaim }> {
+  async function runOn(placement: Placement, request: RunRequest): Promise<RunOutcome> {
     state.phase = 'running';
     const provider = proxyActivities<ProviderActivities>(containerRun(placement.taskQueue, request.timeoutSeconds, heartbeatTimeoutSeconds));
     try {
@@ -150,16 +168,35 @@ export async function subtaskWorkflow(input: SubtaskInput): Promise<SubtaskOutco
     }
   }
 
+  /**
+   * Places an attempt and runs it. Reviewed at the run (REVIEW_AT_RUN), the run carries its
+   * proposal: a provider that declines, never takes the run, or whose answer the market does not
+   * approve is passed over and the attempt placed again, costing no attempt (as a declined
+   * proposal never did). `first`: a placement made already (adaptive verification's first copy).
+   */
+  async function placeAndRun(attempt: number, copy: number, request: Omit<RunRequest, 'attempt' | 'agreementId'>, first?: Placement): Promise<{ placement: Placement; result: RunOutcome; observedSeconds: number }> {
+    const declined: string[] = [];
+    for (;;) {
+      const placement = first ?? (await negotiate(input, attempt, copy, resultFrom, failedOn, state, { local, reviewAtRun, declined }));
+      first = undefined;
+      const started = Date.now();
+      const result = await runOn(placement, { ...request, attempt, agreementId: placement.agreementId, ...(reviewAtRun ? { proposal: placement.proposal } : {}) });
+      const observedSeconds = (Date.now() - started) / 1000;
+      if (reviewAtRun && !(await recordAnswer(placement, copy, result.answer ?? null, result.reason ?? result.status))) {
+        declined.push(placement.providerId);
+        continue;
+      }
+      return { placement, result, observedSeconds };
+    }
+  }
+
   /** One copy: attempts on one provider after another until one returns a result. */
   async function runCopy(copy: number, first?: { attempt: number; placement: Placement }): Promise<CopyResult> {
     let lastFailure = '';
     for (let tries = 1; tries <= maxAttempts; tries++) {
       const attempt = tries === 1 && first ? first.attempt : nextAttempt++;
       state.attempt = attempt;
-      const placement = tries === 1 && first ? first.placement : await negotiate(input, attempt, copy, resultFrom, failedOn, state, local);
-      const started = Date.now();
-      const result = await runOn(placement, { ...task, attempt, agreementId: placement.agreementId });
-      const observedSeconds = (Date.now() - started) / 1000;
+      const { placement, result, observedSeconds } = await placeAndRun(attempt, copy, task, tries === 1 ? first?.placement : undefined);
       const key = result.status === 'succeeded' ? exactKey(result as RunResult) : null;
       // A report not signed by the provider's key is refused there (recorded before, nothing back).
       // A run that ended is a fact: it is recorded even when the copy is being stopped (the other
@@ -199,17 +236,15 @@ export async function subtaskWorkflow(input: SubtaskInput): Promise<SubtaskOutco
     let lastFailure = '';
     for (let tries = 1; tries <= maxAttempts; tries++) {
       const attempt = nextAttempt++;
-      let placement: Placement;
+      let ran;
       try {
-        placement = await negotiate(input, attempt, 1, resultFrom, failedOn, state, local);
+        ran = await placeAndRun(attempt, 1, checkTask);
       } catch (e) {
         if (!(e instanceof NoMatchingOffer)) throw e;
         lastFailure = e.message;
         break;
       }
-      const started = Date.now();
-      const run = await runOn(placement, { ...checkTask, attempt, agreementId: placement.agreementId });
-      const observedSeconds = (Date.now() - started) / 1000;
+      const { placement, result: run, observedSeconds } = ran;
       const recorded = await CancellationScope.nonCancellable(() =>
         requestor.finishAttempt({ jobId, index, attempt, providerId: placement.providerId, result: run, resultKey: null, role: 'cropCheck', observedSeconds }),
       );
@@ -273,7 +308,7 @@ export async function subtaskWorkflow(input: SubtaskInput): Promise<SubtaskOutco
     if (needsFirstPlacement(verification)) {
       // The first copy's provider decides how many copies: negotiate it, then plan.
       const attempt = nextAttempt++;
-      const placement = await copies.run(() => negotiate(input, attempt, 0, resultFrom, failedOn, state, local));
+      const placement = await copies.run(() => negotiate(input, attempt, 0, resultFrom, failedOn, state, { local, reviewAtRun, declined: [] }));
       track = { providerId: placement.providerId, ...placement.track };
       first = { attempt, placement };
     }

@@ -87,9 +87,11 @@ describe('a market among strangers', () => {
       activities: {
         reviewProposal: async (p: Proposal) => ({ decision: 'accept', signature: await signIdentity(answerWith, 'Answer', answerMessage(p.agreementId, 'accept', null)) }),
         runSubtask: async (r: RunRequest) => {
+          // The run carries its proposal (the provider reviews it as the run arrives): the rogue answers that too.
+          const answer = r.proposal ? { decision: 'accept' as const, signature: await signIdentity(answerWith, 'Answer', answerMessage(r.agreementId, 'accept', null)) } : undefined;
           // Or it fails the work in the victim's name, unsigned, hoping the victim is blamed.
-          if (runWith === 'throw') throw ApplicationFailure.nonRetryable('the disk is on fire', FailureType.ProviderError);
-          return { ...forged, signature: await signIdentity(rogueKey, 'Result', resultMessage(r.agreementId, forged)) };
+          if (runWith === 'throw') throw ApplicationFailure.create({ message: 'the disk is on fire', type: FailureType.ProviderError, nonRetryable: true, details: [{ answer }] });
+          return { ...forged, signature: await signIdentity(rogueKey, 'Result', resultMessage(r.agreementId, forged)), answer };
         },
       },
     });
@@ -114,6 +116,16 @@ describe('a market among strangers', () => {
         expect(a.state).toBe('REJECTED');
         expect(a.decisionReason).toBe(`intrusion: it is signed by ${rogueKey.address}, not by ${victim}'s key ${victimKey.address}`);
       }
+      // Through the API (answerProposal), only the victim's key is heard: the rogue's answer is
+      // refused and changes nothing, and the victim's own answer cannot undo a decision.
+      const ANSWER = 'mutation($id: ID!, $answer: AnswerInput!) { answerProposal(agreementId: $id, answer: $answer) { approved reason } }';
+      const answerOf = async (key: LocalAccount, id: string) => ({ decision: 'accept', signature: await signIdentity(key, 'Answer', answerMessage(id, 'accept', null)) });
+      const target = refusedAnswers[0].id;
+      const forgedAnswer = await errorOf(market.gql(ANSWER, { id: target, answer: await answerOf(rogueKey, target) }));
+      expect(forgedAnswer.extensions.code).toBe('FORBIDDEN');
+      expect(forgedAnswer.message).toContain(`signed by ${rogueKey.address}, not by ${victim}'s key`);
+      expect((await market.gql(ANSWER, { id: target, answer: await answerOf(victimKey, target) })).answerProposal).toEqual({ approved: false, reason: refusedAnswers[0].decisionReason });
+      expect((await errorOf(market.gql(ANSWER, { id: 'no-such-agreement', answer: await answerOf(victimKey, 'no-such-agreement') }))).extensions.code).toBe('NOT_FOUND');
 
       answerWith = victimKey;
       const results = await waitForJob(market, await submit(market, spec), 120_000);

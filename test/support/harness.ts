@@ -143,7 +143,7 @@ export const JOB_QUERY = /* GraphQL */ `
           index status exitCode error note resultRef attemptCount durationSeconds params
           provider { id }
           agreement { id providerId state price { start cpuSecond envSecond } explanation decisionReason endedBy endReason }
-          agreements { providerId state decisionReason }
+          agreements { id providerId state decisionReason }
           attempts { number copy providerId status verdict resultKey exitCode failureType reason stdoutTail stderrTail cpuSeconds wallSeconds }
           votes
         }

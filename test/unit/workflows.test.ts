@@ -9,6 +9,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { ensureTemporalCli } from '../../infra/temporalServer.js';
 import { NativeConnection, Worker } from '@temporalio/worker';
+import { ApplicationFailure } from '@temporalio/common';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inject } from 'vitest';
 import type { CompareActivities } from '../../activities/compare.js';
@@ -65,7 +66,8 @@ function fakeRequestor(fake: Fake, providers: string[], subtaskCount: number, ma
         track: { accepted: 0, reputation: 0.5 },
       };
     },
-    decideAgreement: async () => ({ approved: true, reason: 'approved' }),
+    // A run that brought no answer stands for one the provider gave the market itself (the API): approved.
+    decideAgreement: async ({ decision }) => (decision.decision === 'reject' ? { approved: false, reason: decision.reason } : { approved: true, reason: 'approved' }),
     finishAttempt: async () => ({ refused: null }),
     noteVerification: async ({ reason }) => void fake.notes?.push(reason),
     endSubtask: async () => undefined,
@@ -200,6 +202,25 @@ describe.concurrent('jobWorkflow and subtaskWorkflow with fake activities', () =
       [1, 'p1'],
       [2, 'p2'],
     ]);
+  });
+
+  it('passes over a provider that declines the proposal its run carries, at no attempt’s cost', async () => {
+    // Whether each run carried its proposal (the provider answers it as the run arrives).
+    const carried: boolean[] = [];
+    const fake = newFake(async (req, provider) => {
+      carried.push(req.proposal?.agreementId === req.agreementId);
+      if (provider.startsWith('p1')) throw ApplicationFailure.create({ type: 'ProposalDeclined', message: 'declined: busy', nonRetryable: true, details: [{ answer: { decision: 'reject', reason: 'busy' } }] });
+      return ok('fine');
+    });
+    const outcome = await runJob(fake, 1, 1, { record: 'declined-at-run' });
+    expect(outcome.status).toBe('succeeded');
+    // Both proposals were for attempt 1: a declined proposal is not a failed attempt.
+    expect(fake.attempts.map((a) => [a.attempt, a.provider.slice(0, 2)])).toEqual([
+      [1, 'p1'],
+      [1, 'p2'],
+    ]);
+    expect(fake.accepted).toEqual([{ index: 0, accepted: [1], rejected: [] }]);
+    expect(carried).toEqual([true, true]);
   });
 
   it('fails the job with the subtask’s reason once its attempts are spent, cancelling the rest', async () => {
