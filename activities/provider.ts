@@ -104,28 +104,35 @@ export function createProviderActivities(deps: ProviderDeps) {
      */
     async runSubtask(req: RunRequest): Promise<RunResult> {
       const ctx = Context.current();
-      const answer = req.proposal && !approved.has(req.agreementId) ? await answerAtRun(req.proposal) : undefined;
+      // A run that carries its proposal is reviewed here. The market hears the answer while the
+      // run gets ready (inputs, container); the container starts only once the market approved.
+      const answer = req.proposal && !approved.has(req.agreementId) ? await answerProposal(req.proposal) : undefined;
+      if (answer?.decision === 'reject') throw declined(`provider ${deps.providerId} declined the proposal: ${answer.reason}`, answer);
+      const approval = answer ? tellMarket(req.agreementId, answer) : Promise.resolve(null);
       if (!approved.has(req.agreementId))
         throw await signedFailure(req.agreementId, ApplicationFailure.nonRetryable(`provider ${deps.providerId} has no approved agreement ${req.agreementId}; it runs nothing without one`, FailureType.NoAgreement));
       const ended = approved.start(req.agreementId);
-      try {
+      // Whether the run had its turn for a slot (a run given back while it waited ran nothing).
+      let started = false;
+      // Inputs are fetched and the container made while the run waits for its slot.
+      const turn = async () => {
+        const refused = await approval;
+        if (refused) throw refused;
         await waitForSlot(req, ctx, ended);
-      } catch (e) {
-        approved.finish(req.agreementId);
-        throw await signedFailure(req.agreementId, e, answer);
-      }
-      log.info('run started', { providerId: deps.providerId, agreementId: req.agreementId, jobId: req.jobId, subtaskIndex: req.index, attempt: req.attempt, image: req.image });
-      // The node's blobs open to this run by its agreement, signed with this provider's key.
-      const blobs = deps.blobs.as(`Agreement ${req.agreementId} ${await signIdentity(deps.identity, 'BlobAccess', blobAccessMessage(req.agreementId))}`);
+        started = true;
+        log.info('run started', { providerId: deps.providerId, agreementId: req.agreementId, jobId: req.jobId, subtaskIndex: req.index, attempt: req.attempt, image: req.image });
+      };
       try {
-        const unsigned = await run(req, ctx, ended, blobs);
+        // The node's blobs open to this run by its agreement, signed with this provider's key.
+        const blobs = deps.blobs.as(`Agreement ${req.agreementId} ${await signIdentity(deps.identity, 'BlobAccess', blobAccessMessage(req.agreementId))}`);
+        const unsigned = await run(req, ctx, ended, blobs, turn);
         const result: RunResult = { ...unsigned, signature: await signIdentity(deps.identity, 'Result', resultMessage(req.agreementId, unsigned)), ...(answer ? { answer } : {}) };
         log.info('run finished', { providerId: deps.providerId, agreementId: req.agreementId, jobId: req.jobId, subtaskIndex: req.index, status: result.status, failureType: result.failureType, wallSeconds: result.wallSeconds });
         deps.metrics?.run(result.status === 'succeeded' ? 'succeeded' : (result.failureType ?? 'failed'), result.wallSeconds);
         return result;
       } catch (e) {
         const failure = await signedFailure(req.agreementId, e, answer);
-        deps.metrics?.run(failure instanceof ApplicationFailure && failure.type ? failure.type : 'cancelled', null);
+        if (started) deps.metrics?.run(failure instanceof ApplicationFailure && failure.type ? failure.type : 'cancelled', null);
         throw failure;
       } finally {
         approved.finish(req.agreementId);
@@ -150,29 +157,22 @@ export function createProviderActivities(deps: ProviderDeps) {
     return { ...decision, signature: await signIdentity(deps.identity, 'Answer', answerMessage(proposal.agreementId, decision.decision, decisionTerms(decision))) };
   }
 
+  /** A proposal declined as its run arrived: the workflow passes this provider over for the attempt. */
+  function declined(message: string, answer: SignedDecision): ApplicationFailure {
+    return ApplicationFailure.create({ type: FailureType.ProposalDeclined, message, nonRetryable: true, details: [{ answer }] });
+  }
+
   /**
-   * Reviews the proposal a run carried and tells the market. Throws, running nothing, when this
-   * provider declines, when the market does not approve (a counter above the demand's price,
-   * an agreement ended meanwhile), or when the market cannot be told: the workflow then passes
-   * this provider over for the attempt, as it did a declined proposal.
+   * Tells the market an answer; resolves to why the run must not start (the market did not
+   * approve: a counter above the demand's price, an agreement ended meanwhile; or it could not
+   * be told), null once approved. Never rejects: a run that ends before its turn need not ask.
    */
-  async function answerAtRun(proposal: Proposal): Promise<SignedDecision> {
-    const answer = await answerProposal(proposal);
-    const declined = (message: string, withAnswer: boolean) => ApplicationFailure.create({ type: FailureType.ProposalDeclined, message, nonRetryable: true, details: [withAnswer ? { answer } : {}] });
-    if (answer.decision === 'reject') throw declined(`provider ${deps.providerId} declined the proposal: ${answer.reason}`, true);
-    if (!deps.tellMarket) return answer;
-    let verdict;
-    try {
-      verdict = await deps.tellMarket(proposal.agreementId, answer);
-    } catch (e) {
-      approved.finish(proposal.agreementId);
-      throw declined(`provider ${deps.providerId} could not tell the market its answer: ${(e as Error).message}`, false);
-    }
-    if (!verdict.approved) {
-      approved.finish(proposal.agreementId);
-      throw declined(`the market did not approve agreement ${proposal.agreementId}: ${verdict.reason}`, true);
-    }
-    return answer;
+  function tellMarket(agreementId: string, answer: SignedDecision): Promise<ApplicationFailure | null> {
+    if (!deps.tellMarket) return Promise.resolve(null);
+    return deps.tellMarket(agreementId, answer).then(
+      (verdict) => (verdict.approved ? null : declined(`the market did not approve agreement ${agreementId}: ${verdict.reason}`, answer)),
+      (e) => declined(`provider ${deps.providerId} could not tell the market its answer: ${(e as Error).message}`, answer),
+    );
   }
 
   /**
@@ -218,7 +218,8 @@ export function createProviderActivities(deps: ProviderDeps) {
     return ApplicationFailure.create({ type, message, nonRetryable: true, details: [{ signature, ...(answer ? { answer } : {}) }], cause: e instanceof Error ? e : undefined });
   }
 
-  async function run(req: RunRequest, ctx: Context, ended: AbortSignal, blobs: BlobClient): Promise<RunResult> {
+  /** Fetches the inputs and makes the container, waits for `turn` (a free slot), runs it and uploads what it wrote. */
+  async function run(req: RunRequest, ctx: Context, ended: AbortSignal, blobs: BlobClient, turn: () => Promise<void>): Promise<RunResult> {
     const heartbeat = quietHeartbeat(ctx);
     const name = containerName(deps.providerId, req);
     const work = path.join(deps.workRoot, name);
@@ -279,6 +280,7 @@ export function createProviderActivities(deps: ProviderDeps) {
         limits: deps.outputLimits,
         // The next run waiting for this slot starts while this one's outputs are uploaded.
         onExit: () => approved.release(req.agreementId),
+        ready: turn,
       });
       if (res.cancelled && !ctx.cancellationSignal.aborted && ended.aborted)
         // The market ended the agreement (its job or subtask ended): not this provider's fault.

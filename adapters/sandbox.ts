@@ -40,6 +40,12 @@ export interface SandboxRequest {
   onExit?: () => void;
   /** Output bounds: passing one stops the container (the job's fault, not the provider's). */
   limits?: Partial<OutputLimits>;
+  /**
+   * Awaited once the container is made, before it starts: the provider's turn for a slot. The
+   * container is made while the run waits, so a freed slot costs only the start. A rejection
+   * removes the container unstarted and is thrown as it is.
+   */
+  ready?: () => Promise<void>;
 }
 
 export interface OutputLimits {
@@ -250,6 +256,7 @@ export async function runInSandbox(docker: Docker, req: SandboxRequest): Promise
     void kill();
   };
   try {
+    await req.ready?.();
     await container.start();
     const logStream = (await container.logs({ follow: true, stdout: true, stderr: true })) as unknown as NodeJS.ReadableStream;
     const out = new PassThrough();
