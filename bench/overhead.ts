@@ -3,9 +3,11 @@
  * each `sleep 1` on 10 local providers, against the same 100 containers (same image, same
  * hardening) run directly through dockerode 10 at a time. Prints both makespans and the ratio,
  * the first result's latency, each subtask's overhead and providers' idle time between runs.
- * Redundancy is 1 here: the figure is the orchestration's overhead, not verification's cost.
+ * Redundancy is 1 unless --redundancy says otherwise: the figure is the orchestration's overhead,
+ * not verification's cost. With --redundancy 2 the direct run runs every container twice, and
+ * Golemflow's makespan against a redundancy-1 run's says what verification costs.
  *
- *   npm run bench:overhead -- [--subtasks 100] [--providers 10] [--sleep 1]
+ *   npm run bench:overhead -- [--subtasks 100] [--providers 10] [--sleep 1] [--redundancy 1]
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs/promises';
@@ -30,10 +32,11 @@ const o = new Command('bench:overhead')
   .option('--sleep <s>', 'seconds each container sleeps', Number, 1)
   .option('--port <p>', 'Temporal dev server port for the bench', Number, 27233)
   .option('--max-parallel <n>', "the job's maxParallel (default: every subtask at once)", Number)
+  .option('--redundancy <n>', 'copies of each subtask (2: verification compares two results; the direct run then runs every container twice)', Number, 1)
   .option('--providers-in-process', "run the providers in the bench's own process, beside the requestor node (as runs before 2026-11-27 did)")
   .addOption(new Option('--temporal <mode>', "dev: the Temporal CLI's dev server (SQLite); server: Temporal's own server on PostgreSQL (TEMPORAL_POSTGRES_URL), fresh databases each run").choices(['dev', 'server']).default('dev'))
   .parse()
-  .opts<{ subtasks: number; providers: number; sleep: number; port: number; maxParallel?: number; providersInProcess?: boolean; temporal: 'dev' | 'server' }>();
+  .opts<{ subtasks: number; providers: number; sleep: number; port: number; maxParallel?: number; redundancy: number; providersInProcess?: boolean; temporal: 'dev' | 'server' }>();
 
 const image = 'golemflow/compute:1';
 const log = (m: string) => console.log(`· ${m}`);
@@ -42,7 +45,7 @@ async function direct(docker: Awaited<ReturnType<typeof ensureDocker>>, work: st
   const limit = pLimit(o.providers);
   const t0 = performance.now();
   await Promise.all(
-    Array.from({ length: o.subtasks }, (_, i) =>
+    Array.from({ length: o.subtasks * o.redundancy }, (_, i) =>
       limit(async () => {
         const dir = path.join(work, `direct-${i}`);
         await fs.mkdir(path.join(dir, 'in'), { recursive: true });
@@ -147,11 +150,11 @@ async function main() {
     else host = await startProviderHost({ count: o.providers, ...where });
     log(`providers: ${o.providers}, ${o.providersInProcess ? "in the bench's process" : 'in a process of their own (bench/providerHost.ts)'}`);
 
-    log(`direct: ${o.subtasks} containers, ${o.providers} at a time`);
+    log(`direct: ${o.subtasks * o.redundancy} containers, ${o.providers} at a time`);
     const directSeconds = await direct(docker, work);
 
     log(`golemflow: ${o.subtasks} subtasks on ${o.providers} providers`);
-    const spec = { name: 'bench:overhead', image, command: ['sleep', String(o.sleep)], split: { kind: 'range', start: 0, end: o.subtasks, step: 1 }, redundancy: 1, maxParallel: o.maxParallel ?? o.subtasks, resources: { memory: '64m' } };
+    const spec = { name: 'bench:overhead', image, command: ['sleep', String(o.sleep)], split: { kind: 'range', start: 0, end: o.subtasks, step: 1 }, redundancy: o.redundancy, maxParallel: o.maxParallel ?? o.subtasks, resources: { memory: '64m' } };
     const t0 = performance.now();
     const { submitJob } = await gql<any>(node.apiUrl, 'mutation($s: JSON!) { submitJob(spec: $s) { job { id } } }', { s: spec });
     const id = submitJob.job.id;
@@ -166,8 +169,8 @@ async function main() {
     const submittedAt = Date.now() - golemflowSeconds * 1000;
     const timing = await timingOf(node.database.db, id, submittedAt);
 
-    console.log(`\nsubtasks: ${o.subtasks} × sleep ${o.sleep} s, parallelism ${o.providers}`);
-    console.log(`ideal makespan:            ${((o.subtasks / o.providers) * o.sleep).toFixed(2)} s`);
+    console.log(`\nsubtasks: ${o.subtasks} × sleep ${o.sleep} s, redundancy ${o.redundancy}, parallelism ${o.providers}`);
+    console.log(`ideal makespan:            ${(((o.subtasks * o.redundancy) / o.providers) * o.sleep).toFixed(2)} s`);
     console.log(`direct dockerode makespan: ${directSeconds.toFixed(2)} s`);
     console.log(`golemflow makespan:        ${golemflowSeconds.toFixed(2)} s  (submit to SUCCEEDED, through GraphQL)`);
     console.log(`ratio golemflow / direct:  ${(golemflowSeconds / directSeconds).toFixed(3)}`);
