@@ -278,6 +278,8 @@ export function createProviderActivities(deps: ProviderDeps) {
         onTick: (elapsedMs) => heartbeat({ phase: 'running', elapsedMs }),
         signal: AbortSignal.any([ctx.cancellationSignal, ended]),
         limits: deps.outputLimits,
+        // Inspected above, unless it was loaded just now.
+        ...(image ? { imageVolumes: Object.keys(image.Config?.Volumes ?? {}) } : {}),
         // The next run waiting for this slot starts while this one's outputs are uploaded.
         onExit: () => approved.release(req.agreementId),
         ready: turn,
