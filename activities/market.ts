@@ -78,10 +78,15 @@ export function createMarketActivities(deps: MarketDeps) {
      * reasons; with eligible offers all busy it waits, then fails so Temporal retries it.
      */
     async proposeAgreement({ jobId, index, attempt, exclude, avoid = [], waited }: SubtaskRef & { attempt: number; exclude: string[]; avoid?: string[]; waited?: boolean }): Promise<ProposeResult> {
-      const open = await db
-        .select()
-        .from(agreements)
-        .where(and(eq(agreements.jobId, jobId), eq(agreements.subtaskIndex, index), eq(agreements.attempt, attempt), eq(agreements.state, 'proposed')));
+      // A retry finds the agreement an earlier try proposed (it may have committed, then timed
+      // out). A first try has none to find: a declined or expired proposal is decided before
+      // the workflow asks again for the same attempt.
+      const open = Context.current().info.attempt > 1
+        ? await db
+            .select()
+            .from(agreements)
+            .where(and(eq(agreements.jobId, jobId), eq(agreements.subtaskIndex, index), eq(agreements.attempt, attempt), eq(agreements.state, 'proposed')))
+        : [];
       const demand = await loadDemand(jobId);
       const proposalOf = (a: typeof agreements.$inferSelect): Proposal => ({
         agreementId: a.id,
