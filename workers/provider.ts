@@ -93,6 +93,9 @@ const PUBLISH = /* GraphQL */ `
   }
 `;
 
+/** A provider speaks for itself by its signatures, never with a requestor's key (GOLEMFLOW_API_KEY may be set on a machine that is both). */
+const ANONYMOUS = { apiKey: null };
+
 const ANSWER = /* GraphQL */ `
   mutation Answer($agreementId: ID!, $answer: AnswerInput!) {
     answerProposal(agreementId: $agreementId, answer: $answer) { approved reason }
@@ -179,7 +182,7 @@ export async function startProviderNode(o: ProviderOptions): Promise<ProviderNod
   const publish = async () => {
     const signedAt = Date.now();
     const signature = await signIdentity(wallet.account, 'Offer', offerMessage(offer.name, offer, signedAt));
-    return gql<Published>(o.apiUrl, PUBLISH, { input: offer, proof: { signedAt, signature } });
+    return gql<Published>(o.apiUrl, PUBLISH, { input: offer, proof: { signedAt, signature } }, ANONYMOUS);
   };
   const { publishOffer: me } = await untilReachable(`the requestor node's API at ${o.apiUrl}`, publish, o.startupWaitMs);
   // At most `slots` containers at once; an agreement beyond them waits its turn on this node.
@@ -204,7 +207,7 @@ export async function startProviderNode(o: ProviderOptions): Promise<ProviderNod
       identity: wallet.account,
       outputLimits: o.outputLimits,
       metrics: metrics.hooks,
-      tellMarket: async (agreementId, answer) => (await gql<Answered>(o.apiUrl, ANSWER, { agreementId, answer: answerInput(answer) })).answerProposal,
+      tellMarket: async (agreementId, answer) => (await gql<Answered>(o.apiUrl, ANSWER, { agreementId, answer: answerInput(answer) }, ANONYMOUS)).answerProposal,
     }),
     // Runs waiting behind busy slots are picked up at once (they wait here, heartbeating), and
     // proposals are answered even while every slot runs a container.
@@ -249,7 +252,7 @@ export async function startProviderNode(o: ProviderOptions): Promise<ProviderNod
       if (withdraw) {
         const signedAt = Date.now();
         const signature = await signIdentity(wallet.account, 'Withdrawal', withdrawalMessage(me.id, signedAt));
-        await gql(o.apiUrl, `mutation($id: ID!, $proof: SignatureInput!) { withdrawOffer(providerId: $id, proof: $proof) { id } }`, { id: me.id, proof: { signedAt, signature } }).catch(() => undefined);
+        await gql(o.apiUrl, `mutation($id: ID!, $proof: SignatureInput!) { withdrawOffer(providerId: $id, proof: $proof) { id } }`, { id: me.id, proof: { signedAt, signature } }, ANONYMOUS).catch(() => undefined);
       }
       // The worker stops on SIGINT/SIGTERM by itself; shut it down only if it still runs.
       if (worker.getState() === 'RUNNING') worker.shutdown();
