@@ -11,6 +11,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs/promises';
+import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import { Command, Option } from 'commander';
@@ -22,6 +23,7 @@ import { gql } from '../infra/graphqlClient.js';
 import { startProviderNode } from '../workers/provider.js';
 import { startRequestorNode } from '../workers/requestor.js';
 import { benchProvider, benchStack } from './setup.js';
+import { cpuByRole, formatCpu, snapshot, type KnownPids } from './cpu.js';
 import { and, eq } from 'drizzle-orm';
 import type { Db } from '../schema/db.js';
 import { agreements, attempts, subtasks } from '../schema/tables.js';
@@ -150,11 +152,16 @@ async function main() {
     else host = await startProviderHost({ count: o.providers, ...where });
     log(`providers: ${o.providers}, ${o.providersInProcess ? "in the bench's process" : 'in a process of their own (bench/providerHost.ts)'}`);
 
+    // Whose CPU is whose: this process is the requestor node (and the bench's polling).
+    const known: KnownPids = { 'requestor node': process.pid, 'provider host': host?.pid, Temporal: temporal.pid };
     log(`direct: ${o.subtasks * o.redundancy} containers, ${o.providers} at a time`);
+    const beforeDirect = await snapshot();
     const directSeconds = await direct(docker, work);
+    const directCpu = cpuByRole(beforeDirect, await snapshot(), known);
 
     log(`golemflow: ${o.subtasks} subtasks on ${o.providers} providers`);
     const spec = { name: 'bench:overhead', image, command: ['sleep', String(o.sleep)], split: { kind: 'range', start: 0, end: o.subtasks, step: 1 }, redundancy: o.redundancy, maxParallel: o.maxParallel ?? o.subtasks, resources: { memory: '64m' } };
+    const beforeGolemflow = await snapshot();
     const t0 = performance.now();
     const { submitJob } = await gql<any>(node.apiUrl, 'mutation($s: JSON!) { submitJob(spec: $s) { job { id } } }', { s: spec });
     const id = submitJob.job.id;
@@ -165,6 +172,7 @@ async function main() {
       await new Promise((r) => setTimeout(r, 100));
     }
     const golemflowSeconds = (performance.now() - t0) / 1000;
+    const golemflowCpu = cpuByRole(beforeGolemflow, await snapshot(), known);
     if (job.status !== 'SUCCEEDED') throw new Error(`bench job ${job.status}: ${job.error}`);
     const submittedAt = Date.now() - golemflowSeconds * 1000;
     const timing = await timingOf(node.database.db, id, submittedAt);
@@ -178,6 +186,11 @@ async function main() {
     console.log(`overhead per subtask:      p50 ${ms(timing.overhead, 0.5)}  p90 ${ms(timing.overhead, 0.9)}  p99 ${ms(timing.overhead, 0.99)}  (ready to run to accepted, less the container's run)`);
     console.log(`placed while its provider ran another: ${timing.queued} of ${o.subtasks} (negotiated ahead, waiting behind the run)`);
     console.log(`provider idle between runs: p50 ${ms(timing.idle, 0.5)}  p90 ${ms(timing.idle, 0.9)}  p99 ${ms(timing.idle, 0.99)}  (one run's end to the next one's start on a provider)`);
+    const cores = os.availableParallelism();
+    console.log(`CPU, direct:               ${formatCpu(directCpu, directSeconds, cores)}`);
+    console.log(`CPU, golemflow:            ${formatCpu(golemflowCpu, golemflowSeconds, cores)}`);
+    const controlPlane = [...golemflowCpu.entries()].filter(([role]) => !['Docker', 'kernel', 'other'].includes(role)).reduce((a, [, s]) => a + s, 0);
+    console.log(`control plane CPU:         ${Math.round((controlPlane * 1000) / (o.subtasks * o.redundancy))} ms per run (the requestor node, Temporal, the provider host and PostgreSQL)`);
   } finally {
     for (const p of providers) await p.close();
     if (host) await stopProviderHost(host);
