@@ -29,7 +29,8 @@ import { failureMessage, resultMessage, sameAddress, signerOf } from '../core/id
 import type { CapacitySignal } from '../adapters/capacity.js';
 import { endAgreement, eventWriter } from '../adapters/events.js';
 import { immutableFacts } from '../adapters/marketData.js';
-import type { AttemptOutcome, JobPlan, RunRequest, RunResult, SubtaskRef } from './types.js';
+import { AnswerRefused, createAnswerBook, type AnswerBook } from '../adapters/answers.js';
+import type { AttemptOutcome, AttemptRecorded, JobPlan, RunRequest, RunResult, SubtaskRef } from './types.js';
 
 export interface RequestorDeps {
   db: Db;
@@ -43,6 +44,8 @@ export interface RequestorDeps {
   onEvent?: (jobId: string) => void;
   /** Told of each finished attempt, for the node's /metrics (api/metrics.ts). */
   onAttemptFinished?: (a: { status: string; failureType: string | null; wallSeconds: number | null; observedSeconds: number | null }) => void;
+  /** Where providers' answers are recorded (shared with the market activities and the API); made here when absent. */
+  answers?: AnswerBook;
 }
 
 const INSERT_BATCH = 500;
@@ -52,6 +55,7 @@ export function createRequestorActivities(deps: RequestorDeps) {
 
   const addEvent = eventWriter(db, deps.onEvent);
   const facts = immutableFacts(db);
+  const answers = deps.answers ?? createAnswerBook({ db, capacity: deps.capacity, addEvent });
 
   /** The job's spec (never rewritten after submission: cached, adapters/marketData.ts). */
   async function loadSpec(jobId: string) {
@@ -310,7 +314,19 @@ export function createRequestorActivities(deps: RequestorDeps) {
      * is bounded by what the requestor saw: wall seconds by the run's own span as the workflow
      * observed it and the agreement's longest duration, CPU seconds by wall seconds x the cpus.
      */
-    async finishAttempt(o: AttemptOutcome): Promise<{ refused: string | null }> {
+    async finishAttempt(o: AttemptOutcome): Promise<AttemptRecorded> {
+      // The answer the run brought back first: a run whose agreement is not approved ran
+      // nothing that counts (the market heard the provider decline, or never heard it).
+      if (o.answer) {
+        let outcome;
+        try {
+          outcome = await answers.record({ ...o.answer, from: 'workflow' });
+        } catch (e) {
+          if (e instanceof AnswerRefused) throw ApplicationFailure.nonRetryable(e.message, 'AgreementNotFound');
+          throw e;
+        }
+        if (!outcome.approved) return { refused: null, declined: outcome.reason ?? 'not approved' };
+      }
       /** The refs a result names that its agreement never uploaded (api/blobAccess.ts grants each upload). */
       const outputsNotSent = async (agreementId: string, res: RunResult): Promise<string[]> => {
         const refs = [...new Set([res.stdoutRef, ...res.outputs.map((f) => f.ref)].filter((x): x is string => !!x))];

@@ -83,6 +83,19 @@ export interface AttemptOutcome extends SubtaskRef {
   observedSeconds?: number;
   /** The provider's report, or why there is none (it died, timed out, was cancelled). */
   result: RunResult | { status: 'failed' | 'cancelled'; failureType?: string; reason: string; claim?: FailureClaim };
+  /**
+   * The answer to the proposal the run carried, recorded first (adapters/answers.ts): when it
+   * does not approve the agreement, nothing of the run is recorded and the provider counts as
+   * having declined (subtask.ts SETTLE_WITH_RESULT; before it, decideAgreement came separately).
+   */
+  answer?: { agreementId: string; copy: number; decision: SignedDecision | { decision: 'expired'; reason: string } };
+}
+
+/** What finishAttempt recorded: a report refused (not the provider's key), or an answer that declined. */
+export interface AttemptRecorded {
+  refused: string | null;
+  /** Why the run's agreement was not approved (AttemptOutcome.answer): the run counts for nothing. */
+  declined?: string;
 }
 
 /** A failure the provider itself reported (it threw): what it said, and its signature over that (core/identity.ts Failure). */

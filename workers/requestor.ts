@@ -116,7 +116,7 @@ export async function startRequestorNode(config: Config, opts: { workflowBundle?
       taskQueue: config.requestorTaskQueue,
       ...(opts.workflowBundle ? { workflowBundle: opts.workflowBundle } : { workflowsPath }),
       activities: {
-        ...createRequestorActivities({ db: database.db, blobs, capacity, onEvent, docker: requestorDocker, workRoot: path.join(config.dataDir, 'merge'), onAttemptFinished: metrics.hooks.attemptFinished }),
+        ...createRequestorActivities({ db: database.db, blobs, capacity, onEvent, docker: requestorDocker, workRoot: path.join(config.dataDir, 'merge'), onAttemptFinished: metrics.hooks.attemptFinished, answers }),
         ...createPaymentActivities({ db: database.db, chain, addEvent: eventWriter(database.db, onEvent) }),
         ...createCompareActivities({ db: database.db, blobs, docker: requestorDocker, workRoot: path.join(config.dataDir, 'compare') }),
         ...createMarketActivities({ db: database.db, capacity, providerLivenessMs: config.providerLivenessMs, addEvent: eventWriter(database.db, onEvent), answers }),

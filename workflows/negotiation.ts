@@ -90,7 +90,11 @@ export async function negotiate(input: SubtaskInput, attempt: number, copy: numb
  * an expiry. True when the agreement is approved: the run counts as the attempt's.
  */
 export async function recordAnswer(placement: Placement, copy: number, answer: SignedDecision | null, why: string): Promise<boolean> {
-  const decision = answer ?? { decision: 'expired' as const, reason: `provider ${placement.providerId} did not answer: ${why}` };
-  const outcome = await localMarket.decideAgreement({ agreementId: placement.agreementId, copy, decision });
+  const outcome = await localMarket.decideAgreement({ agreementId: placement.agreementId, copy, decision: answerOrExpiry(placement, answer, why) });
   return outcome.approved;
+}
+
+/** The provider's answer a run brought back or, when none came, the note that it expired. */
+export function answerOrExpiry(placement: Placement, answer: SignedDecision | null, why: string): SignedDecision | { decision: 'expired'; reason: string } {
+  return answer ?? { decision: 'expired', reason: `provider ${placement.providerId} did not answer: ${why}` };
 }

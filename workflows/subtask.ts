@@ -20,7 +20,7 @@ import {
 } from '@temporalio/workflow';
 import type { RequestorActivities } from '../activities/requestor.js';
 import type { ProviderActivities } from '../activities/provider.js';
-import type { FailureClaim, RunRequest, RunResult } from '../activities/types.js';
+import type { AttemptRecorded, FailureClaim, RunRequest, RunResult } from '../activities/types.js';
 import { FailureType, GolemflowError } from '../core/failures.js';
 import { exactKey, formatCrops, planCrops, type CopyResult } from '../core/verify.js';
 import {
@@ -41,7 +41,7 @@ import { seededRandom } from '../core/random.js';
 import type { CompareActivities } from '../activities/compare.js';
 import type { CompareSpec } from '../core/compare.js';
 import { bookkeeping, comparison, containerRun, localBookkeeping, PICKUP_TIMEOUT_SECONDS } from './activityOptions.js';
-import { NoMatchingOffer, negotiate, recordAnswer, type Placement } from './negotiation.js';
+import { NoMatchingOffer, answerOrExpiry, negotiate, recordAnswer, type Placement } from './negotiation.js';
 import type { SignedDecision } from '../core/policy.js';
 import { subtaskStateQuery, type SubtaskInput, type SubtaskOutcome, type SubtaskState } from './definitions.js';
 
@@ -57,6 +57,13 @@ export const LOCAL_BOOKKEEPING = 'local-bookkeeping';
  * one more workflow task per attempt, on the path between one container and the next).
  */
 export const REVIEW_AT_RUN = 'review-at-run';
+
+/**
+ * Marks histories in which the answer a run brought back is recorded by finishAttempt, with the
+ * run (older ones recorded it first in a decideAgreement activity of its own: one more local
+ * activity, workflow activation and database round trip per attempt).
+ */
+export const SETTLE_WITH_RESULT = 'settle-with-result';
 const comparer = proxyActivities<CompareActivities>(comparison);
 
 /** A run's end as the workflow saw it: the provider's report, or why there is none. */
@@ -106,6 +113,7 @@ export async function subtaskWorkflow(input: SubtaskInput): Promise<SubtaskOutco
   // activities they cost no round trip through the server (histories from before replay as they ran).
   const local = patched(LOCAL_BOOKKEEPING);
   const reviewAtRun = patched(REVIEW_AT_RUN);
+  const settleWithResult = reviewAtRun && patched(SETTLE_WITH_RESULT);
   const requestor = local ? localRequestor : remoteRequestor;
   const { jobId, index, maxAttempts, heartbeatTimeoutSeconds } = input;
   const redundancy = input.redundancy ?? 1;
@@ -169,12 +177,19 @@ export async function subtaskWorkflow(input: SubtaskInput): Promise<SubtaskOutco
   }
 
   /**
-   * Places an attempt and runs it. Reviewed at the run (REVIEW_AT_RUN), the run carries its
-   * proposal: a provider that declines, never takes the run, or whose answer the market does not
-   * approve is passed over and the attempt placed again, costing no attempt (as a declined
-   * proposal never did). `first`: a placement made already (adaptive verification's first copy).
+   * Places an attempt, runs it and records how it ended. Reviewed at the run (REVIEW_AT_RUN),
+   * the run carries its proposal: a provider that declines, never takes the run, or whose answer
+   * the market does not approve is passed over and the attempt placed again, costing no attempt
+   * (as a declined proposal never did). `first`: a placement made already (adaptive
+   * verification's first copy). A crop check's run renders crops, not a result: it has no key.
    */
-  async function placeAndRun(attempt: number, copy: number, request: Omit<RunRequest, 'attempt' | 'agreementId'>, first?: Placement): Promise<{ placement: Placement; result: RunOutcome; observedSeconds: number }> {
+  async function placeAndRun(
+    attempt: number,
+    copy: number,
+    request: Omit<RunRequest, 'attempt' | 'agreementId'>,
+    role: 'copy' | 'cropCheck',
+    first?: Placement,
+  ): Promise<{ placement: Placement; result: RunOutcome; key: string | null; recorded: AttemptRecorded | undefined }> {
     const declined: string[] = [];
     for (;;) {
       const placement = first ?? (await negotiate(input, attempt, copy, resultFrom, failedOn, state, { local, reviewAtRun, declined }));
@@ -182,11 +197,26 @@ export async function subtaskWorkflow(input: SubtaskInput): Promise<SubtaskOutco
       const started = Date.now();
       const result = await runOn(placement, { ...request, attempt, agreementId: placement.agreementId, ...(reviewAtRun ? { proposal: placement.proposal } : {}) });
       const observedSeconds = (Date.now() - started) / 1000;
+      const key = role === 'copy' && result.status === 'succeeded' ? exactKey(result as RunResult) : null;
+      const outcome = { jobId, index, attempt, providerId: placement.providerId, result, resultKey: key, ...(role === 'cropCheck' ? { role } : {}), observedSeconds };
+      // A run that ended is a fact: it is recorded even when the copy is being stopped (the other
+      // copies' verdict came meanwhile). Cancelling the record instead left a workflow task that
+      // could not replay once the stopped copy's own run had ended in the same task (a stuck subtask).
+      if (settleWithResult) {
+        const answer = { agreementId: placement.agreementId, copy, decision: answerOrExpiry(placement, result.answer ?? null, result.reason ?? result.status) };
+        const recorded = await CancellationScope.nonCancellable(() => requestor.finishAttempt({ ...outcome, answer }));
+        if (recorded?.declined !== undefined) {
+          declined.push(placement.providerId);
+          continue;
+        }
+        return { placement, result, key, recorded };
+      }
       if (reviewAtRun && !(await recordAnswer(placement, copy, result.answer ?? null, result.reason ?? result.status))) {
         declined.push(placement.providerId);
         continue;
       }
-      return { placement, result, observedSeconds };
+      const recorded = await CancellationScope.nonCancellable(() => requestor.finishAttempt(outcome));
+      return { placement, result, key, recorded };
     }
   }
 
@@ -196,15 +226,8 @@ export async function subtaskWorkflow(input: SubtaskInput): Promise<SubtaskOutco
     for (let tries = 1; tries <= maxAttempts; tries++) {
       const attempt = tries === 1 && first ? first.attempt : nextAttempt++;
       state.attempt = attempt;
-      const { placement, result, observedSeconds } = await placeAndRun(attempt, copy, task, tries === 1 ? first?.placement : undefined);
-      const key = result.status === 'succeeded' ? exactKey(result as RunResult) : null;
-      // A report not signed by the provider's key is refused there (recorded before, nothing back).
-      // A run that ended is a fact: it is recorded even when the copy is being stopped (the other
-      // copies' verdict came meanwhile). Cancelling the record instead left a workflow task that
-      // could not replay once the stopped copy's own run had ended in the same task (a stuck subtask).
-      const recorded = await CancellationScope.nonCancellable(() =>
-        requestor.finishAttempt({ jobId, index, attempt, providerId: placement.providerId, result, resultKey: key, observedSeconds }),
-      );
+      // A report not signed by the provider's key is refused when recorded (nothing comes of it).
+      const { placement, result, key, recorded } = await placeAndRun(attempt, copy, task, 'copy', tries === 1 ? first?.placement : undefined);
       if (key !== null && !recorded?.refused) {
         resultFrom.push(placement.providerId);
         return { attempt, providerId: placement.providerId, key: await groupOf(attempt, key) };
@@ -238,16 +261,13 @@ export async function subtaskWorkflow(input: SubtaskInput): Promise<SubtaskOutco
       const attempt = nextAttempt++;
       let ran;
       try {
-        ran = await placeAndRun(attempt, 1, checkTask);
+        ran = await placeAndRun(attempt, 1, checkTask, 'cropCheck');
       } catch (e) {
         if (!(e instanceof NoMatchingOffer)) throw e;
         lastFailure = e.message;
         break;
       }
-      const { placement, result: run, observedSeconds } = ran;
-      const recorded = await CancellationScope.nonCancellable(() =>
-        requestor.finishAttempt({ jobId, index, attempt, providerId: placement.providerId, result: run, resultKey: null, role: 'cropCheck', observedSeconds }),
-      );
+      const { placement, result: run, recorded } = ran;
       if (run.status === 'succeeded' && !recorded?.refused) {
         const verdict = await comparer.compareCrops({ jobId, index, attempt, against: result.attempt, rects, tolerance });
         await requestor.noteVerification({

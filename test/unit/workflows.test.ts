@@ -35,6 +35,8 @@ interface Fake {
   notes?: string[];
   /** Payment calls, in order. */
   payments?: string[];
+  /** Where answers were recorded, in order: `decideAgreement`, or `finishAttempt` with the run. */
+  answersRecorded?: string[];
   /** The job's first and last run (continue-as-new starts a new one). */
   runs?: { firstRunId: string; latestRunId: string };
 }
@@ -67,8 +69,15 @@ function fakeRequestor(fake: Fake, providers: string[], subtaskCount: number, ma
       };
     },
     // A run that brought no answer stands for one the provider gave the market itself (the API): approved.
-    decideAgreement: async ({ decision }) => (decision.decision === 'reject' ? { approved: false, reason: decision.reason } : { approved: true, reason: 'approved' }),
-    finishAttempt: async () => ({ refused: null }),
+    decideAgreement: async ({ decision }) => {
+      fake.answersRecorded?.push(`decideAgreement ${decision.decision}`);
+      return decision.decision === 'reject' ? { approved: false, reason: decision.reason } : { approved: true, reason: 'approved' };
+    },
+    // The same rule for the answer recorded with the run (SETTLE_WITH_RESULT).
+    finishAttempt: async ({ answer }) => {
+      if (answer) fake.answersRecorded?.push(`finishAttempt ${answer.decision.decision}`);
+      return answer?.decision.decision === 'reject' ? { refused: null, declined: answer.decision.reason } : { refused: null };
+    },
     noteVerification: async ({ reason }) => void fake.notes?.push(reason),
     endSubtask: async () => undefined,
     acceptResult: async ({ index, accepted, rejected }) => {
@@ -212,6 +221,7 @@ describe.concurrent('jobWorkflow and subtaskWorkflow with fake activities', () =
       if (provider.startsWith('p1')) throw ApplicationFailure.create({ type: 'ProposalDeclined', message: 'declined: busy', nonRetryable: true, details: [{ answer: { decision: 'reject', reason: 'busy' } }] });
       return ok('fine');
     });
+    fake.answersRecorded = [];
     const outcome = await runJob(fake, 1, 1, { record: 'declined-at-run' });
     expect(outcome.status).toBe('succeeded');
     // Both proposals were for attempt 1: a declined proposal is not a failed attempt.
@@ -221,6 +231,8 @@ describe.concurrent('jobWorkflow and subtaskWorkflow with fake activities', () =
     ]);
     expect(fake.accepted).toEqual([{ index: 0, accepted: [1], rejected: [] }]);
     expect(carried).toEqual([true, true]);
+    // Each answer was recorded with its run, in the same local activity (no decideAgreement of its own).
+    expect(fake.answersRecorded).toEqual(['finishAttempt reject', 'finishAttempt expired']);
   });
 
   it('fails the job with the subtask’s reason once its attempts are spent, cancelling the rest', async () => {
