@@ -3,9 +3,10 @@
  * `DATABASE_URL` selects PostgreSQL; without it an embedded PGlite database lives under
  * `.data/pglite` so the demo needs no database server.
  */
-import { mkdir } from 'node:fs/promises';
+import { access, mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
 import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
 import { tables } from './tables.js';
 
@@ -48,7 +49,8 @@ export async function openDatabase(opts: { url?: string; dataDir?: string } = {}
   const { PGlite } = await import('@electric-sql/pglite');
   const { drizzle } = await import('drizzle-orm/pglite');
   const { migrate } = await import('drizzle-orm/pglite/migrator');
-  const client = new PGlite(dataDir);
+  if (!(await exists(path.join(dataDir, 'PG_VERSION')))) await initPgliteDataDir(dataDir);
+  const client = new PGlite(dataDir, { startParams: [...PGlite.defaultStartParams, '-c', `shared_buffers=${PGLITE_SHARED_BUFFERS}`] });
   try {
     const db = drizzle(client, { schema: tables });
     await migrate(db, { migrationsFolder });
@@ -57,4 +59,34 @@ export async function openDatabase(opts: { url?: string; dataDir?: string } = {}
     await client.close();
     throw e;
   }
+}
+
+/**
+ * PGlite's shared buffers (its default is PostgreSQL's 128MB, all of it resident once touched).
+ * A requestor node's tables are small and the operating system caches their files too: 32MB
+ * kept an idle node about 100 MiB smaller, with no slower job in bench:scale.
+ */
+const PGLITE_SHARED_BUFFERS = '32MB';
+
+async function exists(file: string): Promise<boolean> {
+  return access(file).then(
+    () => true,
+    () => false,
+  );
+}
+
+/**
+ * Makes a new PGlite data directory in a worker thread. initdb runs in a WebAssembly instance
+ * of its own whose memory PGlite never gives back: made on the node's own thread, about 450 MiB
+ * stayed resident for the node's whole life (an idle requestor node at 1.15 GiB, most of it
+ * this). A worker's memory goes with it when it exits.
+ */
+async function initPgliteDataDir(dataDir: string): Promise<void> {
+  const code = `const { workerData } = require('node:worker_threads');
+import(workerData.module).then(async ({ PGlite }) => { const db = new PGlite(workerData.dataDir); await db.waitReady; await db.close(); });`;
+  await new Promise<void>((resolve, reject) => {
+    const worker = new Worker(code, { eval: true, workerData: { dataDir, module: import.meta.resolve('@electric-sql/pglite') } });
+    worker.once('error', (e) => reject(new Error(`could not create the PGlite database in ${dataDir}: ${e.message}`)));
+    worker.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`could not create the PGlite database in ${dataDir} (its worker exited with code ${code})`))));
+  });
 }
