@@ -50,6 +50,9 @@ export interface RequestorDeps {
 
 const INSERT_BATCH = 500;
 
+/** A subtask's verdict (core/verification.ts decide): which attempts are accepted, which rejected, by what votes. */
+type Verdict = SubtaskRef & { accepted: number[]; rejected: number[]; votes: Record<string, number>; copiesStopped?: boolean };
+
 export function createRequestorActivities(deps: RequestorDeps) {
   const { db } = deps;
 
@@ -218,6 +221,62 @@ export function createRequestorActivities(deps: RequestorDeps) {
     }`;
     await db.update(jobs).set({ resultValue: value, resultRef: info.ref, resultOutputs: outputs }).where(eq(jobs.id, jobId));
     return { value, ref: info.ref };
+  }
+
+  /**
+   * The copies' verdict: the agreeing attempts are accepted (the subtask takes their result),
+   * the others rejected as wrong results, each with its agreement's end saying so.
+   */
+  async function accept({ jobId, index, accepted, rejected, votes, copiesStopped }: Verdict): Promise<{ costWei: string }> {
+    // Both verdicts in one statement, which returns the judged attempts.
+    const rows = await db
+      .update(attempts)
+      .set({ verdict: sql`case when ${inArray(attempts.number, accepted)} then 'accepted' else 'rejected' end` })
+      .where(and(eq(attempts.jobId, jobId), eq(attempts.subtaskIndex, index), inArray(attempts.number, [...accepted, ...rejected])))
+      .returning();
+    for (const a of rows) {
+      const verdict = accepted.includes(a.number) ? 'result accepted' : `result rejected: it disagreed with the majority of ${accepted.length}`;
+      if (a.agreementId) await db.update(agreements).set({ endReason: verdict }).where(eq(agreements.id, a.agreementId));
+    }
+    // Copies still running when the majority was reached were stopped by the workflow: their
+    // attempts and agreements end here, so their providers' slots are free at once (a stopped
+    // copy may still be placing: endAgreement takes the placement lock). When every copy
+    // settled, each attempt ended its own agreement as it finished and nothing is left to end.
+    // Workflows from before `copiesStopped` existed do not say: they end what is left.
+    if (copiesStopped !== false) {
+      const unneeded = 'not needed: the subtask\'s result was accepted';
+      await db
+        .update(attempts)
+        .set({ status: 'cancelled', reason: unneeded, finishedAt: sql`now()` })
+        .where(and(eq(attempts.jobId, jobId), eq(attempts.subtaskIndex, index), eq(attempts.status, 'running')));
+      deps.capacity.freed(await endAgreement(db, { jobId, index }, unneeded));
+    }
+    const winner = rows.find((a) => a.number === accepted[0])!;
+    const costWei = await invoice(jobId, index, rows, accepted, votes);
+    await db
+      .update(subtasks)
+      .set({
+        status: 'succeeded',
+        providerId: winner.providerId,
+        resultRef: winner.stdoutRef,
+        outputs: winner.outputs,
+        exitCode: winner.exitCode,
+        votes,
+        error: null,
+        note: null,
+        finishedAt: sql`now()`,
+      })
+      .where(and(eq(subtasks.jobId, jobId), eq(subtasks.index, index)));
+    // The job's counts follow in the same statement (a trigger: schema/migrations/0011_subtask_counts.sql).
+    for (const a of rows.filter((x) => rejected.includes(x.number)))
+      await addEvent(jobId, `rejected/${index}/${a.number}`, 'resultRejected', { subtaskIndex: index, providerId: a.providerId, message: `attempt ${a.number} disagreed with the majority` });
+    const who = rows.filter((x) => accepted.includes(x.number)).map((x) => x.providerId);
+    await addEvent(jobId, `finished/${index}`, 'subtaskFinished', {
+      subtaskIndex: index,
+      providerId: winner.providerId,
+      message: `${who.length} of ${accepted.length + rejected.length} copies agree (${who.join(', ')}); exit code ${winner.exitCode} in ${(winner.wallSeconds ?? 0).toFixed(1)} s`,
+    });
+    return { costWei };
   }
 
   return {
@@ -409,63 +468,17 @@ export function createRequestorActivities(deps: RequestorDeps) {
           message: `attempt ${o.attempt}: ${r.reason}`,
         });
       }
+      // A lone result that decides alone is accepted here, as acceptResult would (one vote for its key).
+      if (o.acceptAlone && r.status === 'succeeded' && !refused && o.resultKey) {
+        const { costWei } = await accept({ jobId: o.jobId, index: o.index, accepted: [o.attempt], rejected: [], votes: { [o.resultKey]: 1 }, copiesStopped: false });
+        return { refused, accepted: { costWei } };
+      }
       return { refused };
     },
 
-    /**
-     * The copies' verdict: the agreeing attempts are accepted (the subtask takes their result),
-     * the others rejected as wrong results, each with its agreement's end saying so.
-     */
-    async acceptResult({ jobId, index, accepted, rejected, votes, copiesStopped }: SubtaskRef & { accepted: number[]; rejected: number[]; votes: Record<string, number>; copiesStopped?: boolean }): Promise<{ costWei: string }> {
-      // Both verdicts in one statement, which returns the judged attempts.
-      const rows = await db
-        .update(attempts)
-        .set({ verdict: sql`case when ${inArray(attempts.number, accepted)} then 'accepted' else 'rejected' end` })
-        .where(and(eq(attempts.jobId, jobId), eq(attempts.subtaskIndex, index), inArray(attempts.number, [...accepted, ...rejected])))
-        .returning();
-      for (const a of rows) {
-        const verdict = accepted.includes(a.number) ? 'result accepted' : `result rejected: it disagreed with the majority of ${accepted.length}`;
-        if (a.agreementId) await db.update(agreements).set({ endReason: verdict }).where(eq(agreements.id, a.agreementId));
-      }
-      // Copies still running when the majority was reached were stopped by the workflow: their
-      // attempts and agreements end here, so their providers' slots are free at once (a stopped
-      // copy may still be placing: endAgreement takes the placement lock). When every copy
-      // settled, each attempt ended its own agreement as it finished and nothing is left to end.
-      // Workflows from before `copiesStopped` existed do not say: they end what is left.
-      if (copiesStopped !== false) {
-        const unneeded = 'not needed: the subtask\'s result was accepted';
-        await db
-          .update(attempts)
-          .set({ status: 'cancelled', reason: unneeded, finishedAt: sql`now()` })
-          .where(and(eq(attempts.jobId, jobId), eq(attempts.subtaskIndex, index), eq(attempts.status, 'running')));
-        deps.capacity.freed(await endAgreement(db, { jobId, index }, unneeded));
-      }
-      const winner = rows.find((a) => a.number === accepted[0])!;
-      const costWei = await invoice(jobId, index, rows, accepted, votes);
-      await db
-        .update(subtasks)
-        .set({
-          status: 'succeeded',
-          providerId: winner.providerId,
-          resultRef: winner.stdoutRef,
-          outputs: winner.outputs,
-          exitCode: winner.exitCode,
-          votes,
-          error: null,
-          note: null,
-          finishedAt: sql`now()`,
-        })
-        .where(and(eq(subtasks.jobId, jobId), eq(subtasks.index, index)));
-      // The job's counts follow in the same statement (a trigger: schema/migrations/0011_subtask_counts.sql).
-      for (const a of rows.filter((x) => rejected.includes(x.number)))
-        await addEvent(jobId, `rejected/${index}/${a.number}`, 'resultRejected', { subtaskIndex: index, providerId: a.providerId, message: `attempt ${a.number} disagreed with the majority` });
-      const who = rows.filter((x) => accepted.includes(x.number)).map((x) => x.providerId);
-      await addEvent(jobId, `finished/${index}`, 'subtaskFinished', {
-        subtaskIndex: index,
-        providerId: winner.providerId,
-        message: `${who.length} of ${accepted.length + rejected.length} copies agree (${who.join(', ')}); exit code ${winner.exitCode} in ${(winner.wallSeconds ?? 0).toFixed(1)} s`,
-      });
-      return { costWei };
+    /** The copies' verdict (accept, above), when the workflow reached it apart from recording a run. */
+    async acceptResult(verdict: Verdict): Promise<{ costWei: string }> {
+      return accept(verdict);
     },
 
     /** Records how a subtask is verified and why (the adaptive draws), for an audit. */

@@ -89,6 +89,11 @@ export interface AttemptOutcome extends SubtaskRef {
    * having declined (subtask.ts SETTLE_WITH_RESULT; before it, decideAgreement came separately).
    */
   answer?: { agreementId: string; copy: number; decision: SignedDecision | { decision: 'expired'; reason: string } };
+  /**
+   * The run's result decides alone (core/verification.ts acceptsLoneResult): a valid result is
+   * accepted as it is recorded, with one vote for its key, as acceptResult would.
+   */
+  acceptAlone?: boolean;
 }
 
 /** What finishAttempt recorded: a report refused (not the provider's key), or an answer that declined. */
@@ -96,6 +101,8 @@ export interface AttemptRecorded {
   refused: string | null;
   /** Why the run's agreement was not approved (AttemptOutcome.answer): the run counts for nothing. */
   declined?: string;
+  /** The result was accepted with it (AttemptOutcome.acceptAlone), at this cost. */
+  accepted?: { costWei: string };
 }
 
 /** A failure the provider itself reported (it threw): what it said, and its signature over that (core/identity.ts Failure). */

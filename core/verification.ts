@@ -165,6 +165,16 @@ export function decide(s: Verification): Step {
   return { state: s, action: { kind: 'wait' } };
 }
 
+/**
+ * Whether the one copy out decides alone: one copy needed, no crop check due, no other copy
+ * launched or settled. Its result, if valid, is then accepted as it is (decide: accepted [its
+ * attempt], rejected none, one vote for its key), so the workflow has it accepted in the same
+ * step that records it (workflows/subtask.ts ACCEPT_WITH_RESULT).
+ */
+export function acceptsLoneResult(s: Verification): boolean {
+  return s.needed === 1 && s.launched === 1 && s.settled === 0 && s.results.length === 0 && !s.cropCheckDue && s.doubtedBy === null;
+}
+
 /** What to do after the crop check of the lone result. */
 export function cropChecked(s: Verification, outcome: CropOutcome): Step {
   if (outcome.kind === 'disagreed') {

@@ -24,6 +24,7 @@ import type { AttemptRecorded, FailureClaim, RunRequest, RunResult } from '../ac
 import { FailureType, GolemflowError } from '../core/failures.js';
 import { exactKey, formatCrops, planCrops, type CopyResult } from '../core/verify.js';
 import {
+  acceptsLoneResult,
   copyLaunched,
   copySettled,
   cropChecked,
@@ -64,6 +65,13 @@ export const REVIEW_AT_RUN = 'review-at-run';
  * activity, workflow activation and database round trip per attempt).
  */
 export const SETTLE_WITH_RESULT = 'settle-with-result';
+
+/**
+ * Marks histories in which a lone result that decides alone (core/verification.ts
+ * acceptsLoneResult) is accepted by finishAttempt as it is recorded (older ones accepted it in an
+ * acceptResult activity of its own, the same verdict one step later).
+ */
+export const ACCEPT_WITH_RESULT = 'accept-with-result';
 const comparer = proxyActivities<CompareActivities>(comparison);
 
 /** A run's end as the workflow saw it: the provider's report, or why there is none. */
@@ -114,6 +122,7 @@ export async function subtaskWorkflow(input: SubtaskInput): Promise<SubtaskOutco
   const local = patched(LOCAL_BOOKKEEPING);
   const reviewAtRun = patched(REVIEW_AT_RUN);
   const settleWithResult = reviewAtRun && patched(SETTLE_WITH_RESULT);
+  const acceptWithResult = settleWithResult && patched(ACCEPT_WITH_RESULT);
   const requestor = local ? localRequestor : remoteRequestor;
   const { jobId, index, maxAttempts, heartbeatTimeoutSeconds } = input;
   const redundancy = input.redundancy ?? 1;
@@ -189,6 +198,7 @@ export async function subtaskWorkflow(input: SubtaskInput): Promise<SubtaskOutco
     request: Omit<RunRequest, 'attempt' | 'agreementId'>,
     role: 'copy' | 'cropCheck',
     first?: Placement,
+    acceptAlone = false,
   ): Promise<{ placement: Placement; result: RunOutcome; key: string | null; recorded: AttemptRecorded | undefined }> {
     const declined: string[] = [];
     for (;;) {
@@ -204,7 +214,7 @@ export async function subtaskWorkflow(input: SubtaskInput): Promise<SubtaskOutco
       // could not replay once the stopped copy's own run had ended in the same task (a stuck subtask).
       if (settleWithResult) {
         const answer = { agreementId: placement.agreementId, copy, decision: answerOrExpiry(placement, result.answer ?? null, result.reason ?? result.status) };
-        const recorded = await CancellationScope.nonCancellable(() => requestor.finishAttempt({ ...outcome, answer }));
+        const recorded = await CancellationScope.nonCancellable(() => requestor.finishAttempt({ ...outcome, answer, ...(acceptAlone ? { acceptAlone } : {}) }));
         if (recorded?.declined !== undefined) {
           declined.push(placement.providerId);
           continue;
@@ -227,7 +237,10 @@ export async function subtaskWorkflow(input: SubtaskInput): Promise<SubtaskOutco
       const attempt = tries === 1 && first ? first.attempt : nextAttempt++;
       state.attempt = attempt;
       // A report not signed by the provider's key is refused when recorded (nothing comes of it).
-      const { placement, result, key, recorded } = await placeAndRun(attempt, copy, task, 'copy', tries === 1 ? first?.placement : undefined);
+      // A copy that decides alone has its valid result accepted as it is recorded.
+      const alone = acceptWithResult && acceptsLoneResult(v);
+      const { placement, result, key, recorded } = await placeAndRun(attempt, copy, task, 'copy', tries === 1 ? first?.placement : undefined, alone);
+      if (recorded?.accepted) acceptedWithResult = { attempt, costWei: recorded.accepted.costWei };
       if (key !== null && !recorded?.refused) {
         resultFrom.push(placement.providerId);
         return { attempt, providerId: placement.providerId, key: await groupOf(attempt, key) };
@@ -291,6 +304,8 @@ export async function subtaskWorkflow(input: SubtaskInput): Promise<SubtaskOutco
   // What verification knows and asks for (core/verification.ts): this workflow only feeds it
   // events (a copy launched or settled, a crop check's verdict) and performs its actions.
   let v: Verification = startVerification(rules, { needed: redundancy, cropCheckDue: false });
+  // A lone result finishAttempt accepted as it recorded it (ACCEPT_WITH_RESULT), and at what cost.
+  let acceptedWithResult: { attempt: number; costWei: string } | null = null;
   const pending: Promise<void>[] = [];
   const launch = (first?: { attempt: number; placement: Placement }) => {
     const copy = v.launched;
@@ -360,7 +375,11 @@ export async function subtaskWorkflow(input: SubtaskInput): Promise<SubtaskOutco
         const copiesStopped = v.settled < v.launched;
         if (action.stopCopies) await stopCopies();
         state.phase = 'done';
-        const invoiced = await requestor.acceptResult({ jobId, index, accepted: action.accepted, rejected: action.rejected, votes: action.votes, copiesStopped });
+        // A lone result accepted as it was recorded is this very verdict: nothing is left to do.
+        // (Set inside runCopy: the compiler cannot see that here.)
+        const lone = acceptedWithResult as { attempt: number; costWei: string } | null;
+        const already = lone && action.rejected.length === 0 && action.accepted.length === 1 && action.accepted[0] === lone.attempt ? lone : null;
+        const invoiced = already ?? (await requestor.acceptResult({ jobId, index, accepted: action.accepted, rejected: action.rejected, votes: action.votes, copiesStopped }));
         // Results recorded before invoices existed return nothing: nothing is owed.
         return { index, providerId: action.providerId, attempts: nextAttempt - 1, costWei: invoiced?.costWei ?? '0' };
       }

@@ -5,6 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import {
+  acceptsLoneResult,
   copyLaunched,
   copySettled,
   cropChecked,
@@ -252,3 +253,32 @@ describe('planning copies', () => {
     expect(() => planCopies({ redundancy: 2, adaptive, cropCheck: null, seed: 1 }, draws(0, 0), null)).toThrow('after the first copy is placed');
   });
 });
+
+describe('a lone result that decides alone (accepted as it is recorded)', () => {
+  const rules = { redundancy: 1, maxExtraRuns: 0 };
+  const result = (attempt: number, key: string) => ({ kind: 'result' as const, result: { attempt, providerId: `p${attempt}`, key } });
+
+  it('is the verdict decide reaches: that attempt accepted, none rejected, one vote for its key', () => {
+    for (const [attempt, key] of [
+      [1, 'sha256:aa'],
+      [3, 'sha256:bb'],
+    ] as const) {
+      const running = copyLaunched(startVerification(rules, { needed: 1, cropCheckDue: false }));
+      expect(acceptsLoneResult(running)).toBe(true);
+      const step = decide(copySettled(running, result(attempt, key)));
+      expect(step.action).toEqual({ kind: 'accept', providerId: `p${attempt}`, accepted: [attempt], rejected: [], votes: { [key]: 1 }, stopCopies: true });
+    }
+  });
+
+  it('is not claimed when a crop check is due, more copies are needed, or another copy is out or settled', () => {
+    const start = (needed: number, cropCheckDue: boolean) => startVerification({ redundancy: needed, maxExtraRuns: 1 }, { needed, cropCheckDue });
+    expect(acceptsLoneResult(copyLaunched(start(1, true)))).toBe(false);
+    expect(acceptsLoneResult(copyLaunched(start(2, false)))).toBe(false);
+    expect(acceptsLoneResult(copyLaunched(copyLaunched(start(1, false))))).toBe(false);
+    expect(acceptsLoneResult(start(1, false))).toBe(false);
+    // A tie-breaker after a crop check doubted: the lone result no longer decides alone.
+    const doubted = { ...copyLaunched(start(1, false)), doubtedBy: 2 };
+    expect(acceptsLoneResult(doubted)).toBe(false);
+  });
+});
+

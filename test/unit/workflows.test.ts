@@ -37,6 +37,8 @@ interface Fake {
   payments?: string[];
   /** Where answers were recorded, in order: `decideAgreement`, or `finishAttempt` with the run. */
   answersRecorded?: string[];
+  /** Lone results accepted by finishAttempt with their run (no acceptResult of their own). */
+  acceptedWithRun?: number;
   /** The job's first and last run (continue-as-new starts a new one). */
   runs?: { firstRunId: string; latestRunId: string };
 }
@@ -74,9 +76,16 @@ function fakeRequestor(fake: Fake, providers: string[], subtaskCount: number, ma
       return decision.decision === 'reject' ? { approved: false, reason: decision.reason } : { approved: true, reason: 'approved' };
     },
     // The same rule for the answer recorded with the run (SETTLE_WITH_RESULT).
-    finishAttempt: async ({ answer }) => {
+    finishAttempt: async ({ index, attempt, result, answer, acceptAlone }) => {
       if (answer) fake.answersRecorded?.push(`finishAttempt ${answer.decision.decision}`);
-      return answer?.decision.decision === 'reject' ? { refused: null, declined: answer.decision.reason } : { refused: null };
+      if (answer?.decision.decision === 'reject') return { refused: null, declined: answer.decision.reason };
+      // A lone result that decides alone is accepted with the run (ACCEPT_WITH_RESULT), as acceptResult would.
+      if (acceptAlone && result.status === 'succeeded') {
+        fake.accepted?.push({ index, accepted: [attempt], rejected: [] });
+        fake.acceptedWithRun = (fake.acceptedWithRun ?? 0) + 1;
+        return { refused: null, accepted: { costWei: plan.budgetWei ? '10' : '0' } };
+      }
+      return { refused: null };
     },
     noteVerification: async ({ reason }) => void fake.notes?.push(reason),
     endSubtask: async () => undefined,
@@ -233,6 +242,8 @@ describe.concurrent('jobWorkflow and subtaskWorkflow with fake activities', () =
     expect(carried).toEqual([true, true]);
     // Each answer was recorded with its run, in the same local activity (no decideAgreement of its own).
     expect(fake.answersRecorded).toEqual(['finishAttempt reject', 'finishAttempt expired']);
+    // Its lone result was accepted in the same step (redundancy 1: it decides alone).
+    expect(fake.acceptedWithRun).toBe(1);
   });
 
   it('fails the job with the subtask’s reason once its attempts are spent, cancelling the rest', async () => {
