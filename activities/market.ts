@@ -36,6 +36,19 @@ export type ProposeResult =
   | { kind: 'proposed'; agreementId: string; providerId: string; taskQueue: string; proposal: Proposal; track: { accepted: number; reputation: number } }
   | { kind: 'noMatch'; explanation: string };
 
+/**
+ * Records an answer as it reached a subtask's workflow (decideAgreement, and finishAttempt with
+ * the run it came back with); an agreement that does not exist fails the activity for good.
+ */
+export async function recordWorkflowAnswer(answers: AnswerBook, o: { agreementId: string; copy: number; decision: AnswerGiven }): Promise<AnswerOutcome> {
+  try {
+    return await answers.record({ ...o, from: 'workflow' });
+  } catch (e) {
+    if (e instanceof AnswerRefused) throw ApplicationFailure.nonRetryable(e.message, 'AgreementNotFound');
+    throw e;
+  }
+}
+
 export function createMarketActivities(deps: MarketDeps) {
   const { db } = deps;
   const livenessMs = deps.providerLivenessMs ?? 15_000;
@@ -170,12 +183,7 @@ export function createMarketActivities(deps: MarketDeps) {
      * approved agreement and the attempt starts under it.
      */
     async decideAgreement({ agreementId, copy = 0, decision }: { agreementId: string; copy?: number; decision: AnswerGiven }): Promise<AnswerOutcome> {
-      try {
-        return await answers.record({ agreementId, copy, decision, from: 'workflow' });
-      } catch (e) {
-        if (e instanceof AnswerRefused) throw ApplicationFailure.nonRetryable(e.message, 'AgreementNotFound');
-        throw e;
-      }
+      return recordWorkflowAnswer(answers, { agreementId, copy, decision });
     },
   };
 }

@@ -29,7 +29,8 @@ import { failureMessage, resultMessage, sameAddress, signerOf } from '../core/id
 import type { CapacitySignal } from '../adapters/capacity.js';
 import { endAgreement, eventWriter } from '../adapters/events.js';
 import { immutableFacts } from '../adapters/marketData.js';
-import { AnswerRefused, createAnswerBook, type AnswerBook } from '../adapters/answers.js';
+import { createAnswerBook, type AnswerBook } from '../adapters/answers.js';
+import { recordWorkflowAnswer } from './market.js';
 import type { AttemptOutcome, AttemptRecorded, JobPlan, RunRequest, RunResult, SubtaskRef } from './types.js';
 
 export interface RequestorDeps {
@@ -377,13 +378,7 @@ export function createRequestorActivities(deps: RequestorDeps) {
       // The answer the run brought back first: a run whose agreement is not approved ran
       // nothing that counts (the market heard the provider decline, or never heard it).
       if (o.answer) {
-        let outcome;
-        try {
-          outcome = await answers.record({ ...o.answer, from: 'workflow' });
-        } catch (e) {
-          if (e instanceof AnswerRefused) throw ApplicationFailure.nonRetryable(e.message, 'AgreementNotFound');
-          throw e;
-        }
+        const outcome = await recordWorkflowAnswer(answers, o.answer);
         if (!outcome.approved) return { refused: null, declined: outcome.reason ?? 'not approved' };
       }
       /** The refs a result names that its agreement never uploaded (api/blobAccess.ts grants each upload). */
