@@ -25,12 +25,12 @@ describe('a range job through GraphQL, Temporal and Docker', () => {
   });
 
   it('merges the providers’ results into the directly computed answer', async () => {
-    const end = 1_000_000;
+    const end = 2_000_000;
     const spec = {
-      name: 'primes below a million',
+      name: 'primes below two million',
       image: 'golemflow/compute:1',
       command: ['primes', '{start}', '{end}'],
-      split: { kind: 'range', start: 0, end, step: 125_000 },
+      split: { kind: 'range', start: 0, end, step: 250_000 },
       merge: { kind: 'sum' },
       maxParallel: 4,
     };
@@ -77,7 +77,7 @@ describe('a range job through GraphQL, Temporal and Docker', () => {
 
     // The stored result blob is served over HTTP and says what the subtask printed.
     const blob = await fetch(`${market.apiUrl}/blobs/sha256/${job.subtasks[0].resultRef.slice(7)}`, { headers: market.auth });
-    expect((await blob.text()).trim()).toBe(String(countPrimesBelow(125_000)));
+    expect((await blob.text()).trim()).toBe(String(countPrimesBelow(250_000)));
 
     // The workflow's history lives in the Temporal server, with one child per subtask.
     const connection = await Connection.connect({ address: market.temporalAddress });
