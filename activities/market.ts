@@ -116,7 +116,7 @@ export function createMarketActivities(deps: MarketDeps) {
       }
 
       const tryPropose = async (describeBusy: boolean) => {
-        const placed = await placements.submit({ jobId, index, attempt, exclude, avoid, demand, describeBusy });
+        const placed = await placements.submit({ jobId, index, attempt, exclude, avoid, demand, describeBusy, workflowId: Context.current().info.workflowExecution?.workflowId });
         if (placed.kind !== 'proposed') return placed;
         const { row, taskQueue } = placed;
         return { kind: 'proposed' as const, agreementId: row.id, providerId: row.providerId, taskQueue, proposal: proposalOf(row), track: { accepted: 0, reputation: 0 } };

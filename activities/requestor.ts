@@ -280,6 +280,37 @@ export function createRequestorActivities(deps: RequestorDeps) {
     return { costWei };
   }
 
+  /** Subtasks' run requests; each subtask is scheduled from here on (its workflow has it). */
+  async function loadRequests(jobId: string, indexes: number[]): Promise<Array<Omit<RunRequest, 'attempt' | 'agreementId'>>> {
+    const { spec } = await loadSpec(jobId);
+    const rows = await db
+      .select()
+      .from(subtasks)
+      .where(and(eq(subtasks.jobId, jobId), indexes.length === 1 ? eq(subtasks.index, indexes[0]) : inArray(subtasks.index, indexes)));
+    const byIndex = new Map(rows.map((r) => [r.index, r]));
+    const missing = indexes.find((i) => !byIndex.has(i));
+    if (missing !== undefined) throw ApplicationFailure.nonRetryable(`subtask ${jobId}/${missing} does not exist`, 'SubtaskNotFound');
+    await db
+      .update(subtasks)
+      .set({ status: 'scheduled' })
+      .where(and(eq(subtasks.jobId, jobId), indexes.length === 1 ? eq(subtasks.index, indexes[0]) : inArray(subtasks.index, indexes), eq(subtasks.status, 'pending')));
+    await Promise.all(indexes.map((index) => addEvent(jobId, `scheduled/${index}`, 'subtaskScheduled', { subtaskIndex: index })));
+    return indexes.map((index) => {
+      const row = byIndex.get(index)!;
+      return {
+        jobId,
+        index,
+        image: spec.image,
+        imageArchive: spec.imageArchive?.ref ?? null,
+        command: row.command,
+        inputs: row.inputs,
+        cpus: spec.resources.cpus,
+        memoryBytes: parseSize(spec.resources.memory)!,
+        timeoutSeconds: spec.resources.timeoutSeconds,
+      };
+    });
+  }
+
   return {
     /** Validates the stored spec again, writes the subtask rows and marks the job running. */
     async prepareJob({ jobId }: { jobId: string }): Promise<JobPlan> {
@@ -323,28 +354,12 @@ export function createRequestorActivities(deps: RequestorDeps) {
 
     /** What a provider needs to run a subtask; marks it scheduled. */
     async loadSubtask({ jobId, index }: SubtaskRef): Promise<Omit<RunRequest, 'attempt' | 'agreementId'>> {
-      const { spec } = await loadSpec(jobId);
-      const [row] = await db
-        .select()
-        .from(subtasks)
-        .where(and(eq(subtasks.jobId, jobId), eq(subtasks.index, index)));
-      if (!row) throw ApplicationFailure.nonRetryable(`subtask ${jobId}/${index} does not exist`, 'SubtaskNotFound');
-      await db
-        .update(subtasks)
-        .set({ status: 'scheduled' })
-        .where(and(eq(subtasks.jobId, jobId), eq(subtasks.index, index), eq(subtasks.status, 'pending')));
-      await addEvent(jobId, `scheduled/${index}`, 'subtaskScheduled', { subtaskIndex: index });
-      return {
-        jobId,
-        index,
-        image: spec.image,
-        imageArchive: spec.imageArchive?.ref ?? null,
-        command: row.command,
-        inputs: row.inputs,
-        cpus: spec.resources.cpus,
-        memoryBytes: parseSize(spec.resources.memory)!,
-        timeoutSeconds: spec.resources.timeoutSeconds,
-      };
+      return (await loadRequests(jobId, [index]))[0];
+    },
+
+    /** The run requests of a batch's subtasks (workflows/batch.ts), in the order asked, loaded together. */
+    async loadSubtasks({ jobId, indexes }: { jobId: string; indexes: number[] }): Promise<Array<Omit<RunRequest, 'attempt' | 'agreementId'>>> {
+      return loadRequests(jobId, indexes);
     },
 
     /** The run request of a crop spot check: the spec's crop command, filled with the subtask's parameters and the rectangles. */

@@ -106,6 +106,7 @@ export async function loadOpenAgreements(db: Db): Promise<OpenAgreement[]> {
       subtaskIndex: agreements.subtaskIndex,
       attempt: agreements.attempt,
       providerId: agreements.providerId,
+      workflowId: agreements.workflowId,
       state: agreements.state,
       proposedAt: agreements.proposedAt,
       jobStatus: jobs.status,

@@ -24,6 +24,8 @@ export interface PlacementRequest {
   demand: Demand;
   /** Say with what every eligible provider is busy (asked now and then, not on every look). */
   describeBusy: boolean;
+  /** The workflow asking (the sweeper's question to Temporal when the agreement outlives it). */
+  workflowId?: string;
 }
 
 export type PlacementOutcome =
@@ -121,6 +123,7 @@ export async function placeBatch(tx: Db, requests: PlacementRequest[], livenessM
       attempt: r.attempt,
       providerId: choice.winner.providerId,
       requestorId: r.demand.requestorId,
+      workflowId: r.workflowId ?? null,
       pricing: choice.offer.offer.pricing,
       maxDurationSeconds: r.demand.maxDurationSeconds,
       explanation,

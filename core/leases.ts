@@ -26,6 +26,8 @@ export interface OpenAgreement {
   subtaskIndex: number;
   attempt: number;
   providerId: string;
+  /** The workflow its attempt runs in (null: agreements from before batches, the subtask's own). */
+  workflowId: string | null;
   state: OpenAgreementState;
   proposedAt: Date;
   jobStatus: string | null;

@@ -182,6 +182,11 @@ export const agreements = pgTable(
     attempt: integer('attempt').notNull(),
     providerId: text('provider_id').notNull(),
     requestorId: text('requestor_id').notNull(),
+    /**
+     * The workflow the attempt runs in: the subtask's own, or its batch's (workflows/batch.ts).
+     * The sweeper asks Temporal about it; null in agreements from before batches (the subtask's).
+     */
+    workflowId: text('workflow_id'),
     state: text('state').$type<AgreementState>().notNull().default('proposed'),
     /** The price proposed, then the one agreed (a counter-proposal replaces it). */
     pricing: jsonb('pricing').$type<Pricing>().notNull(),

@@ -108,7 +108,7 @@ export function startSweeper(deps: SweeperDeps): Sweeper {
     const statusOf = new Map<string, string | null>();
     let endedAgreements = 0;
     for (const a of open) {
-      const wf = subtaskWorkflowId(a.jobId, a.subtaskIndex);
+      const wf = a.workflowId ?? subtaskWorkflowId(a.jobId, a.subtaskIndex);
       if (!statusOf.has(wf)) statusOf.set(wf, await workflowStatus(wf));
       const why = workflowGoneReason(wf, statusOf.get(wf)!);
       if (!why) continue;

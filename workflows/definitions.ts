@@ -13,6 +13,11 @@ export function subtaskWorkflowId(jobId: string, index: number): string {
   return `${jobId}/subtask-${index}`;
 }
 
+/** The workflow id of a batch of a job's subtasks, first to last (workflows/batch.ts). */
+export function batchWorkflowId(jobId: string, first: number, last: number): string {
+  return `${jobId}/subtasks-${first}-${last}`;
+}
+
 // The job's search attributes, shared with the API and the node that registers them.
 export { JOB_NAME, JOB_REQUESTOR, JOB_SEARCH_ATTRIBUTES, JOB_STATUS } from '../core/jobSearch.js';
 
@@ -89,3 +94,21 @@ export interface SubtaskState {
 }
 
 export const subtaskStateQuery = defineQuery<SubtaskState>('subtaskState');
+
+/** A batch of a job's subtasks run in one workflow (workflows/batch.ts): what each needs, and which. */
+export interface BatchInput {
+  /** Every subtask's input but its index. */
+  subtask: Omit<SubtaskInput, 'index'>;
+  /** The subtasks' indexes. */
+  indexes: number[];
+}
+
+/** How each subtask of a batch ended; a subtask the batch stopped (another failed, or the job was cancelled) is `stopped`. */
+export type BatchEntry = ({ kind: 'succeeded' } & SubtaskOutcome) | { kind: 'failed'; index: number; reason: string } | { kind: 'stopped'; index: number };
+
+export interface BatchOutcome {
+  subtasks: BatchEntry[];
+}
+
+/** The state of each subtask of a batch, by index. */
+export const batchStateQuery = defineQuery<Record<number, SubtaskState>>('batchState');

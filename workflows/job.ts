@@ -1,6 +1,7 @@
 /**
- * jobWorkflow: a job's whole life. Prepare (validate, split into subtask rows), run one child
- * subtaskWorkflow per subtask with a cap on children in flight, merge, finish. Cancel is a
+ * jobWorkflow: a job's whole life. Prepare (validate, split into subtask rows), run the subtasks
+ * in child workflows (a subtaskBatchWorkflow for several at a time when the job's limits allow,
+ * else a subtaskWorkflow each) with a cap on subtasks in flight, merge, finish. Cancel is a
  * signal; progress is a query. A job with many subtasks continues as new before its history
  * grows too long, carrying its counters along.
  */
@@ -23,9 +24,11 @@ import {
 import type { RequestorActivities } from '../activities/requestor.js';
 import type { JobPlan } from '../activities/types.js';
 import { subtaskWorkflow } from './subtask.js';
+import { subtaskBatchWorkflow } from './batch.js';
+import { batchAt, batchSize } from '../core/batches.js';
 import { FailureType } from '../core/failures.js';
 import { bookkeeping, merging, preparing } from './activityOptions.js';
-import { cancelSignal, JOB_STATUS, progressQuery, subtaskWorkflowId, type JobInput, type JobOutcome, type JobProgress } from './definitions.js';
+import { batchWorkflowId, cancelSignal, JOB_STATUS, progressQuery, subtaskWorkflowId, type JobInput, type JobOutcome, type JobProgress, type SubtaskInput } from './definitions.js';
 import { Settlement } from './settlement.js';
 
 const requestor = proxyActivities<RequestorActivities>(bookkeeping);
@@ -34,6 +37,12 @@ const merger = proxyActivities<RequestorActivities>(merging);
 
 /** Marks histories in which a failed job's workflow fails (older ones completed with status failed). */
 const FAILED_JOBS_FAIL = 'failed-jobs-fail';
+
+/**
+ * Marks histories in which subtasks run in batches, several to a workflow (batch.ts,
+ * core/batches.ts); older ones started a workflow for each subtask.
+ */
+export const SUBTASK_BATCHES = 'subtask-batches';
 
 /** Marks histories in which the job's status is kept in its search attributes (older ones had none). */
 const STATUS_SEARCH_ATTRIBUTE = 'status-search-attribute';
@@ -101,6 +110,14 @@ async function runJob(input: JobInput): Promise<JobOutcome> {
     let next = input.resume?.nextIndex ?? 0;
     let rolling = false;
 
+    const subtaskInput = (index: number): SubtaskInput => ({ jobId, index, maxAttempts: plan.maxAttempts, heartbeatTimeoutSeconds: plan.heartbeatTimeoutSeconds, offerDeadlineSeconds: plan.offerDeadlineSeconds, redundancy: plan.redundancy, maxExtraRuns: plan.maxExtraRuns, adaptive: plan.adaptive, compare: plan.compare, cropCheck: plan.cropCheck, seed });
+    const failed = (e: unknown, what: string) => {
+      if (isCancellation(e)) return;
+      progress.failed++;
+      const cause = e instanceof ChildWorkflowFailure ? e.cause : e;
+      failure ??= (cause as Error)?.message ?? `${what} failed`;
+    };
+
     const launch = (index: number) =>
       children.run(async () => {
         progress.started++;
@@ -108,26 +125,55 @@ async function runJob(input: JobInput): Promise<JobOutcome> {
         try {
           const handle = await startChild(subtaskWorkflow, {
             workflowId: subtaskWorkflowId(jobId, index),
-            args: [{ jobId, index, maxAttempts: plan.maxAttempts, heartbeatTimeoutSeconds: plan.heartbeatTimeoutSeconds, offerDeadlineSeconds: plan.offerDeadlineSeconds, redundancy: plan.redundancy, maxExtraRuns: plan.maxExtraRuns, adaptive: plan.adaptive, compare: plan.compare, cropCheck: plan.cropCheck, seed }],
+            args: [subtaskInput(index)],
             parentClosePolicy: ParentClosePolicy.REQUEST_CANCEL,
           });
           const outcome = await handle.result();
           progress.succeeded++;
           settlement.owe(outcome?.costWei);
         } catch (e) {
-          if (!isCancellation(e)) {
-            progress.failed++;
-            const cause = e instanceof ChildWorkflowFailure ? e.cause : e;
-            failure ??= (cause as Error)?.message ?? `subtask ${index} failed`;
-          }
+          failed(e, `subtask ${index}`);
         } finally {
           progress.running--;
         }
       });
 
+    /** Runs several subtasks in one workflow; each counts as it ended, the accepted ones paid for. */
+    const launchBatch = (indexes: number[]) =>
+      children.run(async () => {
+        progress.started += indexes.length;
+        progress.running += indexes.length;
+        try {
+          const { index: _, ...common } = subtaskInput(indexes[0]);
+          const handle = await startChild(subtaskBatchWorkflow, {
+            workflowId: batchWorkflowId(jobId, indexes[0], indexes[indexes.length - 1]),
+            args: [{ subtask: common, indexes }],
+            parentClosePolicy: ParentClosePolicy.REQUEST_CANCEL,
+          });
+          const outcome = await handle.result();
+          for (const entry of outcome.subtasks) {
+            if (entry.kind === 'succeeded') {
+              progress.succeeded++;
+              settlement.owe(entry.costWei);
+            } else if (entry.kind === 'failed') {
+              progress.failed++;
+              failure ??= entry.reason;
+            }
+          }
+        } catch (e) {
+          failed(e, `subtasks ${indexes[0]}-${indexes[indexes.length - 1]}`);
+        } finally {
+          progress.running -= indexes.length;
+        }
+      });
+
+    // Several subtasks to a workflow when the job's limits allow (core/batches.ts); histories from before ran one each.
+    const size = batchSize(plan) > 1 && patched(SUBTASK_BATCHES) ? batchSize(plan) : 1;
+
     const pending: Promise<void>[] = [];
     while (next < plan.subtaskCount && !failure && !cancelReason) {
-      await condition(() => progress.running < plan.maxParallel || !!failure || !!cancelReason);
+      const batch = size > 1 ? batchAt(next, size, plan.subtaskCount) : [next];
+      await condition(() => progress.running + batch.length <= plan.maxParallel || !!failure || !!cancelReason);
       if (failure || cancelReason) break;
       if (settlement.capReached) {
         // The spending cap: no new work until the budget is raised or the job is cancelled.
@@ -142,7 +188,9 @@ async function runJob(input: JobInput): Promise<JobOutcome> {
         rolling = true;
         break;
       }
-      pending.push(launch(next++));
+      // A batch of one (the job's last subtask, or a job smaller than a batch) is a subtask's own workflow.
+      pending.push(batch.length > 1 ? launchBatch(batch) : launch(batch[0]));
+      next += batch.length;
     }
     await condition(() => progress.running === 0 || !!failure || !!cancelReason);
     if (failure || cancelReason) {

@@ -117,6 +117,22 @@ class ComparisonFailed extends CopyFailed {
 }
 
 export async function subtaskWorkflow(input: SubtaskInput): Promise<SubtaskOutcome> {
+  const state = newSubtaskState();
+  setHandler(subtaskStateQuery, () => state);
+  return subtaskLife(input, state);
+}
+
+/** A subtask's state before its first step. */
+export function newSubtaskState(): SubtaskState {
+  return { attempt: 0, providerId: null, phase: 'scheduling', agreementId: null, lastFailure: null, results: 0, copies: 0 };
+}
+
+/**
+ * One subtask's whole way through the market, in whichever workflow runs it: its own
+ * (subtaskWorkflow) or a batch's, beside other subtasks of its job (batch.ts). `preloaded`: its
+ * run request, when the batch loaded it with the others'. Fails with the subtask's failure.
+ */
+export async function subtaskLife(input: SubtaskInput, state: SubtaskState, preloaded?: Omit<RunRequest, 'attempt' | 'agreementId'>): Promise<SubtaskOutcome> {
   // Loading, recording and accepting are quick database steps on this same worker: as local
   // activities they cost no round trip through the server (histories from before replay as they ran).
   const local = patched(LOCAL_BOOKKEEPING);
@@ -127,10 +143,8 @@ export async function subtaskWorkflow(input: SubtaskInput): Promise<SubtaskOutco
   const { jobId, index, maxAttempts, heartbeatTimeoutSeconds } = input;
   const redundancy = input.redundancy ?? 1;
   const maxExtraRuns = input.maxExtraRuns ?? 0;
-  const state: SubtaskState = { attempt: 0, providerId: null, phase: 'scheduling', agreementId: null, lastFailure: null, results: 0, copies: 0 };
-  setHandler(subtaskStateQuery, () => state);
 
-  const task = await requestor.loadSubtask({ jobId, index });
+  const task = preloaded ?? (await requestor.loadSubtask({ jobId, index }));
   // Providers that failed this subtask, and those that returned a result for it: a new copy
   // goes to neither (a tie-breaker must be a fresh opinion).
   const failedOn: string[] = [];

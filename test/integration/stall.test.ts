@@ -154,6 +154,46 @@ describe('a market that never stalls', () => {
     expect((await market.gql(HEALTH)).marketHealth.healthy).toBe(true);
   });
 
+  it('a batch holds its subtasks\' agreements: the sweeper leaves them while it runs, and ends one whose workflow is gone', async () => {
+    // maxParallel 16: the two subtasks run in one batch workflow (core/batches.ts), not one each.
+    const id = await submit(market, { image, command: ['sleep', '120'], split: { kind: 'range', start: 0, end: 2, step: 1 }, redundancy: 1, maxParallel: 16 });
+    await vi.waitUntil(async () => (await market.gql(JOB_NOTE, { id })).job.subtasks.nodes[0]?.status === 'RUNNING', { timeout: 30_000, interval: 200 });
+    const db = market.node.database.db;
+    const batch = `${id}/subtasks-0-1`;
+    const held = await db.select().from(agreements).where(eq(agreements.jobId, id));
+    expect(held.length).toBeGreaterThan(0);
+    for (const a of held) expect(a.workflowId).toBe(batch);
+    // Past the sweeper's grace, a look at Temporal finds the batch running: nothing is ended.
+    await new Promise((r) => setTimeout(r, 2_500));
+    expect(await market.node.sweeper.sweep({ temporal: true })).toEqual({ agreementsEnded: 0, jobsEnded: 0 });
+    expect((await db.select().from(agreements).where(eq(agreements.jobId, id))).filter((a) => a.endedAt !== null)).toEqual([]);
+
+    // An agreement of this running job whose workflow Temporal does not know is ended.
+    const providerId = market.providers[0].id;
+    const stray = `${id}.1.99.1`;
+    const gone = `${id}/subtasks-90-91`;
+    await db.insert(agreements).values({
+      id: stray,
+      jobId: id,
+      subtaskIndex: 1,
+      attempt: 99,
+      providerId,
+      requestorId: 'r',
+      workflowId: gone,
+      pricing: { start: 0, cpuSecond: 0, envSecond: 0 },
+      maxDurationSeconds: 60,
+      explanation: { preference: 'cheapest', offersSeen: 1, ranked: [], excludedCounts: {}, excluded: [], winner: providerId },
+      proposedAt: new Date(Date.now() - 10_000),
+    });
+    expect(await market.node.sweeper.sweep({ temporal: true })).toEqual({ agreementsEnded: 1, jobsEnded: 0 });
+    const [row] = await db.select().from(agreements).where(eq(agreements.id, stray));
+    expect(row).toMatchObject({ state: 'expired', endedBy: 'sweeper', endReason: `swept: its workflow ${gone} is unknown to Temporal` });
+
+    await market.gql('mutation($id: ID!) { cancelJob(id: $id, reason: "done looking") { id } }', { id });
+    expect((await waitForJob(market, id, 60_000)).status).toBe('CANCELLED');
+    expect((await market.gql(OPEN, { jobId: id })).agreements.nodes).toEqual([]);
+  });
+
   it('a job whose workflow was terminated outside Golemflow ends, its container is killed and its slot freed', async () => {
     const docker = new Docker();
     const id = await submit(market, { image, command: ['sleep', '120'], split: one, redundancy: 1 });

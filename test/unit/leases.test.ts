@@ -10,6 +10,7 @@ const base: OpenAgreement = {
   subtaskIndex: 0,
   attempt: 1,
   providerId: 'p1',
+  workflowId: null,
   state: 'approved',
   proposedAt: new Date(now.getTime() - 5_000),
   jobStatus: 'running',

@@ -40,7 +40,7 @@ interface Fake {
   /** Lone results accepted by finishAttempt with their run (no acceptResult of their own). */
   acceptedWithRun?: number;
   /** The job's first and last run (continue-as-new starts a new one). */
-  runs?: { firstRunId: string; latestRunId: string };
+  runs?: { workflowId: string; firstRunId: string; latestRunId: string };
 }
 
 /** The plan the fake prepareJob returns: one provider per copy, no verification, unpaid, unless a test says otherwise. */
@@ -54,6 +54,7 @@ function fakeRequestor(fake: Fake, providers: string[], subtaskCount: number, ma
   const activities: Partial<RequestorActivities & MarketActivities & CompareActivities & PaymentActivities> = {
     prepareJob: async () => ({ subtaskCount, maxParallel, maxAttempts: 2, heartbeatTimeoutSeconds: 5, timeoutSeconds: 30, offerDeadlineSeconds: 30, redundancy: 1, maxExtraRuns: 0, adaptive: null, ...plan }),
     loadSubtask: async ({ jobId, index }) => ({ jobId, index, image: 'x', command: ['x'], inputs: [], cpus: 1, memoryBytes: 1, timeoutSeconds: 30 }),
+    loadSubtasks: async ({ jobId, indexes }) => indexes.map((index) => ({ jobId, index, image: 'x', command: ['x'], inputs: [], cpus: 1, memoryBytes: 1, timeoutSeconds: 30 })),
     loadCropCheck: async ({ jobId, index, crops }) => ({ jobId, index, image: 'x', command: ['crop', crops], inputs: [], cpus: 1, memoryBytes: 1, timeoutSeconds: 30 }),
     proposeAgreement: async ({ index, attempt, exclude, avoid = [] }) => {
       const used = given.get(index) ?? [];
@@ -167,9 +168,11 @@ describe.concurrent('jobWorkflow and subtaskWorkflow with fake activities', () =
       // The CLI writes the standard JSON history format, which the SDK's replayer reads.
       const cli = await ensureTemporalCli();
       await fs.mkdir(fixtures, { recursive: true });
+      // A job that ran its subtasks in batches has no subtask-0 workflow, but a batch from 0.
+      const batched = opts.record.startsWith('batch');
       for (const [workflowId, name] of [
         [handle.workflowId, 'job'],
-        [`${handle.workflowId}/subtask-0`, 'subtask-0'],
+        batched ? [`${handle.workflowId}/subtasks-0-1`, 'subtasks-0-1'] : [`${handle.workflowId}/subtask-0`, 'subtask-0'],
       ]) {
         // RECORD_HISTORIES=1 names fixtures by scenario; any other value is a prefix (a version's label).
         const label = process.env.RECORD_HISTORIES === '1' ? opts.record : `${process.env.RECORD_HISTORIES}-${opts.record}`;
@@ -180,7 +183,7 @@ describe.concurrent('jobWorkflow and subtaskWorkflow with fake activities', () =
         await fs.writeFile(file, stdout);
       }
     }
-    fake.runs = { firstRunId: handle.firstExecutionRunId, latestRunId: (await client.workflow.getHandle(handle.workflowId).describe()).runId };
+    fake.runs = { workflowId: handle.workflowId, firstRunId: handle.firstExecutionRunId, latestRunId: (await client.workflow.getHandle(handle.workflowId).describe()).runId };
     return result;
   }
 
@@ -316,6 +319,53 @@ describe.concurrent('jobWorkflow and subtaskWorkflow with fake activities', () =
     });
     expect(outcome).toMatchObject({ status: 'cancelled', error: 'changed my mind' });
     expect(fake.ended).toEqual([{ status: 'cancelled', error: 'changed my mind' }]);
+  });
+
+  it('runs subtasks two to a workflow at maxParallel 16, each with its own attempts and verdict', async () => {
+    const fake = newFake(async (req, provider) => (req.index === 3 && provider.startsWith('p1') ? { ...ok(''), status: 'failed', exitCode: 1, reason: 'exited with code 1' } : ok(String(req.index))));
+    const outcome = await runJob(fake, 7, 16, { record: 'batches' });
+    expect(outcome).toMatchObject({ status: 'succeeded', value: 'merged' });
+    // Every subtask once, subtask 3 twice: its first provider failed it, the other took it.
+    expect(fake.attempts.map((a) => a.index).sort((a, b) => a - b)).toEqual([0, 1, 2, 3, 3, 4, 5, 6]);
+    expect(fake.attempts.filter((a) => a.index === 3).map((a) => a.provider.slice(0, 2))).toEqual(['p1', 'p2']);
+    expect(fake.accepted?.map((a) => a.index).sort((a, b) => a - b)).toEqual([0, 1, 2, 3, 4, 5, 6]);
+    // The subtasks ran in batches of two, not in a workflow each; the last, alone, in its own.
+    const jobId = fake.runs!.workflowId;
+    for (const [first, last] of [[0, 1], [2, 3], [4, 5]]) {
+      const d = await client.workflow.getHandle(`${jobId}/subtasks-${first}-${last}`).describe();
+      expect(d.type).toBe('subtaskBatchWorkflow');
+      expect(d.status.name).toBe('COMPLETED');
+    }
+    await expect(client.workflow.getHandle(`${jobId}/subtask-0`).describe()).rejects.toThrow(/not found/i);
+    expect((await client.workflow.getHandle(`${jobId}/subtask-6`).describe()).type).toBe('subtaskWorkflow');
+  });
+
+  it('a subtask that fails in a batch stops the others and fails the job with its reason', async () => {
+    const fake = newFake(async (req) => {
+      if (req.index === 0) return { ...ok(''), status: 'failed', exitCode: 2, reason: 'exited with code 2: bad frame' };
+      await new Promise((r) => setTimeout(r, 1500));
+      return ok('x');
+    });
+    const e = await runJob(fake, 4, 16, { record: 'batch-failed' }).catch((x) => x);
+    expect(e).toBeInstanceOf(WorkflowFailedError);
+    expect(e.cause).toMatchObject({ type: 'JobFailed', message: 'subtask 0 failed after 2 attempts: exited with code 2: bad frame' });
+    expect(fake.ended).toEqual([{ status: 'failed', error: 'subtask 0 failed after 2 attempts: exited with code 2: bad frame' }]);
+    // Subtask 1, beside it in its batch, was stopped, not accepted.
+    expect(fake.accepted?.map((a) => a.index)).not.toContain(1);
+  });
+
+  it('a cancelled job stops the subtasks of its batches and ends cancelled', async () => {
+    const fake = newFake(async () => (await new Promise((r) => setTimeout(r, 1500)), ok('late')));
+    const outcome = await runJob(fake, 4, 16, {
+      record: 'batch-cancelled',
+      during: async (h) => {
+        await new Promise((r) => setTimeout(r, 500));
+        await h.signal(cancelSignal, 'changed my mind');
+      },
+    });
+    expect(outcome).toMatchObject({ status: 'cancelled', error: 'changed my mind' });
+    expect(fake.ended).toEqual([{ status: 'cancelled', error: 'changed my mind' }]);
+    expect(fake.accepted).toEqual([]);
   });
 
   it('replays the recorded histories of earlier versions without non-determinism', async () => {

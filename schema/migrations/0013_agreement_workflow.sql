@@ -1,0 +1,1 @@
+ALTER TABLE "agreements" ADD COLUMN "workflow_id" text;
