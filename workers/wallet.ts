@@ -6,18 +6,19 @@
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { generatePrivateKey, privateKeyToAccount, type PrivateKeyAccount } from 'viem/accounts';
+import { generatePrivateKey, type PrivateKeyAccount } from 'viem/accounts';
+import { identityAccount } from '../core/identity.js';
 
 /** The provider's key: its identity in the market (it signs offers, answers and results) and, by default, where it is paid. */
 export async function loadOrCreateWallet(dir: string): Promise<{ address: string; account: PrivateKeyAccount; file: string; created: boolean }> {
   const file = path.join(dir, 'wallet.json');
   const existing = await fs.readFile(file, 'utf8').then(JSON.parse, () => undefined);
   if (existing?.privateKey) {
-    const account = privateKeyToAccount(existing.privateKey);
+    const account = identityAccount(existing.privateKey);
     return { address: account.address, account, file, created: false };
   }
   const privateKey = generatePrivateKey();
-  const account = privateKeyToAccount(privateKey);
+  const account = identityAccount(privateKey);
   await fs.mkdir(dir, { recursive: true });
   await fs.writeFile(file, JSON.stringify({ privateKey, address: account.address }, null, 2), { mode: 0o600 });
   return { address: account.address, account, file, created: true };

@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { recoverTypedDataAddress, type Hex } from 'viem';
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
-import { answerMessage, blobAccessMessage, IDENTITY_DOMAIN, IDENTITY_TYPES, offerMessage, resultMessage, signIdentity, signerOf } from '../../core/identity.js';
+import { answerMessage, blobAccessMessage, identityAccount, IDENTITY_DOMAIN, IDENTITY_TYPES, offerMessage, resultMessage, signIdentity, signerOf } from '../../core/identity.js';
 
 const result = { status: 'succeeded', exitCode: 0, stdoutRef: null, outputs: [], cpuSeconds: 1, wallSeconds: 1 };
 
@@ -35,6 +35,27 @@ describe('signerOf', () => {
     expect(await signerOf('Answer', message, undefined)).toBeNull();
     expect(await signerOf('Answer', message, '0x1234')).toBeNull();
     expect(await signerOf('Answer', message, `0x${'00'.repeat(65)}`)).toBeNull();
+  });
+
+  it('identityAccount signs exactly as viem does, for any key, kind and message', async () => {
+    const messages: Array<[keyof typeof IDENTITY_TYPES, Record<string, unknown>]> = [
+      ['Answer', answerMessage('e-1', 'accept', null)],
+      ['Answer', answerMessage('e-2', 'counter', { pricePerCpuSecond: '7' })],
+      ['Result', resultMessage('e-3', result)],
+      ['BlobAccess', blobAccessMessage('e-4')],
+      ['Offer', offerMessage('p-2', { cpus: 4, images: ['golemflow/*'] }, 1_700_000_000_123)],
+    ];
+    for (let i = 0; i < 16; i++) {
+      const privateKey = generatePrivateKey();
+      const fast = identityAccount(privateKey);
+      const slow = privateKeyToAccount(privateKey);
+      expect(fast.address).toBe(slow.address);
+      for (const [kind, message] of messages) {
+        const signature = await signIdentity(fast, kind, message);
+        expect(signature).toBe(await signIdentity(slow, kind, message));
+        expect(await signerOf(kind, message, signature)).toBe(slow.address);
+      }
+    }
   });
 
   it('names the same signer as viem, for any key, kind and message, and for signatures bent out of shape', async () => {
