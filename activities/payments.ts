@@ -5,14 +5,14 @@
  * written when results are judged (acceptResult); these activities lock, release and close.
  */
 import { ApplicationFailure, Context, log } from '@temporalio/activity';
-import { and, asc, eq, inArray, sql } from 'drizzle-orm';
+import { and, asc, eq, inArray, ne, sql } from 'drizzle-orm';
 import { encodeFunctionData, type Address, type Hex } from 'viem';
 import { FailureType } from '../core/failures.js';
 import { allocationIdOf, glmToWei, weiToGlm } from '../core/payments.js';
 import type { Db } from '../schema/db.js';
-import { allocations, chainTxs, invoices, jobs } from '../schema/tables.js';
-import { ChainRevertError, ChainUnavailableError, type Chain } from '../adapters/chain.js';
-import type { AddEvent } from '../adapters/events.js';
+import { allocations, chainTxs, invoices, jobEvents, jobs } from '../schema/tables.js';
+import { ChainRevertError, ChainUnavailableError, LOCK_WALLET, SendRefused, type Chain } from '../adapters/chain.js';
+import { LOCK_JOB_EVENTS, type AddEvent } from '../adapters/events.js';
 import { immutableFacts } from '../adapters/marketData.js';
 
 export interface PaymentDeps {
@@ -33,6 +33,18 @@ export interface SettleResult {
   transactions: number;
   /** Accepted invoices left unpaid because the budget is spent. */
   overBudget: number;
+}
+
+/** The job event that marks a budget lock abandoned (abandonLock): a lock still on its way must not be sent. */
+const BUDGET_NOT_LOCKED = 'budget-not-locked';
+const NOT_LOCKED_MESSAGE = 'the job ended before its budget was locked: nothing was locked, nothing is returned';
+
+/** Why a job's budget must not be locked now (its lock was abandoned, its allocation closed), or null. */
+async function allocationClosed(tx: Db, jobId: string): Promise<string | null> {
+  const [abandoned] = await tx.select({ seq: jobEvents.seq }).from(jobEvents).where(and(eq(jobEvents.jobId, jobId), eq(jobEvents.key, BUDGET_NOT_LOCKED)));
+  if (abandoned) return `the budget lock of job ${jobId} was abandoned (the job ended first)`;
+  const [a] = await tx.select({ state: allocations.state }).from(allocations).where(eq(allocations.jobId, jobId));
+  return a?.state === 'closed' ? `the allocation of job ${jobId} is closed` : null;
 }
 
 export function createPaymentActivities(deps: PaymentDeps) {
@@ -120,12 +132,30 @@ export function createPaymentActivities(deps: PaymentDeps) {
             functionName: 'lock',
             args: [allocationId, amount, BigInt(Math.floor(row.deadline.getTime() / 1000)), chain.account],
           });
-          lockTx = (await chain.send('lock', chain.escrow, data, { jobId })).hash;
+          // A job cancelled while its lock waited has its allocation closed by abandonLock: then
+          // nothing may be locked. Checked where the transaction is recorded, with the
+          // allocation's row locked, so that one of the two goes first (abandonLock, seeing the
+          // lock recorded, waits for it and returns the budget).
+          try {
+            lockTx = (await chain.send('lock', chain.escrow, data, { jobId, unless: (tx) => allocationClosed(tx, jobId) })).hash;
+          } catch (e) {
+            if (!(e instanceof SendRefused)) throw e;
+            // The row this try made (or found pending) closes too: nothing was locked.
+            await db.update(allocations).set({ state: 'closed', returnedWei: '0', closedAt: new Date() }).where(and(eq(allocations.jobId, jobId), eq(allocations.state, 'pending')));
+            return { allocationId, lockedWei: '0' };
+          }
         } else {
           const [mined] = await db.select({ hash: chainTxs.hash }).from(chainTxs).where(and(eq(chainTxs.jobId, jobId), eq(chainTxs.kind, 'lock'), eq(chainTxs.status, 'mined')));
           lockTx = mined?.hash ?? null;
         }
-        await db.update(allocations).set({ state: 'locked', lockedWei: String(amount), lockTx }).where(eq(allocations.jobId, jobId));
+        // Only a pending allocation becomes locked: one closed meanwhile (its lock finished and
+        // returned by abandonLock's close) stays closed.
+        const [locked] = await db
+          .update(allocations)
+          .set({ state: 'locked', lockedWei: String(amount), lockTx })
+          .where(and(eq(allocations.jobId, jobId), eq(allocations.state, 'pending')))
+          .returning({ jobId: allocations.jobId });
+        if (!locked) return { allocationId, lockedWei: (await allocationOf(jobId))?.lockedWei ?? '0' };
         await deps.addEvent(jobId, 'budget-locked', 'budgetLocked', { message: `${weiToGlm(amount)} GLM locked in the escrow (tx ${lockTx})` });
         return { allocationId, lockedWei: String(amount) };
       });
@@ -222,11 +252,24 @@ export function createPaymentActivities(deps: PaymentDeps) {
      * here without the chain; otherwise the lock may still be mined, and it is closed on chain.
      */
     async abandonLock({ jobId }: { jobId: string }): Promise<{ returnedWei: string }> {
-      const [signed] = await db.select({ hash: chainTxs.hash }).from(chainTxs).where(and(eq(chainTxs.jobId, jobId), eq(chainTxs.kind, 'lock')));
-      if (signed) return closeAllocation(jobId);
-      await db.update(allocations).set({ state: 'closed', returnedWei: '0', closedAt: new Date() }).where(eq(allocations.jobId, jobId));
+      // Under the wallet's lock, which a send holds while it records its transaction: a lock not
+      // recorded by now never will be (lockBudget's send refuses once this is marked), and one
+      // recorded is finished and its budget returned by the close. (The lockBudget activity the
+      // job cancelled may still be running: cancelling it does not wait for it to stop.)
+      const abandoned = await db.transaction(async (tx) => {
+        await tx.execute(sql`select pg_advisory_xact_lock(${LOCK_WALLET}, 0)`);
+        const [signed] = await tx.select({ hash: chainTxs.hash }).from(chainTxs).where(and(eq(chainTxs.jobId, jobId), eq(chainTxs.kind, 'lock')));
+        if (signed) return false;
+        await tx.update(allocations).set({ state: 'closed', returnedWei: '0', closedAt: new Date() }).where(and(eq(allocations.jobId, jobId), ne(allocations.state, 'closed')));
+        // The job's event lock, as every event insert takes it (adapters/events.ts: seqs commit in order).
+        await tx.execute(sql`select pg_advisory_xact_lock(${LOCK_JOB_EVENTS}, hashtext(${jobId}))`);
+        await tx.insert(jobEvents).values({ jobId, key: BUDGET_NOT_LOCKED, type: 'budgetReturned', message: NOT_LOCKED_MESSAGE }).onConflictDoNothing();
+        return true;
+      });
+      if (!abandoned) return closeAllocation(jobId);
       await note(jobId, null);
-      await deps.addEvent(jobId, 'budget-not-locked', 'budgetReturned', { message: 'the job ended before its budget was locked: nothing was locked, nothing is returned' });
+      // Written in the transaction above; this tells the job's listeners (the same key: no second row).
+      await deps.addEvent(jobId, BUDGET_NOT_LOCKED, 'budgetReturned', { message: NOT_LOCKED_MESSAGE });
       return { returnedWei: '0' };
     },
 

@@ -59,7 +59,15 @@ export class ChainRevertError extends GolemflowError {
   }
 }
 
-const LOCK_WALLET = 7_340_001;
+/** A transaction its step chose not to send after all (`unless`): nothing was signed or recorded. */
+export class SendRefused extends GolemflowError {
+  constructor(message: string) {
+    super(FailureType.PaymentRefused, message);
+  }
+}
+
+/** One nonce at a time for the wallet; a step that must not overlap a send's recording takes it too (payments.ts abandonLock). */
+export const LOCK_WALLET = 7_340_001;
 
 type TxKind = (typeof chainTxs.$inferSelect)['kind'];
 
@@ -71,7 +79,11 @@ export interface Chain {
   contracts: CompiledContracts;
   publicClient: PublicClient;
   /** Sends a contract call through the ledger; returns once mined with enough confirmations. */
-  send(kind: TxKind, to: Address, data: Hex, meta: { jobId?: string; paymentIds?: string[] }): Promise<{ hash: Hex; blockNumber: bigint }>;
+  /**
+   * Signs, records and sends a transaction. `meta.unless`, checked in the transaction that
+   * records it: a reason not to send after all (nothing is signed or recorded; SendRefused).
+   */
+  send(kind: TxKind, to: Address, data: Hex, meta: { jobId?: string; paymentIds?: string[]; unless?: (tx: Db) => Promise<string | null> }): Promise<{ hash: Hex; blockNumber: bigint }>;
   /** Finishes (broadcasts again, replaces, confirms) what the ledger holds as signed but not settled. */
   resumePending(filter?: { jobId?: string; kind?: TxKind }): Promise<void>;
   read<T>(address: Address, abi: CompiledContracts['GLM']['abi'], functionName: string, args?: unknown[]): Promise<T>;
@@ -171,6 +183,8 @@ export async function connectChain(db: Db, cfg: ChainConfig, log: (m: string) =>
       const row = await db.transaction(async (tx) => {
         // One nonce at a time for this wallet, across every job and activity of this node.
         await tx.execute(sql`select pg_advisory_xact_lock(${LOCK_WALLET}, 0)`);
+        const refused = meta.unless ? await meta.unless(tx as unknown as Db) : null;
+        if (refused !== null) throw new SendRefused(refused);
         const onChain = await publicClient.getTransactionCount({ address: account.address, blockTag: 'pending' });
         const [{ top }] = await tx
           .select({ top: max(chainTxs.nonce) })

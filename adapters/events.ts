@@ -11,7 +11,7 @@ import { GroupCommit } from '../infra/groupCommit.js';
  * placed (placement checks the subtask under the same lock).
  */
 export const LOCK_PLACEMENT = 1;
-const LOCK_JOB_EVENTS = 2;
+export const LOCK_JOB_EVENTS = 2;
 
 export type AddEvent = (jobId: string, key: string, type: JobEventType, fields?: { subtaskIndex?: number; providerId?: string; message?: string }) => Promise<void>;
 
