@@ -284,7 +284,7 @@ export function createRequestorActivities(deps: RequestorDeps) {
   async function loadRequests(jobId: string, indexes: number[]): Promise<Array<Omit<RunRequest, 'attempt' | 'agreementId'>>> {
     const { spec } = await loadSpec(jobId);
     const rows = await db
-      .select()
+      .select({ index: subtasks.index, command: subtasks.command, inputs: subtasks.inputs })
       .from(subtasks)
       .where(and(eq(subtasks.jobId, jobId), indexes.length === 1 ? eq(subtasks.index, indexes[0]) : inArray(subtasks.index, indexes)));
     const byIndex = new Map(rows.map((r) => [r.index, r]));

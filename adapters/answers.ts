@@ -70,7 +70,19 @@ export function createAnswerBook(deps: AnswerDeps) {
      * unsigned answer is refused and changes nothing (else a stranger could reject others' work).
      */
     async record({ agreementId, copy = 0, decision: given, from }: { agreementId: string; copy?: number; decision: AnswerGiven; from: 'workflow' | 'provider' }): Promise<AnswerOutcome> {
-      const [a] = await db.select().from(agreements).where(eq(agreements.id, agreementId));
+      // Not the explanation: the market's reasons, kilobytes of JSON the answer does not need.
+      const [a] = await db
+        .select({
+          jobId: agreements.jobId,
+          subtaskIndex: agreements.subtaskIndex,
+          attempt: agreements.attempt,
+          providerId: agreements.providerId,
+          state: agreements.state,
+          decisionReason: agreements.decisionReason,
+          pricing: agreements.pricing,
+        })
+        .from(agreements)
+        .where(eq(agreements.id, agreementId));
       if (!a) throw new AnswerRefused(FailureType.NotFound, `agreement ${agreementId} does not exist`);
       const attemptRow = { jobId: a.jobId, subtaskIndex: a.subtaskIndex, number: a.attempt, copy, providerId: a.providerId, agreementId, status: 'running' as const };
       const unsigned = () => (given.decision === 'expired' ? null : unsignedBy(a.providerId, answerMessage(agreementId, given.decision, decisionTerms(given)), given.signature));

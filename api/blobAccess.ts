@@ -13,6 +13,7 @@ import { and, eq, sql } from 'drizzle-orm';
 import { FailureType, GolemflowError } from '../core/failures.js';
 import { blobAccessMessage, sameAddress, signerOf } from '../core/identity.js';
 import type { Db } from '../schema/db.js';
+import { immutableFacts } from '../adapters/marketData.js';
 import { agreements, blobGrants, jobs, providers, subtasks } from '../schema/tables.js';
 import { identify } from './auth.js';
 
@@ -82,13 +83,15 @@ export async function mayRead(db: Db, caller: BlobCaller, ref: string): Promise<
       .limit(1);
     return !!job;
   }
-  // A provider reads its subtask's inputs and its job's image archive.
+  // A provider reads its subtask's inputs and its job's image archive (the spec never changes:
+  // read from the node's cache of it, not with every request).
+  const job = await immutableFacts(db).job(caller.jobId);
+  if (job?.spec.imageArchive?.ref === ref) return true;
   const [row] = await db
-    .select({ inputs: subtasks.inputs, spec: jobs.spec })
+    .select({ inputs: subtasks.inputs })
     .from(subtasks)
-    .innerJoin(jobs, eq(jobs.id, subtasks.jobId))
     .where(and(eq(subtasks.jobId, caller.jobId), eq(subtasks.index, caller.subtaskIndex)));
-  return !!row && (row.inputs.some((i) => i.ref === ref) || row.spec.imageArchive?.ref === ref);
+  return !!row && row.inputs.some((i) => i.ref === ref);
 }
 
 /** Bytes the caller may still upload: its quota less what its uploads hold. */
@@ -103,9 +106,14 @@ export async function uploadRoom(db: Db, caller: BlobCaller, limits: { blobBytes
 
 /** Records that the caller sent a blob's bytes: it may read them, and so may the owner of the job a provider made them for. */
 export async function grantUpload(db: Db, caller: BlobCaller, info: { ref: string; size: number }): Promise<void> {
-  await db.insert(blobGrants).values({ ref: info.ref, holder: holderOf(caller), size: info.size, via: 'upload' }).onConflictDoNothing();
-  if (caller.kind === 'agreement')
-    await db.insert(blobGrants).values({ ref: info.ref, holder: `requestor:${caller.ownerId}`, size: info.size, via: 'output' }).onConflictDoNothing();
+  // One statement for both grants: every provider upload makes two.
+  await db
+    .insert(blobGrants)
+    .values([
+      { ref: info.ref, holder: holderOf(caller), size: info.size, via: 'upload' as const },
+      ...(caller.kind === 'agreement' ? [{ ref: info.ref, holder: `requestor:${caller.ownerId}`, size: info.size, via: 'output' as const }] : []),
+    ])
+    .onConflictDoNothing();
 }
 
 /** Whether a requestor sent (or was made) a blob: a spec may name only blobs its submitter holds. */
