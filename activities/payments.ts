@@ -133,9 +133,9 @@ export function createPaymentActivities(deps: PaymentDeps) {
             args: [allocationId, amount, BigInt(Math.floor(row.deadline.getTime() / 1000)), chain.account],
           });
           // A job cancelled while its lock waited has its allocation closed by abandonLock: then
-          // nothing may be locked. Checked where the transaction is recorded, with the
-          // allocation's row locked, so that one of the two goes first (abandonLock, seeing the
-          // lock recorded, waits for it and returns the budget).
+          // nothing may be locked. Checked where the transaction is recorded, under the wallet's
+          // lock that abandonLock takes too, so that one of the two goes first (abandonLock,
+          // seeing the lock recorded, waits for it and returns the budget).
           try {
             lockTx = (await chain.send('lock', chain.escrow, data, { jobId, unless: (tx) => allocationClosed(tx, jobId) })).hash;
           } catch (e) {
