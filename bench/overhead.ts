@@ -2,7 +2,8 @@
  * npm run bench:overhead: what Golemflow adds on top of running containers. 100 subtasks that
  * each `sleep 1` on 10 local providers, against the same 100 containers (same image, same
  * hardening) run directly through dockerode 10 at a time. Prints both makespans and the ratio,
- * the first result's latency, each subtask's overhead and providers' idle time between runs.
+ * the first result's latency, each subtask's overhead and providers' idle time between runs
+ * (from Docker's own events, beside the direct run's).
  * Redundancy is 1 unless --redundancy says otherwise: the figure is the orchestration's overhead,
  * not verification's cost. With --redundancy 2 the direct run runs every container twice, and
  * Golemflow's makespan against a redundancy-1 run's says what verification costs.
@@ -16,7 +17,7 @@ import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import { Command, Option } from 'commander';
 import pLimit from 'p-limit';
-import { runInSandbox } from '../adapters/sandbox.js';
+import { LABEL_PREFIX, runInSandbox } from '../adapters/sandbox.js';
 import { loadConfig } from '../infra/config.js';
 import { ensureDocker } from '../infra/docker.js';
 import { gql } from '../infra/graphqlClient.js';
@@ -24,6 +25,7 @@ import { startProviderNode } from '../workers/provider.js';
 import { startRequestorNode } from '../workers/requestor.js';
 import { benchProvider, benchStack } from './setup.js';
 import { cpuByRole, formatCpu, snapshot, type KnownPids } from './cpu.js';
+import { idleGaps, lives, poolGaps, watchContainers } from './containerTimeline.js';
 import { and, eq } from 'drizzle-orm';
 import type { Db } from '../schema/db.js';
 import { agreements, attempts, subtasks } from '../schema/tables.js';
@@ -79,8 +81,10 @@ function quantile(xs: number[], q: number): number {
 
 /**
  * What the job's rows say about where time went: when the first result was accepted, each
- * subtask's overhead and how long each provider sat idle between one run's end and the next
- * run's start. Overhead is the time from when the subtask could have run (the market placed it,
+ * subtask's overhead, and how many runs were placed while their provider ran another. (Providers'
+ * idle time comes from Docker's own events: containerTimeline.ts. The rows know a run's end only
+ * as its result was recorded, a trip through Temporal later.) Overhead is the time from when the
+ * subtask could have run (the market placed it,
  * or, for an agreement that waited behind its provider's busy slot, that slot's previous run
  * ended) to its acceptance, less its container's run: proposing, answering, starting and
  * removing the container, uploading, recording. Waiting for a slot is the market being full,
@@ -94,7 +98,6 @@ async function timingOf(db: Db, jobId: string, submittedAt: number) {
     .innerJoin(agreements, eq(agreements.id, attempts.agreementId))
     .where(eq(subtasks.jobId, jobId));
   const firstResult = (Math.min(...rows.map((r) => r.finishedAt!.getTime())) - submittedAt) / 1000;
-  const idle: number[] = [];
   const overhead: number[] = [];
   let queued = 0;
   const byProvider = new Map<string, Array<{ start: number; end: number; placed: number; accepted: number }>>();
@@ -106,13 +109,12 @@ async function timingOf(db: Db, jobId: string, submittedAt: number) {
   for (const runs of byProvider.values()) {
     runs.sort((a, b) => a.start - b.start);
     runs.forEach((run, i) => {
-      if (i > 0) idle.push(Math.max(0, run.start - runs[i - 1].end));
       const ready = Math.max(run.placed, i > 0 ? runs[i - 1].end : 0);
       if (i > 0 && run.placed < runs[i - 1].end) queued++;
       overhead.push(run.accepted - ready - (run.end - run.start));
     });
   }
-  return { firstResult, overhead, idle, queued };
+  return { firstResult, overhead, queued };
 }
 
 /** Starts bench/providerHost.ts and waits until its providers are online (it prints "ready"). */
@@ -155,6 +157,7 @@ async function main() {
     // Whose CPU is whose: this process is the requestor node (and the bench's polling).
     const known: KnownPids = { 'requestor node': process.pid, 'provider host': host?.pid, Temporal: temporal.pid };
     log(`direct: ${o.subtasks * o.redundancy} containers, ${o.providers} at a time`);
+    const containers = await watchContainers(docker);
     const beforeDirect = await snapshot();
     const directSeconds = await direct(docker, work);
     const directCpu = cpuByRole(beforeDirect, await snapshot(), known);
@@ -164,6 +167,7 @@ async function main() {
     const beforeGolemflow = await snapshot();
     const t0 = performance.now();
     const { submitJob } = await gql<any>(node.apiUrl, 'mutation($s: JSON!) { submitJob(spec: $s) { job { id } } }', { s: spec });
+    const submitSeconds = (performance.now() - t0) / 1000;
     const id = submitJob.job.id;
     let job;
     for (;;) {
@@ -176,16 +180,22 @@ async function main() {
     if (job.status !== 'SUCCEEDED') throw new Error(`bench job ${job.status}: ${job.error}`);
     const submittedAt = Date.now() - golemflowSeconds * 1000;
     const timing = await timingOf(node.database.db, id, submittedAt);
+    const events = await containers.stop();
+    const directGaps = poolGaps(lives(events, (e) => (e.name.startsWith('gf-bench-direct-') ? 'direct' : null)), o.providers);
+    const idle = idleGaps(lives(events, (e) => (e.labels[`${LABEL_PREFIX}.job`] === id ? e.labels[`${LABEL_PREFIX}.provider`] : null)));
 
     console.log(`\nsubtasks: ${o.subtasks} × sleep ${o.sleep} s, redundancy ${o.redundancy}, parallelism ${o.providers}`);
     console.log(`ideal makespan:            ${(((o.subtasks * o.redundancy) / o.providers) * o.sleep).toFixed(2)} s`);
     console.log(`direct dockerode makespan: ${directSeconds.toFixed(2)} s`);
     console.log(`golemflow makespan:        ${golemflowSeconds.toFixed(2)} s  (submit to SUCCEEDED, through GraphQL)`);
     console.log(`ratio golemflow / direct:  ${(golemflowSeconds / directSeconds).toFixed(3)}`);
-    console.log(`first result:              ${timing.firstResult.toFixed(2)} s after submitJob`);
+    console.log(`first result:              ${(timing.firstResult - submitSeconds).toFixed(2)} s after submitJob returned (${timing.firstResult.toFixed(2)} s after it was called)`);
     console.log(`overhead per subtask:      p50 ${ms(timing.overhead, 0.5)}  p90 ${ms(timing.overhead, 0.9)}  p99 ${ms(timing.overhead, 0.99)}  (ready to run to accepted, less the container's run)`);
     console.log(`placed while its provider ran another: ${timing.queued} of ${o.subtasks} (negotiated ahead, waiting behind the run)`);
-    console.log(`provider idle between runs: p50 ${ms(timing.idle, 0.5)}  p90 ${ms(timing.idle, 0.9)}  p99 ${ms(timing.idle, 0.99)}  (one run's end to the next one's start on a provider)`);
+    console.log(`provider idle between runs: p50 ${ms(idle.gaps, 0.5)}  p90 ${ms(idle.gaps, 0.9)}  p99 ${ms(idle.gaps, 0.99)}  (Docker's events: a container's exit to the next start on its provider)`);
+    const madeAfter = idle.late.map((l) => l.madeAfter);
+    console.log(`  next container made ahead: ${idle.ahead.length} of ${idle.gaps.length}, idle p50 ${ms(idle.ahead, 0.5)}; made after the exit: ${idle.late.length}, ${ms(madeAfter, 0.5)} p50 after it, idle p50 ${ms(idle.late.map((l) => l.gap), 0.5)}`);
+    console.log(`direct idle between runs:  p50 ${ms(directGaps, 0.5)}  p90 ${ms(directGaps, 0.9)}  p99 ${ms(directGaps, 0.99)}  (a container's exit to the next start: remove, create, start)`);
     const cores = os.availableParallelism();
     console.log(`CPU, direct:               ${formatCpu(directCpu, directSeconds, cores)}`);
     console.log(`CPU, golemflow:            ${formatCpu(golemflowCpu, golemflowSeconds, cores)}`);
