@@ -191,7 +191,7 @@ async function main() {
     console.log(`ratio golemflow / direct:  ${(golemflowSeconds / directSeconds).toFixed(3)}`);
     console.log(`first result:              ${(timing.firstResult - submitSeconds).toFixed(2)} s after submitJob returned (${timing.firstResult.toFixed(2)} s after it was called)`);
     console.log(`overhead per subtask:      p50 ${ms(timing.overhead, 0.5)}  p90 ${ms(timing.overhead, 0.9)}  p99 ${ms(timing.overhead, 0.99)}  (ready to run to accepted, less the container's run)`);
-    console.log(`placed while its provider ran another: ${timing.queued} of ${o.subtasks} (negotiated ahead, waiting behind the run)`);
+    console.log(`placed while its provider ran another: ${timing.queued} of ${timing.overhead.length} runs (negotiated ahead, waiting behind the run)`);
     console.log(`provider idle between runs: p50 ${ms(idle.gaps, 0.5)}  p90 ${ms(idle.gaps, 0.9)}  p99 ${ms(idle.gaps, 0.99)}  (Docker's events: a container's exit to the next start on its provider)`);
     const madeAfter = idle.late.map((l) => l.madeAfter);
     console.log(`  next container made ahead: ${idle.ahead.length} of ${idle.gaps.length}, idle p50 ${ms(idle.ahead, 0.5)}; made after the exit: ${idle.late.length}, ${ms(madeAfter, 0.5)} p50 after it, idle p50 ${ms(idle.late.map((l) => l.gap), 0.5)}`);
