@@ -9,6 +9,7 @@ import { countSubtasks } from '../core/split.js';
 import { workflowUiUrl } from '../infra/config.js';
 import { attempts, jobEvents, jobs, subtasks, type JobStatus, type OutputFile, type SubtaskStatus } from '../schema/tables.js';
 import type { jobWorkflow } from '../workflows/job.js';
+import { withRecordedEnds } from '../core/progress.js';
 import { cancelSignal, JOB_NAME, JOB_REQUESTOR, JOB_STATUS, progressQuery, type JobProgress } from '../workflows/definitions.js';
 import { demandFromSpec } from '../core/demand.js';
 import type { ApiDeps, RequestContext } from './deps.js';
@@ -167,7 +168,8 @@ export function jobResolvers(deps: ApiDeps) {
       progress: async (j: JobRow): Promise<JobProgress | null> => {
         if (ENDED.includes(j.status)) return null;
         try {
-          return await deps.temporal.workflow.getHandle(j.id).query(progressQuery);
+          // A batch's subtasks reach the query when the batch ends; the database counts each as it ends.
+          return withRecordedEnds(await deps.temporal.workflow.getHandle(j.id).query(progressQuery), { succeeded: j.succeededCount, failed: j.failedCount });
         } catch {
           return null;
         }

@@ -2,10 +2,11 @@
  * The spine end to end: a job submitted through GraphQL runs on two real provider workers in
  * real containers, and the merged result equals the value computed here directly.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { Client, Connection } from '@temporalio/client';
 import { graphqlSubscribe } from '../../sdk/transport.js';
 import { countPrimesBelow } from '../support/primes.js';
+import { progressQuery, type JobProgress } from '../../workflows/definitions.js';
 import { startMarket, submit, waitForJob, type TestMarket } from '../support/harness.js';
 
 /** Collects a subscription's payloads until the server ends it. */
@@ -107,6 +108,22 @@ describe('a range job through GraphQL, Temporal and Docker', () => {
     expect(p2.pageInfo.hasNextPage).toBe(false);
     const ok = (await market.gql('{ jobs(filter: { status: [FAILED] }) { edges { node { id } } } }')).jobs;
     expect(ok.edges).toHaveLength(0);
+  });
+
+  it("counts a batch's subtasks in the job's progress as each ends, not when the batch does", async () => {
+    // maxParallel 16: both subtasks run in one batch workflow (core/batches.ts); `sleep 0`, then `sleep 30`.
+    const id = await submit(market, { image: 'golemflow/compute:1', command: ['sleep', '{start}'], split: { kind: 'range', start: 0, end: 60, step: 30 }, redundancy: 1, maxParallel: 16 });
+    const q = 'query($id: ID!) { job(id: $id) { succeededCount progress { running succeeded total } } }';
+    const job = await vi.waitUntil(async () => {
+      const j = (await market.gql(q, { id })).job;
+      return j.succeededCount === 1 && j;
+    }, { timeout: 60_000, interval: 200 });
+    // The batch reports to the job's workflow only when it ends: its query alone still says none succeeded.
+    const raw = (await market.node.client.workflow.getHandle(id).query(progressQuery)) as JobProgress;
+    expect(raw).toMatchObject({ running: 2, succeeded: 0 });
+    expect(job.progress).toEqual({ running: 1, succeeded: 1, total: 2 });
+    await market.gql('mutation($id: ID!) { cancelJob(id: $id, reason: "seen enough") { id } }', { id });
+    expect((await waitForJob(market, id)).status).toBe('CANCELLED');
   });
 });
 
