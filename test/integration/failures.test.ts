@@ -6,6 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import Docker from 'dockerode';
 import { waitFor } from '../../infra/processes.js';
+import { LABEL_PREFIX, removeLabelled } from '../../adapters/sandbox.js';
 import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { jobs } from '../../schema/tables.js';
@@ -172,16 +173,19 @@ describe('failures', () => {
 describe('a provider killed while its container runs', () => {
   let market: TestMarket;
   let victim: ChildProcess | undefined;
+  let name = '';
   beforeAll(async () => {
     market = await startMarket([]);
+    name = `victim-${market.node.config.requestorTaskQueue.split('-').pop()}`;
   });
   afterAll(async () => {
     victim?.kill('SIGKILL');
+    // A killed provider leaves its container behind (its own sweep would remove it when it starts again; this one never does).
+    if (name) await removeLabelled(new Docker(), { [`${LABEL_PREFIX}.provider`]: name });
     await market?.close();
   });
 
   it('is found by its heartbeat timeout and the subtask finishes elsewhere', async () => {
-    const name = `victim-${market.node.config.requestorTaskQueue.split('-').pop()}`;
     victim = spawn(
       process.execPath,
       ['--import', 'tsx', path.resolve('workers/provider.ts'), '--name', name, '--cpus', '1', '--memory', '1g', '--api', market.apiUrl, '--temporal', market.temporalAddress, '--no-build-runtimes'],
