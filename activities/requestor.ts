@@ -283,17 +283,15 @@ export function createRequestorActivities(deps: RequestorDeps) {
   /** Subtasks' run requests; each subtask is scheduled from here on (its workflow has it). */
   async function loadRequests(jobId: string, indexes: number[]): Promise<Array<Omit<RunRequest, 'attempt' | 'agreementId'>>> {
     const { spec } = await loadSpec(jobId);
-    const rows = await db
-      .select({ index: subtasks.index, command: subtasks.command, inputs: subtasks.inputs })
-      .from(subtasks)
-      .where(and(eq(subtasks.jobId, jobId), indexes.length === 1 ? eq(subtasks.index, indexes[0]) : inArray(subtasks.index, indexes)));
+    const these = and(eq(subtasks.jobId, jobId), indexes.length === 1 ? eq(subtasks.index, indexes[0]) : inArray(subtasks.index, indexes));
+    const rows = await db.select({ index: subtasks.index, command: subtasks.command, inputs: subtasks.inputs }).from(subtasks).where(these);
     const byIndex = new Map(rows.map((r) => [r.index, r]));
     const missing = indexes.find((i) => !byIndex.has(i));
     if (missing !== undefined) throw ApplicationFailure.nonRetryable(`subtask ${jobId}/${missing} does not exist`, 'SubtaskNotFound');
     await db
       .update(subtasks)
       .set({ status: 'scheduled' })
-      .where(and(eq(subtasks.jobId, jobId), indexes.length === 1 ? eq(subtasks.index, indexes[0]) : inArray(subtasks.index, indexes), eq(subtasks.status, 'pending')));
+      .where(and(these, eq(subtasks.status, 'pending')));
     await Promise.all(indexes.map((index) => addEvent(jobId, `scheduled/${index}`, 'subtaskScheduled', { subtaskIndex: index })));
     return indexes.map((index) => {
       const row = byIndex.get(index)!;
