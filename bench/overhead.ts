@@ -28,7 +28,7 @@ import { cpuByRole, formatCpu, snapshot, type KnownPids } from './cpu.js';
 import { idleGaps, lives, poolGaps, watchContainers } from './containerTimeline.js';
 import { and, eq } from 'drizzle-orm';
 import type { Db } from '../schema/db.js';
-import { agreements, attempts, subtasks } from '../schema/tables.js';
+import { agreements, attempts, jobs, subtasks } from '../schema/tables.js';
 
 const o = new Command('bench:overhead')
   .option('--subtasks <n>', 'subtasks', Number, 100)
@@ -95,12 +95,17 @@ function quantile(xs: number[], q: number): number {
  */
 async function timingOf(db: Db, jobId: string, submittedAt: number) {
   const rows = await db
-    .select({ index: subtasks.index, finishedAt: subtasks.finishedAt, providerId: attempts.providerId, proposedAt: agreements.proposedAt, attemptFinished: attempts.finishedAt, wall: attempts.wallSeconds })
+    .select({ index: subtasks.index, finishedAt: subtasks.finishedAt, providerId: attempts.providerId, proposedAt: agreements.proposedAt, decidedAt: agreements.decidedAt, attemptFinished: attempts.finishedAt, wall: attempts.wallSeconds })
     .from(subtasks)
     .innerJoin(attempts, and(eq(attempts.jobId, subtasks.jobId), eq(attempts.subtaskIndex, subtasks.index), eq(attempts.verdict, 'accepted')))
     .innerJoin(agreements, eq(agreements.id, attempts.agreementId))
     .where(eq(subtasks.jobId, jobId));
   const firstResult = (Math.min(...rows.map((r) => r.finishedAt!.getTime())) - submittedAt) / 1000;
+  const first = rows.reduce((a, b) => (b.finishedAt!.getTime() < a.finishedAt!.getTime() ? b : a));
+  const [job] = await db.select({ startedAt: jobs.startedAt }).from(jobs).where(eq(jobs.id, jobId));
+  // The first result's way, in seconds after submitJob was called (Docker's steps are added by the caller).
+  const since = (d: Date | null) => (d ? (d.getTime() - submittedAt) / 1000 : NaN);
+  const firstWay = { index: first.index, prepared: since(job?.startedAt ?? null), proposed: since(first.proposedAt), approved: since(first.decidedAt), recorded: since(first.attemptFinished), accepted: since(first.finishedAt) };
   const overhead: number[] = [];
   let queued = 0;
   const byProvider = new Map<string, Array<{ start: number; end: number; placed: number; accepted: number }>>();
@@ -117,7 +122,7 @@ async function timingOf(db: Db, jobId: string, submittedAt: number) {
       overhead.push(run.accepted - ready - (run.end - run.start));
     });
   }
-  return { firstResult, overhead, queued };
+  return { firstResult, firstWay, overhead, queued };
 }
 
 /** Starts bench/providerHost.ts and waits until its providers are online (it prints "ready"). */
@@ -193,6 +198,10 @@ async function main() {
     console.log(`golemflow makespan:        ${golemflowSeconds.toFixed(2)} s  (submit to SUCCEEDED, through GraphQL)`);
     console.log(`ratio golemflow / direct:  ${(golemflowSeconds / directSeconds).toFixed(3)}`);
     console.log(`first result:              ${(timing.firstResult - submitSeconds).toFixed(2)} s after submitJob returned (${timing.firstResult.toFixed(2)} s after it was called); the direct run's first container was done ${directFirst.toFixed(2)} s after it began`);
+    const w = timing.firstWay;
+    const firstLife = lives(events, (e) => (e.labels[`${LABEL_PREFIX}.job`] === id && e.labels[`${LABEL_PREFIX}.subtask`] === String(w.index) ? 'first' : null)).find((l) => l.died !== undefined);
+    const at = (unixSeconds: number | undefined) => (unixSeconds === undefined ? 'n/a' : `${(unixSeconds - submittedAt / 1000).toFixed(2)}`);
+    console.log(`  its way (s after the call): job prepared ${w.prepared.toFixed(2)}, proposed ${w.proposed.toFixed(2)}, approved ${w.approved.toFixed(2)}, container made ${at(firstLife?.created)}, started ${at(firstLife?.started)}, exited ${at(firstLife?.died)}, result recorded ${w.recorded.toFixed(2)}, accepted ${w.accepted.toFixed(2)}`);
     console.log(`overhead per subtask:      p50 ${ms(timing.overhead, 0.5)}  p90 ${ms(timing.overhead, 0.9)}  p99 ${ms(timing.overhead, 0.99)}  (ready to run to accepted, less the container's run)`);
     console.log(`placed while its provider ran another: ${timing.queued} of ${timing.overhead.length} runs (negotiated ahead, waiting behind the run)`);
     console.log(`provider idle between runs: p50 ${ms(idle.gaps, 0.5)}  p90 ${ms(idle.gaps, 0.9)}  p99 ${ms(idle.gaps, 0.99)}  (Docker's events: a container's exit to the next start on its provider)`);
