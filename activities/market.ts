@@ -34,9 +34,7 @@ export interface MarketDeps {
 /** What proposeAgreement found. */
 export type ProposeResult =
   | { kind: 'proposed'; agreementId: string; providerId: string; taskQueue: string; proposal: Proposal; track: { accepted: number; reputation: number } }
-  | { kind: 'noMatch'; explanation: string }
-  /** Every eligible provider is busy, or others wait already: only a look that may not wait (`wait: false`) answers this. */
-  | { kind: 'busy' };
+  | { kind: 'noMatch'; explanation: string };
 
 /**
  * Records an answer as it reached a subtask's workflow (decideAgreement, and finishAttempt with
@@ -91,12 +89,8 @@ export function createMarketActivities(deps: MarketDeps) {
      * this subtask) and those holding a copy of it are never candidates; those in `avoid`
      * (they failed it) only when no other is eligible. With no eligible offer it answers noMatch with the
      * reasons; with eligible offers all busy it waits, then fails so Temporal retries it.
-     * `wait: false` (the workflow's first look, as a local activity: no trip through Temporal's
-     * server when a slot is free) answers busy at once instead, and when subtasks wait for a slot
-     * already it does not look at all: they were first, and a freed slot is theirs.
      */
-    async proposeAgreement({ jobId, index, attempt, exclude, avoid = [], waited, wait = true }: SubtaskRef & { attempt: number; exclude: string[]; avoid?: string[]; waited?: boolean; wait?: boolean }): Promise<ProposeResult> {
-      if (!wait && Context.current().info.attempt === 1 && deps.capacity.waiting > 0) return { kind: 'busy' };
+    async proposeAgreement({ jobId, index, attempt, exclude, avoid = [], waited }: SubtaskRef & { attempt: number; exclude: string[]; avoid?: string[]; waited?: boolean }): Promise<ProposeResult> {
       // A retry finds the agreement an earlier try proposed (it may have committed, then timed
       // out). A first try has none to find: a declined or expired proposal is decided before
       // the workflow asks again for the same attempt.
@@ -141,7 +135,6 @@ export function createMarketActivities(deps: MarketDeps) {
       // hear of every slot that frees here, and the longest waiter looks for the rest.
       const joinWaiters = ctx.info.attempt > 1 && deps.capacity.waiting > 0;
       let result = joinWaiters ? ({ kind: 'busy', note: null } as const) : await tryPropose(true);
-      if (!wait && result.kind === 'busy') return { kind: 'busy' };
       let noted: string | null = null;
       while (result.kind === 'busy') {
         if (result.note !== null && result.note !== noted) {

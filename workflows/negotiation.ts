@@ -5,7 +5,7 @@
  * eligible offer the subtask waits, up to the demand's deadline, for the market to change.
  * Deterministic: workflow APIs and activity types only.
  */
-import { ApplicationFailure, isCancellation, proxyActivities, proxyLocalActivities, sleep } from '@temporalio/workflow';
+import { isCancellation, proxyActivities, proxyLocalActivities, sleep } from '@temporalio/workflow';
 import type { MarketActivities, ProposeResult } from '../activities/market.js';
 import type { ProviderActivities } from '../activities/provider.js';
 import { FailureType, GolemflowError } from '../core/failures.js';
@@ -37,12 +37,6 @@ export interface NegotiationMode {
   reviewAtRun: boolean;
   /** Providers that declined this attempt already: passed over until the market has no one better. */
   declined: string[];
-  /**
-   * Each look is first a local activity that may not wait (subtask.ts PLACE_AT_ONCE): with a
-   * slot free the placement costs no activity task and no workflow task of its own; only when
-   * every slot is busy does the subtask wait in the market's activity, as before.
-   */
-  placeAtOnce?: boolean;
 }
 
 /**
@@ -59,11 +53,7 @@ export async function negotiate(input: SubtaskInput, attempt: number, copy: numb
   let markedWaiting = false;
   for (;;) {
     state.phase = 'negotiating';
-    const look = { jobId, index, attempt, exclude: [...exclude, ...declined], avoid, waited: markedWaiting };
-    let found = mode.placeAtOnce ? await localMarket.proposeAgreement({ ...look, wait: false }) : await market.proposeAgreement(look);
-    if (found.kind === 'busy') found = await market.proposeAgreement(look);
-    // The market's activity waits for a slot rather than answer busy.
-    if (found.kind === 'busy') throw ApplicationFailure.nonRetryable(`the market answered busy to a look that waits (subtask ${index} of ${jobId})`);
+    const found = await market.proposeAgreement({ jobId, index, attempt, exclude: [...exclude, ...declined], avoid, waited: markedWaiting });
     if (found.kind === 'noMatch') {
       markedWaiting = true;
       state.phase = 'waitingForOffers';

@@ -72,13 +72,6 @@ export const SETTLE_WITH_RESULT = 'settle-with-result';
  * acceptResult activity of its own, the same verdict one step later).
  */
 export const ACCEPT_WITH_RESULT = 'accept-with-result';
-
-/**
- * Marks histories in which each look for a provider is first a local activity that may not wait
- * (negotiation.ts placeAtOnce); older ones always asked the market's activity, one activity task
- * and one workflow task more per placement, on the path of every first result.
- */
-export const PLACE_AT_ONCE = 'place-at-once';
 const comparer = proxyActivities<CompareActivities>(comparison);
 
 /** A run's end as the workflow saw it: the provider's report, or why there is none. */
@@ -146,7 +139,6 @@ export async function subtaskLife(input: SubtaskInput, state: SubtaskState, prel
   const reviewAtRun = patched(REVIEW_AT_RUN);
   const settleWithResult = reviewAtRun && patched(SETTLE_WITH_RESULT);
   const acceptWithResult = settleWithResult && patched(ACCEPT_WITH_RESULT);
-  const placeAtOnce = acceptWithResult && patched(PLACE_AT_ONCE);
   const requestor = local ? localRequestor : remoteRequestor;
   const { jobId, index, maxAttempts, heartbeatTimeoutSeconds } = input;
   const redundancy = input.redundancy ?? 1;
@@ -224,7 +216,7 @@ export async function subtaskLife(input: SubtaskInput, state: SubtaskState, prel
   ): Promise<{ placement: Placement; result: RunOutcome; key: string | null; recorded: AttemptRecorded | undefined }> {
     const declined: string[] = [];
     for (;;) {
-      const placement = first ?? (await negotiate(input, attempt, copy, resultFrom, failedOn, state, { local, reviewAtRun, declined, placeAtOnce }));
+      const placement = first ?? (await negotiate(input, attempt, copy, resultFrom, failedOn, state, { local, reviewAtRun, declined }));
       first = undefined;
       const started = Date.now();
       const result = await runOn(placement, { ...request, attempt, agreementId: placement.agreementId, ...(reviewAtRun ? { proposal: placement.proposal } : {}) });
@@ -365,7 +357,7 @@ export async function subtaskLife(input: SubtaskInput, state: SubtaskState, prel
     if (needsFirstPlacement(verification)) {
       // The first copy's provider decides how many copies: negotiate it, then plan.
       const attempt = nextAttempt++;
-      const placement = await copies.run(() => negotiate(input, attempt, 0, resultFrom, failedOn, state, { local, reviewAtRun, declined: [], placeAtOnce }));
+      const placement = await copies.run(() => negotiate(input, attempt, 0, resultFrom, failedOn, state, { local, reviewAtRun, declined: [] }));
       track = { providerId: placement.providerId, ...placement.track };
       first = { attempt, placement };
     }

@@ -41,10 +41,6 @@ interface Fake {
   acceptedWithRun?: number;
   /** The job's first and last run (continue-as-new starts a new one). */
   runs?: { workflowId: string; firstRunId: string; latestRunId: string };
-  /** Subtasks whose look that may not wait (a local activity) finds every slot busy. */
-  busyAtOnce?: (index: number) => boolean;
-  /** Each look for a provider, in order: `<index> at once` (may not wait) or `<index> waits`. */
-  looks?: string[];
 }
 
 /** The plan the fake prepareJob returns: one provider per copy, no verification, unpaid, unless a test says otherwise. */
@@ -60,9 +56,7 @@ function fakeRequestor(fake: Fake, providers: string[], subtaskCount: number, ma
     loadSubtask: async ({ jobId, index }) => ({ jobId, index, image: 'x', command: ['x'], inputs: [], cpus: 1, memoryBytes: 1, timeoutSeconds: 30 }),
     loadSubtasks: async ({ jobId, indexes }) => indexes.map((index) => ({ jobId, index, image: 'x', command: ['x'], inputs: [], cpus: 1, memoryBytes: 1, timeoutSeconds: 30 })),
     loadCropCheck: async ({ jobId, index, crops }) => ({ jobId, index, image: 'x', command: ['crop', crops], inputs: [], cpus: 1, memoryBytes: 1, timeoutSeconds: 30 }),
-    proposeAgreement: async ({ index, attempt, exclude, avoid = [], wait }) => {
-      fake.looks?.push(`${index} ${wait === false ? 'at once' : 'waits'}`);
-      if (wait === false && fake.busyAtOnce?.(index)) return { kind: 'busy' };
+    proposeAgreement: async ({ index, attempt, exclude, avoid = [] }) => {
       const used = given.get(index) ?? [];
       const provider = providers.find((p) => !exclude.includes(p) && !avoid.includes(p) && !used.includes(p)) ?? providers.find((p) => !exclude.includes(p)) ?? providers[0];
       given.set(index, [...used, provider]);
@@ -372,23 +366,6 @@ describe.concurrent('jobWorkflow and subtaskWorkflow with fake activities', () =
     expect(outcome).toMatchObject({ status: 'cancelled', error: 'changed my mind' });
     expect(fake.ended).toEqual([{ status: 'cancelled', error: 'changed my mind' }]);
     expect(fake.accepted).toEqual([]);
-  });
-
-  it('places a subtask at once while a slot is free, and waits in the market’s activity only when every slot is busy', async () => {
-    const fake = newFake(async (req) => ok(String(req.index)));
-    fake.looks = [];
-    fake.busyAtOnce = (index) => index === 0;
-    const outcome = await runJob(fake, 2, 1, { record: 'slot-busy' });
-    expect(outcome).toMatchObject({ status: 'succeeded', value: 'merged' });
-    expect(fake.looks).toEqual(['0 at once', '0 waits', '1 at once']);
-    // Where each look ran: the first in the subtask's own workflow task (a local activity's
-    // marker), the one that had to wait as an activity of the market's, through the server.
-    const scheduled = async (index: number) =>
-      ((await client.workflow.getHandle(`${fake.runs!.workflowId}/subtask-${index}`).fetchHistory()).events ?? [])
-        .filter((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'proposeAgreement').length;
-    expect(await scheduled(0)).toBe(1);
-    expect(await scheduled(1)).toBe(0);
-    expect(fake.accepted?.map((a) => a.index).sort()).toEqual([0, 1]);
   });
 
   it('replays the recorded histories of earlier versions without non-determinism', async () => {
