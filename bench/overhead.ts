@@ -26,6 +26,7 @@ import { startRequestorNode } from '../workers/requestor.js';
 import { benchProvider, benchStack } from './setup.js';
 import { cpuByRole, formatCpu, snapshot, type KnownPids } from './cpu.js';
 import { idleGaps, lives, poolGaps, watchContainers } from './containerTimeline.js';
+import { readWay } from './temporalWay.js';
 import { and, eq } from 'drizzle-orm';
 import type { Db } from '../schema/db.js';
 import { agreements, attempts, jobs, subtasks } from '../schema/tables.js';
@@ -174,6 +175,8 @@ async function main() {
     const spec = { name: 'bench:overhead', image, command: ['sleep', String(o.sleep)], split: { kind: 'range', start: 0, end: o.subtasks, step: 1 }, redundancy: o.redundancy, maxParallel: o.maxParallel ?? o.subtasks, resources: { memory: '64m' } };
     const beforeGolemflow = await snapshot();
     const t0 = performance.now();
+    // The wall clock at the call: every time of the job's rows, Docker and Temporal is counted from it.
+    const submittedAt = Date.now();
     const { submitJob } = await gql<any>(node.apiUrl, 'mutation($s: JSON!) { submitJob(spec: $s) { job { id } } }', { s: spec });
     const submitSeconds = (performance.now() - t0) / 1000;
     const id = submitJob.job.id;
@@ -186,8 +189,8 @@ async function main() {
     const golemflowSeconds = (performance.now() - t0) / 1000;
     const golemflowCpu = cpuByRole(beforeGolemflow, await snapshot(), known);
     if (job.status !== 'SUCCEEDED') throw new Error(`bench job ${job.status}: ${job.error}`);
-    const submittedAt = Date.now() - golemflowSeconds * 1000;
     const timing = await timingOf(node.database.db, id, submittedAt);
+    const way = await readWay(node.client, id, timing.firstWay.index);
     const events = await containers.stop();
     const directGaps = poolGaps(lives(events, (e) => (e.name.startsWith('gf-bench-direct-') ? 'direct' : null)), o.providers);
     const idle = idleGaps(lives(events, (e) => (e.labels[`${LABEL_PREFIX}.job`] === id ? e.labels[`${LABEL_PREFIX}.provider`] : null)));
@@ -202,6 +205,10 @@ async function main() {
     const firstLife = lives(events, (e) => (e.labels[`${LABEL_PREFIX}.job`] === id && e.labels[`${LABEL_PREFIX}.subtask`] === String(w.index) ? 'first' : null)).find((l) => l.died !== undefined);
     const at = (unixSeconds: number | undefined) => (unixSeconds === undefined ? 'n/a' : `${(unixSeconds - submittedAt / 1000).toFixed(2)}`);
     console.log(`  its way (s after the call): job prepared ${w.prepared.toFixed(2)}, proposed ${w.proposed.toFixed(2)}, approved ${w.approved.toFixed(2)}, container made ${at(firstLife?.created)}, started ${at(firstLife?.started)}, exited ${at(firstLife?.died)}, result recorded ${w.recorded.toFixed(2)}, accepted ${w.accepted.toFixed(2)}`);
+    if (way) {
+      const t = (ms: number | undefined) => (ms === undefined ? 'n/a' : ((ms - submittedAt) / 1000).toFixed(2));
+      console.log(`  through Temporal (${way.workflowId.slice(id.length + 1)}): job started ${t(way.jobStarted)}, asked for its workflow ${t(way.childAsked)}, which started ${t(way.childStarted)}, first task taken ${t(way.firstTaskStarted)}, done ${t(way.firstTaskCompleted)}; proposal asked ${t(way.proposeScheduled)}, taken ${t(way.proposeStarted)}, answered ${t(way.proposeCompleted)}; run asked ${t(way.runScheduled)}, taken ${t(way.runStarted)}, reported ${t(way.runCompleted)}`);
+    }
     console.log(`overhead per subtask:      p50 ${ms(timing.overhead, 0.5)}  p90 ${ms(timing.overhead, 0.9)}  p99 ${ms(timing.overhead, 0.99)}  (ready to run to accepted, less the container's run)`);
     console.log(`placed while its provider ran another: ${timing.queued} of ${timing.overhead.length} runs (negotiated ahead, waiting behind the run)`);
     console.log(`provider idle between runs: p50 ${ms(idle.gaps, 0.5)}  p90 ${ms(idle.gaps, 0.9)}  p99 ${ms(idle.gaps, 0.99)}  (Docker's events: a container's exit to the next start on its provider)`);
