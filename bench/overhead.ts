@@ -8,7 +8,7 @@
  * not verification's cost. With --redundancy 2 the direct run runs every container twice, and
  * Golemflow's makespan against a redundancy-1 run's says what verification costs.
  *
- *   npm run bench:overhead -- [--subtasks 100] [--providers 10] [--sleep 1] [--redundancy 1]
+ *   npm run bench:overhead -- [--subtasks 100] [--providers 10] [--sleep 1] [--redundancy 1] [--cold]
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs/promises';
@@ -38,10 +38,11 @@ const o = new Command('bench:overhead')
   .option('--port <p>', 'Temporal dev server port for the bench', Number, 27233)
   .option('--max-parallel <n>', "the job's maxParallel (default: every subtask at once)", Number)
   .option('--redundancy <n>', 'copies of each subtask (2: verification compares two results; the direct run then runs every container twice)', Number, 1)
+  .option('--cold', "measure the node's first job (runs before session 14 did): no warm-up job first")
   .option('--providers-in-process', "run the providers in the bench's own process, beside the requestor node (as runs before 2026-11-27 did)")
   .addOption(new Option('--temporal <mode>', "dev: the Temporal CLI's dev server (SQLite); server: Temporal's own server on PostgreSQL (TEMPORAL_POSTGRES_URL), fresh databases each run").choices(['dev', 'server']).default('dev'))
   .parse()
-  .opts<{ subtasks: number; providers: number; sleep: number; port: number; maxParallel?: number; redundancy: number; providersInProcess?: boolean; temporal: 'dev' | 'server' }>();
+  .opts<{ subtasks: number; providers: number; sleep: number; port: number; maxParallel?: number; redundancy: number; providersInProcess?: boolean; cold?: boolean; temporal: 'dev' | 'server' }>();
 
 const image = 'golemflow/compute:1';
 const log = (m: string) => console.log(`· ${m}`);
@@ -126,6 +127,15 @@ async function timingOf(db: Db, jobId: string, submittedAt: number) {
   return { firstResult, firstWay, overhead, queued };
 }
 
+/** Polls a job until it ends; its status then. */
+async function finished(apiUrl: string, id: string): Promise<string> {
+  for (;;) {
+    const { job } = await gql<any>(apiUrl, 'query($id: ID!) { job(id: $id) { status } }', { id });
+    if (!['QUEUED', 'RUNNING'].includes(job.status)) return job.status;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
 /** Starts bench/providerHost.ts and waits until its providers are online (it prints "ready"). */
 async function startProviderHost(opts: { count: number; apiUrl: string; temporalAddress: string; workDir: string }): Promise<ChildProcess> {
   const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('./providerHost.ts', import.meta.url)), JSON.stringify(opts)], { stdio: ['ignore', 'pipe', 'inherit'] });
@@ -162,6 +172,16 @@ async function main() {
     if (o.providersInProcess) for (let i = 0; i < o.providers; i++) providers.push(await startProviderNode(benchProvider(i, where)));
     else host = await startProviderHost({ count: o.providers, ...where });
     log(`providers: ${o.providers}, ${o.providersInProcess ? "in the bench's process" : 'in a process of their own (bench/providerHost.ts)'}`);
+
+    if (!o.cold) {
+      // A market runs job after job: the node's first job also pays for code loaded and compiled
+      // on first use (its first workflow task took 0.12 s, later ones 0.02 s).
+      const t = performance.now();
+      const warm = { name: 'bench:overhead warm-up', image, command: ['true'], split: { kind: 'range', start: 0, end: 1, step: 1 }, redundancy: 1, resources: { memory: '64m' } };
+      const { submitJob } = await gql<any>(node.apiUrl, 'mutation($s: JSON!) { submitJob(spec: $s) { job { id } } }', { s: warm });
+      const status = await finished(node.apiUrl, submitJob.job.id);
+      log(`warm-up job of one subtask: ${status} in ${((performance.now() - t) / 1000).toFixed(2)} s (not measured; --cold skips it)`);
+    }
 
     // Whose CPU is whose: this process is the requestor node (and the bench's polling).
     const known: KnownPids = { 'requestor node': process.pid, 'provider host': host?.pid, Temporal: temporal.pid };
@@ -207,7 +227,7 @@ async function main() {
     console.log(`  its way (s after the call): job prepared ${w.prepared.toFixed(2)}, proposed ${w.proposed.toFixed(2)}, approved ${w.approved.toFixed(2)}, container made ${at(firstLife?.created)}, started ${at(firstLife?.started)}, exited ${at(firstLife?.died)}, result recorded ${w.recorded.toFixed(2)}, accepted ${w.accepted.toFixed(2)}`);
     if (way) {
       const t = (ms: number | undefined) => (ms === undefined ? 'n/a' : ((ms - submittedAt) / 1000).toFixed(2));
-      console.log(`  through Temporal (${way.workflowId.slice(id.length + 1)}): job started ${t(way.jobStarted)}, asked for its workflow ${t(way.childAsked)}, which started ${t(way.childStarted)}, first task taken ${t(way.firstTaskStarted)}, done ${t(way.firstTaskCompleted)}; proposal asked ${t(way.proposeScheduled)}, taken ${t(way.proposeStarted)}, answered ${t(way.proposeCompleted)}; run asked ${t(way.runScheduled)}, taken ${t(way.runStarted)}, reported ${t(way.runCompleted)}`);
+      console.log(`  through Temporal (${way.workflowId.slice(id.length + 1)}): job started ${t(way.jobStarted)}, prepareJob asked ${t(way.prepareScheduled)}, taken ${t(way.prepareStarted)}, done ${t(way.prepareCompleted)}, asked for its workflow ${t(way.childAsked)}, which started ${t(way.childStarted)}, first task taken ${t(way.firstTaskStarted)}, done ${t(way.firstTaskCompleted)}; proposal asked ${t(way.proposeScheduled)}, taken ${t(way.proposeStarted)}, answered ${t(way.proposeCompleted)}; run asked ${t(way.runScheduled)}, taken ${t(way.runStarted)}, reported ${t(way.runCompleted)}`);
     }
     console.log(`overhead per subtask:      p50 ${ms(timing.overhead, 0.5)}  p90 ${ms(timing.overhead, 0.9)}  p99 ${ms(timing.overhead, 0.99)}  (ready to run to accepted, less the container's run)`);
     console.log(`placed while its provider ran another: ${timing.queued} of ${timing.overhead.length} runs (negotiated ahead, waiting behind the run)`);

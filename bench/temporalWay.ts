@@ -14,6 +14,10 @@ export interface TemporalWay {
   /** The workflow that ran the subtask. */
   workflowId: string;
   jobStarted?: number;
+  /** Its prepareJob (the subtask rows written): scheduled, taken up, completed. */
+  prepareScheduled?: number;
+  prepareStarted?: number;
+  prepareCompleted?: number;
   /** The job asked for the workflow, and it started. */
   childAsked?: number;
   childStarted?: number;
@@ -46,9 +50,9 @@ export function childFor(workflowIds: string[], index: number): string | undefin
   });
 }
 
-/** The first activity of `type` whose input names subtask `index`, and when it was started and completed. */
-function activityOf(events: HistoryEvent[], type: string, index: number, decode: (e: HistoryEvent) => unknown): { scheduled?: number; started?: number; completed?: number } {
-  const scheduled = events.find((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === type && (decode(e) as { index?: number } | undefined)?.index === index);
+/** The first activity of `type` (whose input names subtask `index`, when given), and when it was started and completed. */
+function activityOf(events: HistoryEvent[], type: string, index?: number): { scheduled?: number; started?: number; completed?: number } {
+  const scheduled = events.find((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === type && (index === undefined || (firstInput(e) as { index?: number } | undefined)?.index === index));
   if (!scheduled) return {};
   const id = Number(String(scheduled.eventId));
   const started = events.find((e) => Number(String(e.activityTaskStartedEventAttributes?.scheduledEventId ?? -1)) === id);
@@ -75,11 +79,15 @@ export function wayOf(jobEvents: HistoryEvent[], childId: string, childEvents: H
   const asked = jobEvents.find((e) => e.startChildWorkflowExecutionInitiatedEventAttributes?.workflowId === childId);
   const firstTaskStarted = childEvents.find((e) => e.workflowTaskStartedEventAttributes);
   const firstTaskCompleted = childEvents.find((e) => e.workflowTaskCompletedEventAttributes);
-  const propose = activityOf(childEvents, 'proposeAgreement', index, firstInput);
-  const run = activityOf(childEvents, 'runSubtask', index, firstInput);
+  const prepare = activityOf(jobEvents, 'prepareJob');
+  const propose = activityOf(childEvents, 'proposeAgreement', index);
+  const run = activityOf(childEvents, 'runSubtask', index);
   return {
     workflowId: childId,
     jobStarted: jobEvents[0] && eventMs(jobEvents[0]),
+    prepareScheduled: prepare.scheduled,
+    prepareStarted: prepare.started,
+    prepareCompleted: prepare.completed,
     childAsked: asked && eventMs(asked),
     childStarted: childEvents[0] && eventMs(childEvents[0]),
     firstTaskStarted: firstTaskStarted && eventMs(firstTaskStarted),

@@ -17,6 +17,9 @@ describe("a subtask's way through Temporal", () => {
   it("reads when each step was asked for and taken up, for the subtask's own activities only", () => {
     const job = [
       { eventId: 1, eventTime: at(1000) },
+      { eventId: 2, eventTime: at(1010), activityTaskScheduledEventAttributes: { activityType: { name: 'prepareJob' }, input: input({ jobId: 'job' }) } },
+      { eventId: 3, eventTime: at(1020), activityTaskStartedEventAttributes: { scheduledEventId: 2 } },
+      { eventId: 4, eventTime: at(1060), activityTaskCompletedEventAttributes: { scheduledEventId: 2 } },
       { eventId: 5, eventTime: at(1100), startChildWorkflowExecutionInitiatedEventAttributes: { workflowId: 'job/subtasks-0-1' } },
     ];
     const child = [
@@ -37,6 +40,9 @@ describe("a subtask's way through Temporal", () => {
     expect(wayOf(job as never, 'job/subtasks-0-1', child as never, 1)).toEqual({
       workflowId: 'job/subtasks-0-1',
       jobStarted: 1000,
+      prepareScheduled: 1010,
+      prepareStarted: 1020,
+      prepareCompleted: 1060,
       childAsked: 1100,
       childStarted: 1150,
       firstTaskStarted: 1200,
