@@ -127,11 +127,17 @@ async function timingOf(db: Db, jobId: string, submittedAt: number) {
   return { firstResult, firstWay, overhead, queued };
 }
 
-/** Polls a job until it ends; its status then. */
-async function finished(apiUrl: string, id: string): Promise<string> {
+/** Submits a job through the API; its id. */
+async function submit(apiUrl: string, spec: object): Promise<string> {
+  const { submitJob } = await gql<any>(apiUrl, 'mutation($s: JSON!) { submitJob(spec: $s) { job { id } } }', { s: spec });
+  return submitJob.job.id;
+}
+
+/** Polls a job every 100 ms until it ends; how it ended. */
+async function finished(apiUrl: string, id: string): Promise<{ status: string; error: string | null }> {
   for (;;) {
-    const { job } = await gql<any>(apiUrl, 'query($id: ID!) { job(id: $id) { status } }', { id });
-    if (!['QUEUED', 'RUNNING'].includes(job.status)) return job.status;
+    const { job } = await gql<any>(apiUrl, 'query($id: ID!) { job(id: $id) { status error } }', { id });
+    if (!['QUEUED', 'RUNNING'].includes(job.status)) return job;
     await new Promise((r) => setTimeout(r, 100));
   }
 }
@@ -178,8 +184,7 @@ async function main() {
       // on first use (its first workflow task took 0.12 s, later ones 0.02 s).
       const t = performance.now();
       const warm = { name: 'bench:overhead warm-up', image, command: ['true'], split: { kind: 'range', start: 0, end: 1, step: 1 }, redundancy: 1, resources: { memory: '64m' } };
-      const { submitJob } = await gql<any>(node.apiUrl, 'mutation($s: JSON!) { submitJob(spec: $s) { job { id } } }', { s: warm });
-      const status = await finished(node.apiUrl, submitJob.job.id);
+      const { status } = await finished(node.apiUrl, await submit(node.apiUrl, warm));
       log(`warm-up job of one subtask: ${status} in ${((performance.now() - t) / 1000).toFixed(2)} s (not measured; --cold skips it)`);
     }
 
@@ -197,15 +202,9 @@ async function main() {
     const t0 = performance.now();
     // The wall clock at the call: every time of the job's rows, Docker and Temporal is counted from it.
     const submittedAt = Date.now();
-    const { submitJob } = await gql<any>(node.apiUrl, 'mutation($s: JSON!) { submitJob(spec: $s) { job { id } } }', { s: spec });
+    const id = await submit(node.apiUrl, spec);
     const submitSeconds = (performance.now() - t0) / 1000;
-    const id = submitJob.job.id;
-    let job;
-    for (;;) {
-      job = (await gql<any>(node.apiUrl, 'query($id: ID!) { job(id: $id) { status error startedAt finishedAt } }', { id })).job;
-      if (!['QUEUED', 'RUNNING'].includes(job.status)) break;
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    const job = await finished(node.apiUrl, id);
     const golemflowSeconds = (performance.now() - t0) / 1000;
     const golemflowCpu = cpuByRole(beforeGolemflow, await snapshot(), known);
     if (job.status !== 'SUCCEEDED') throw new Error(`bench job ${job.status}: ${job.error}`);
