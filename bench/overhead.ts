@@ -105,9 +105,8 @@ async function timingOf(db: Db, jobId: string, submittedAt: number) {
   const firstResult = (Math.min(...rows.map((r) => r.finishedAt!.getTime())) - submittedAt) / 1000;
   const first = rows.reduce((a, b) => (b.finishedAt!.getTime() < a.finishedAt!.getTime() ? b : a));
   const [job] = await db.select({ startedAt: jobs.startedAt }).from(jobs).where(eq(jobs.id, jobId));
-  // The first result's way, in seconds after submitJob was called (Docker's steps are added by the caller).
-  const since = (d: Date | null) => (d ? (d.getTime() - submittedAt) / 1000 : NaN);
-  const firstWay = { index: first.index, prepared: since(job?.startedAt ?? null), proposed: since(first.proposedAt), approved: since(first.decidedAt), recorded: since(first.attemptFinished), accepted: since(first.finishedAt) };
+  // The first result's way, as the rows saw it (ms since 1970; Docker's and Temporal's steps are added by the caller).
+  const firstWay = { index: first.index, prepared: job?.startedAt?.getTime(), proposed: first.proposedAt.getTime(), approved: first.decidedAt?.getTime(), recorded: first.attemptFinished?.getTime(), accepted: first.finishedAt?.getTime() };
   const overhead: number[] = [];
   let queued = 0;
   const byProvider = new Map<string, Array<{ start: number; end: number; placed: number; accepted: number }>>();
@@ -222,10 +221,11 @@ async function main() {
     console.log(`first result:              ${(timing.firstResult - submitSeconds).toFixed(2)} s after submitJob returned (${timing.firstResult.toFixed(2)} s after it was called); the direct run's first container was done ${directFirst.toFixed(2)} s after it began`);
     const w = timing.firstWay;
     const firstLife = lives(events, (e) => (e.labels[`${LABEL_PREFIX}.job`] === id && e.labels[`${LABEL_PREFIX}.subtask`] === String(w.index) ? 'first' : null)).find((l) => l.died !== undefined);
-    const at = (unixSeconds: number | undefined) => (unixSeconds === undefined ? 'n/a' : `${(unixSeconds - submittedAt / 1000).toFixed(2)}`);
-    console.log(`  its way (s after the call): job prepared ${w.prepared.toFixed(2)}, proposed ${w.proposed.toFixed(2)}, approved ${w.approved.toFixed(2)}, container made ${at(firstLife?.created)}, started ${at(firstLife?.started)}, exited ${at(firstLife?.died)}, result recorded ${w.recorded.toFixed(2)}, accepted ${w.accepted.toFixed(2)}`);
+    // Seconds after the call, from ms since 1970 (Docker's clock counts seconds: times 1000).
+    const t = (ms: number | undefined) => (ms === undefined ? 'n/a' : ((ms - submittedAt) / 1000).toFixed(2));
+    const tDocker = (seconds: number | undefined) => t(seconds === undefined ? undefined : seconds * 1000);
+    console.log(`  its way (s after the call): job prepared ${t(w.prepared)}, proposed ${t(w.proposed)}, approved ${t(w.approved)}, container made ${tDocker(firstLife?.created)}, started ${tDocker(firstLife?.started)}, exited ${tDocker(firstLife?.died)}, result recorded ${t(w.recorded)}, accepted ${t(w.accepted)}`);
     if (way) {
-      const t = (ms: number | undefined) => (ms === undefined ? 'n/a' : ((ms - submittedAt) / 1000).toFixed(2));
       console.log(`  through Temporal (${way.workflowId.slice(id.length + 1)}): job started ${t(way.jobStarted)}, prepareJob asked ${t(way.prepareScheduled)}, taken ${t(way.prepareStarted)}, done ${t(way.prepareCompleted)}, asked for its workflow ${t(way.childAsked)}, which started ${t(way.childStarted)}, first task taken ${t(way.firstTaskStarted)}, done ${t(way.firstTaskCompleted)}; proposal asked ${t(way.proposeScheduled)}, taken ${t(way.proposeStarted)}, answered ${t(way.proposeCompleted)}; run asked ${t(way.runScheduled)}, taken ${t(way.runStarted)}, reported ${t(way.runCompleted)}`);
     }
     console.log(`overhead per subtask:      p50 ${ms(timing.overhead, 0.5)}  p90 ${ms(timing.overhead, 0.9)}  p99 ${ms(timing.overhead, 0.99)}  (ready to run to accepted, less the container's run)`);
